@@ -1,0 +1,10 @@
+"""OBVO: tells citizens what happens to their applications in VOPI."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("vopi-obvo")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"

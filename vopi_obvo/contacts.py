@@ -1,0 +1,68 @@
+"""Citizens' e-mail addresses and mobile numbers: validated and normalised before storing."""
+
+from __future__ import annotations
+
+import email_validator
+import phonenumbers
+
+from vopi_obvo.errors import InvalidInput
+
+DEFAULT_REGION = "SI"
+_SMS_CAPABLE = {
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+}
+
+
+def normalise_email(address: str) -> str:
+    """A syntactically valid address (no DNS look-up: the daemon must not depend on it)."""
+    candidate = address.strip()
+    if not candidate:
+        raise InvalidInput("e-mail address is empty")
+    try:
+        result = email_validator.validate_email(candidate, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise InvalidInput(f"invalid e-mail address {candidate!r}: {exc}") from None
+    return str(result.normalized)
+
+
+def normalise_phone(number: str, region: str = DEFAULT_REGION) -> str:
+    """E.164 form of a mobile number; Slovenian national forms (`041 123 456`) are accepted."""
+    candidate = number.strip()
+    if not candidate:
+        raise InvalidInput("phone number is empty")
+    if candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    try:
+        parsed = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput(f"invalid phone number {number!r}: {exc._msg}") from None  # noqa: SLF001
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput(
+            f"invalid phone number {number!r}: not a valid number "
+            f"(use e.g. 041 123 456 or +386 41 123 456)"
+        )
+    if phonenumbers.number_type(parsed) not in _SMS_CAPABLE:
+        raise InvalidInput(f"invalid phone number {number!r}: not a mobile number, cannot take SMS")
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def mask_email(address: str | None) -> str:
+    """For logs: `a***@example.si`; never a citizen's address in clear."""
+    if not address:
+        return ""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(number: str | None) -> str:
+    """For logs: `+38640***222`."""
+    if not number:
+        return ""
+    if len(number) <= 8:
+        return number[:2] + "***"
+    return f"{number[:6]}***{number[-3:]}"
+
+
+def mask_recipient(address: str | None) -> str:
+    return mask_email(address) if address and "@" in address else mask_phone(address)

@@ -1,0 +1,54 @@
+"""Database engines for OBVO's own state and for VOPI (read-only)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from vopi_obvo import __version__
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept plain `postgresql://` (what DBAs write) and use psycopg 3 for it."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError("a database URL must start with postgresql://")
+
+
+def _options(**settings: str) -> str:
+    return " ".join(f"-c {k}={v}" for k, v in settings.items())
+
+
+def obvo_engine(url: str, schema: str, pool_size: int = 3) -> sa.Engine:
+    """OBVO's own tables; unqualified names resolve to OBVO's schema."""
+    return sa.create_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=2,
+        pool_pre_ping=True,  # a restarted database is noticed at checkout, not mid-batch
+        connect_args={
+            "options": _options(search_path=f"{schema},public"),
+            "application_name": f"obvo {__version__}",
+            "connect_timeout": 10,
+        },
+    )
+
+
+def source_engine(url: str, statement_timeout: float) -> sa.Engine:
+    """VOPI, read-only at the session level (a bug here can never write VOPI), with a short
+    statement timeout so a slow query cannot hold VOPI's vacuum back."""
+    return sa.create_engine(
+        sqlalchemy_url(url),
+        pool_size=2,
+        max_overflow=1,
+        pool_pre_ping=True,
+        connect_args={
+            "options": _options(
+                default_transaction_read_only="on",
+                statement_timeout=str(int(statement_timeout * 1000)),
+                idle_in_transaction_session_timeout=str(int(statement_timeout * 3000)),
+            ),
+            "application_name": f"obvo {__version__} (reader)",
+            "connect_timeout": 10,
+        },
+    )

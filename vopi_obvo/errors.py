@@ -1,0 +1,53 @@
+"""Exceptions and the process exit codes systemd and scripts act on."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Named exit codes; the unit's RestartPreventExitStatus lists CONFIG."""
+
+    OK = 0
+    FAILURE = 1  # a command ran and found a problem (check, status unhealthy, ...)
+    USAGE = 2  # argparse's own code for bad command-line words
+    UNAVAILABLE = 69  # EX_UNAVAILABLE: a database or server could not be reached
+    CONFIG = 78  # EX_CONFIG: configuration, rules or input that will not fix itself
+
+
+class ObvoError(Exception):
+    """Base of every error OBVO reports to a person; str() is the message to show."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+
+class ConfigError(ObvoError):
+    """The configuration file or environment is invalid."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class RulesError(ObvoError):
+    """A rules file or rule row is invalid; every problem is listed."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class InvalidInput(ObvoError):
+    """A value given on the command line (e-mail, phone, ...) is invalid."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class SourceQueryError(ObvoError):
+    """A configured VOPI query failed or returned the wrong columns."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class TemplateError(ObvoError):
+    """A template does not compile or cannot be rendered with the given values."""

@@ -1,0 +1,230 @@
+"""The poller: VOPI's new events → notification rows, with the cursor and holes, atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import structlog
+
+from vopi_obvo import store
+from vopi_obvo.config import Settings
+from vopi_obvo.errors import TemplateError
+from vopi_obvo.holes import Hole, can_give_up, new_holes
+from vopi_obvo.rules import EventKind, RuleSet, recipients, render_message
+from vopi_obvo.source import VopiEvent, VopiSource
+
+log = structlog.get_logger("vopi_obvo.poller")
+
+SOURCE_NAME = "vopi"
+# A gap this large is a sequence jump (setval, a restore), not transactions racing.
+MAX_TRACKED_GAP = 10_000
+
+
+@dataclass(frozen=True)
+class PollResult:
+    events_read: int
+    notifications: int
+    holes_pending: int
+    holes_filled: int
+    holes_given_up: int
+    cursor: int
+    batch_full: bool
+
+
+class Poller:
+    def __init__(self, settings: Settings, obvo: sa.Engine, source: VopiSource) -> None:
+        self.settings = settings
+        self.obvo = obvo
+        self.source = source
+        self._rules = RuleSet({})
+        self._rules_fingerprint: str | None = None
+        self._warned_no_evidence = False
+
+    @property
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    def initial_cursor(self) -> int:
+        """Where a first start begins; later starts continue from the stored cursor."""
+        start = self.settings.source.start
+        if start == "latest":
+            newest = self.source.newest_event()
+            return newest[0] if newest else 0
+        if start == "earliest":
+            oldest = self.source.oldest_event_id()
+            return oldest - 1 if oldest is not None else 0
+        return int(start) - 1
+
+    def ensure_cursor(self) -> int:
+        with self.obvo.begin() as conn:
+            cursor = store.get_cursor(conn, SOURCE_NAME)
+        if cursor is not None:
+            return cursor
+        first = self.initial_cursor()
+        with self.obvo.begin() as conn:
+            store.init_cursor(conn, SOURCE_NAME, first)
+            cursor = store.get_cursor(conn, SOURCE_NAME)
+        log.info("cursor.initialised", start=self.settings.source.start, cursor=cursor)
+        assert cursor is not None  # noqa: S101 - inserted just above
+        return cursor
+
+    def refresh_rules(self, conn: sa.Connection) -> None:
+        fingerprint = store.rules_fingerprint(conn)
+        if fingerprint != self._rules_fingerprint:
+            self._rules = store.load_rules(conn)
+            if self._rules_fingerprint is not None:
+                log.info("rules.reloaded", event_types=len(self._rules.rules))
+            self._rules_fingerprint = fingerprint
+
+    def poll_once(self) -> PollResult:
+        cursor = self.ensure_cursor()
+        with self.obvo.connect() as conn:
+            holes = store.list_holes(conn, SOURCE_NAME)
+            self.refresh_rules(conn)
+        batch_size = self.settings.source.batch_size
+        batch = self.source.read_batch(cursor, batch_size, [h.event_id for h in holes])
+
+        missing, skipped = new_holes(cursor, (e.event_id for e in batch.events), MAX_TRACKED_GAP)
+        if skipped:
+            log.warning("poll.gap_skipped", after=cursor, ids_skipped=skipped)
+        fresh_holes = [Hole(i, batch.vopi_now, batch.vopi_xmax) for i in missing]
+
+        filled_ids = {e.event_id for e in batch.filled_holes}
+        waiting = [h for h in holes if h.event_id not in filled_ids]
+        late, given_up = self._settle_old_holes(waiting)
+        late_ids = {e.event_id for e in late}
+        given_up_ids = [i for i in given_up if i not in late_ids]
+
+        to_process = [*batch.events, *batch.filled_holes, *late]
+        new_cursor = max((e.event_id for e in batch.events), default=cursor)
+        notifications, unclassified = self._match(to_process)
+
+        with self.obvo.begin() as conn:
+            store.insert_notifications(conn, notifications)
+            store.add_holes(conn, SOURCE_NAME, fresh_holes)
+            store.remove_holes(conn, SOURCE_NAME, sorted(filled_ids | late_ids | set(given_up_ids)))
+            first_seen = store.note_unclassified(conn, unclassified)
+            store.set_cursor(conn, SOURCE_NAME, new_cursor)
+
+        for event_type in first_seen:
+            log.warning(
+                "event_type.unclassified",
+                event_type=event_type,
+                hint="add it to the rules (kind internal, notify or key) to decide",
+            )
+        for event in [*batch.filled_holes, *late]:
+            log.info("hole.filled", event_id=event.event_id)
+        for event_id in given_up_ids:
+            log.info("hole.given_up", event_id=event_id)
+        pending = len(waiting) - len(late_ids) - len(given_up_ids) + len(fresh_holes)
+        result = PollResult(
+            events_read=len(to_process),
+            notifications=len(notifications),
+            holes_pending=pending,
+            holes_filled=len(filled_ids) + len(late_ids),
+            holes_given_up=len(given_up_ids),
+            cursor=new_cursor,
+            batch_full=len(batch.events) >= batch_size,
+        )
+        if to_process or fresh_holes or given_up_ids:
+            log.info(
+                "poll.batch",
+                events=result.events_read,
+                notifications=result.notifications,
+                cursor=new_cursor,
+                holes_new=len(fresh_holes),
+                holes_pending=pending,
+            )
+        return result
+
+    def _settle_old_holes(self, waiting: Sequence[Hole]) -> tuple[list[VopiEvent], list[int]]:
+        """Holes that can no longer be filled, on evidence; one fresh look before giving up."""
+        if not waiting:
+            return [], []
+        evidence = self.source.hole_evidence()
+        if not evidence.can_see_all_sessions and not self._warned_no_evidence:
+            self._warned_no_evidence = True
+            log.warning(
+                "holes.no_evidence",
+                reason="the VOPI role cannot see other sessions (grant pg_read_all_stats)",
+                rule=f"holes are given up after hole_max_age={self.settings.source.hole_max_age}s",
+            )
+        max_age = dt.timedelta(seconds=self.settings.source.hole_max_age)
+        candidates = [h.event_id for h in waiting if can_give_up(h, evidence, max_age)]
+        if not candidates:
+            return [], []
+        late = self.source.events_by_id(candidates)
+        return late, candidates
+
+    def _match(
+        self, events: Sequence[VopiEvent]
+    ) -> tuple[list[store.NewNotification], dict[str, tuple[int, int]]]:
+        unclassified: Counter[str] = Counter()
+        last_unclassified: dict[str, int] = {}
+        relevant: list[VopiEvent] = []
+        for event in events:
+            rule = self._rules.get(event.event_type)
+            if rule is None:
+                unclassified[event.event_type] += 1
+                last_unclassified[event.event_type] = max(
+                    event.event_id, last_unclassified.get(event.event_type, 0)
+                )
+            elif rule.kind is not EventKind.INTERNAL and event.case_id is not None:
+                relevant.append(event)
+        notes = {t: (n, last_unclassified[t]) for t, n in unclassified.items()}
+        if not relevant:
+            return [], notes
+
+        parties = self.source.parties(e.case_id for e in relevant if e.case_id is not None)
+        all_parties = set().union(*parties.values()) if parties else set()
+        with self.obvo.connect() as conn:
+            subscribers = store.subscribers_for_parties(conn, all_parties)
+        by_party = {s.party_id: s for s in subscribers}
+
+        result: list[store.NewNotification] = []
+        for event in relevant:
+            rule = self._rules.get(event.event_type)
+            assert rule is not None  # noqa: S101 - filtered above
+            case_subscribers = [
+                by_party[p] for p in sorted(parties.get(event.case_id or "", ())) if p in by_party
+            ]
+            for recipient in recipients(rule.kind, case_subscribers):
+                subject: str | None = None
+                body: str | None = None
+                error: str | None = None
+                try:
+                    message = render_message(
+                        rule, recipient.channel, recipient.subscriber, event.values
+                    )
+                    subject, body = message.subject, message.body
+                except TemplateError as exc:
+                    error = f"event type {rule.code}: {exc}"
+                    log.error(
+                        "notification.render_failed",
+                        event_id=event.event_id,
+                        event_type=rule.code,
+                        channel=str(recipient.channel),
+                        error=error,
+                    )
+                result.append(
+                    store.NewNotification(
+                        source_event_id=event.event_id,
+                        subscriber_id=recipient.subscriber.id,
+                        channel=str(recipient.channel),
+                        event_type=event.event_type,
+                        event_kind=str(rule.kind),
+                        case_id=event.case_id,
+                        occurred_at=event.occurred_at,
+                        language=recipient.subscriber.language,
+                        recipient=recipient.address,
+                        subject=subject,
+                        body=body,
+                        status="failed" if error else "pending",
+                        last_error=error,
+                    )
+                )
+        return result, notes

@@ -1,0 +1,315 @@
+"""The administrator's rules (event type → internal/notify/key + templates) and matching.
+
+Pure logic: parsing and validating a rules document, deciding who hears about an event, and
+rendering the texts. No database here.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vopi_obvo import templates
+from vopi_obvo.errors import RulesError, TemplateError
+
+DEFAULT_LANGUAGE = "sl"
+TEMPLATE_PARTS = ("email_subject", "email_body", "sms")
+_LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
+
+
+class EventKind(enum.StrEnum):
+    INTERNAL = "internal"  # never sent
+    NOTIFY = "notify"  # sent to subscribers who want all events
+    KEY = "key"  # sent to every subscriber; a citizen cannot switch these off
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class EventsLevel(enum.StrEnum):
+    ALL = "all"
+    KEY = "key"
+
+
+@dataclass(frozen=True)
+class TemplateSet:
+    email_subject: str
+    email_body: str
+    sms: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"email_subject": self.email_subject, "email_body": self.email_body, "sms": self.sms}
+
+
+@dataclass(frozen=True)
+class EventTypeRule:
+    code: str
+    kind: EventKind
+    name: str = ""
+    templates: Mapping[str, TemplateSet] = field(default_factory=dict)
+
+    def templates_for(self, language: str) -> TemplateSet:
+        """The subscriber's language, falling back to Slovenian."""
+        found = self.templates.get(language) or self.templates.get(DEFAULT_LANGUAGE)
+        if found is None:
+            raise TemplateError(f"event type {self.code} has no Slovenian templates")
+        return found
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: Mapping[str, EventTypeRule]
+
+    def get(self, event_type: str) -> EventTypeRule | None:
+        return self.rules.get(event_type)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    party_id: str
+    email: str | None
+    phone: str | None
+    events: EventsLevel
+    language: str = DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class Recipient:
+    subscriber: Subscriber
+    channel: Channel
+    address: str
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str | None  # e-mail only
+    body: str
+
+
+def wants(kind: EventKind, level: EventsLevel) -> bool:
+    """Whether a subscriber at `level` hears about an event of `kind`."""
+    if kind is EventKind.KEY:
+        return True
+    if kind is EventKind.NOTIFY:
+        return level is EventsLevel.ALL
+    return False
+
+
+def recipients(kind: EventKind, subscribers: Iterable[Subscriber]) -> list[Recipient]:
+    """Every (subscriber, channel) that must be told about an event of this kind."""
+    result: list[Recipient] = []
+    seen: set[int] = set()
+    for sub in subscribers:
+        if sub.id in seen or not wants(kind, sub.events):
+            continue
+        seen.add(sub.id)
+        if sub.email:
+            result.append(Recipient(sub, Channel.EMAIL, sub.email))
+        if sub.phone:
+            result.append(Recipient(sub, Channel.SMS, sub.phone))
+    return result
+
+
+def template_context(
+    event: Mapping[str, Any], rule: EventTypeRule, subscriber: Subscriber
+) -> dict[str, Any]:
+    return {
+        "event": {k: templates.to_template_value(v) for k, v in event.items()},
+        "event_type": {"code": rule.code, "name": rule.name, "kind": str(rule.kind)},
+        "subscriber": {"party_id": subscriber.party_id, "language": subscriber.language},
+    }
+
+
+def render_message(
+    rule: EventTypeRule, channel: Channel, subscriber: Subscriber, event: Mapping[str, Any]
+) -> RenderedMessage:
+    """The text for one recipient; raises TemplateError naming the part that failed."""
+    tset = rule.templates_for(subscriber.language)
+    context = template_context(event, rule, subscriber)
+    if channel is Channel.EMAIL:
+        subject = _render_part(tset.email_subject, context, "email_subject")
+        body = _render_part(tset.email_body, context, "email_body")
+        return RenderedMessage(subject=" ".join(subject.split()), body=body)
+    return RenderedMessage(subject=None, body=_render_part(tset.sms, context, "sms"))
+
+
+def _render_part(source: str, context: Mapping[str, Any], part: str) -> str:
+    if not source.strip():
+        raise TemplateError(f"template {part} is empty")
+    try:
+        return templates.render(source, context)
+    except TemplateError as exc:
+        raise TemplateError(f"template {part}: {exc}") from exc
+
+
+# ---- the rules document (TOML from `obvo rules apply`, or rows from the database) ----
+
+_RULE_KEYS = {"code", "name", "kind", "templates"}
+
+
+def parse_rules_document(document: Mapping[str, Any]) -> RuleSet:
+    """Validate a whole rules document; raise RulesError listing every problem found."""
+    problems: list[str] = []
+    unknown_top = set(document) - {"event_types"}
+    if unknown_top:
+        problems.append(f"unknown top-level key(s): {', '.join(sorted(unknown_top))}")
+    entries = document.get("event_types", [])
+    if not isinstance(entries, list):
+        raise RulesError([*problems, "'event_types' must be an array of tables ([[event_types]])"])
+    rules: dict[str, EventTypeRule] = {}
+    for index, entry in enumerate(entries, start=1):
+        where = f"event_types #{index}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a table")
+            continue
+        code = entry.get("code")
+        if isinstance(code, str) and code.strip():
+            where = f"event type {code}"
+        rule = _parse_rule(entry, where, problems)
+        if rule is None:
+            continue
+        if rule.code in rules:
+            problems.append(f"{where}: defined more than once")
+        rules[rule.code] = rule
+    if problems:
+        raise RulesError(problems)
+    return RuleSet(rules)
+
+
+def _parse_rule(entry: Mapping[str, Any], where: str, problems: list[str]) -> EventTypeRule | None:
+    start = len(problems)
+    unknown = set(entry) - _RULE_KEYS
+    if unknown:
+        problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    code = entry.get("code")
+    if not isinstance(code, str) or not code.strip() or code != code.strip():
+        problems.append(f"{where}: 'code' must be a non-empty text without surrounding spaces")
+        code = ""
+    name = entry.get("name", "")
+    if not isinstance(name, str):
+        problems.append(f"{where}: 'name' must be text")
+        name = ""
+    kind_value = entry.get("kind")
+    try:
+        kind = EventKind(kind_value)
+    except ValueError:
+        problems.append(
+            f"{where}: unknown kind {kind_value!r} (must be internal, notify or key)"
+        )
+        kind = EventKind.INTERNAL
+    raw_templates = entry.get("templates", {})
+    if not isinstance(raw_templates, dict):
+        problems.append(f"{where}: 'templates' must be a table of languages")
+        raw_templates = {}
+    template_sets = parse_template_sets(raw_templates, kind, where, problems)
+    if len(problems) > start:
+        return None
+    return EventTypeRule(code=code, kind=kind, name=name, templates=template_sets)
+
+
+def parse_template_sets(
+    raw: Mapping[str, Any], kind: EventKind, where: str, problems: list[str]
+) -> dict[str, TemplateSet]:
+    result: dict[str, TemplateSet] = {}
+    for language, parts in raw.items():
+        lwhere = f"{where}, language {language!r}"
+        if not _LANGUAGE_RE.match(str(language)):
+            problems.append(f"{lwhere}: a language is a two-letter lower-case code (sl, it, …)")
+            continue
+        if not isinstance(parts, dict):
+            problems.append(f"{lwhere}: must be a table with {', '.join(TEMPLATE_PARTS)}")
+            continue
+        unknown = set(parts) - set(TEMPLATE_PARTS)
+        if unknown:
+            problems.append(f"{lwhere}: unknown template key(s) {', '.join(sorted(unknown))}")
+        texts: dict[str, str] = {}
+        for part in TEMPLATE_PARTS:
+            text = parts.get(part)
+            if text is None or (isinstance(text, str) and not text.strip()):
+                problems.append(f"{lwhere}: missing template '{part}'")
+                continue
+            if not isinstance(text, str):
+                problems.append(f"{lwhere}: template '{part}' must be text")
+                continue
+            try:
+                templates.compile_template(text)
+            except TemplateError as exc:
+                problems.append(f"{lwhere}: template '{part}': {exc}")
+                continue
+            texts[part] = text
+        if len(texts) == len(TEMPLATE_PARTS):
+            result[str(language)] = TemplateSet(**texts)
+    if kind is not EventKind.INTERNAL and DEFAULT_LANGUAGE not in raw:
+        problems.append(
+            f"{where}: kind {kind} needs Slovenian templates "
+            f"([event_types.templates.{DEFAULT_LANGUAGE}] with {', '.join(TEMPLATE_PARTS)})"
+        )
+    return result
+
+
+def rules_to_document(ruleset: RuleSet) -> dict[str, Any]:
+    """The inverse of parse_rules_document (for dumps and diffs)."""
+    return {
+        "event_types": [
+            {
+                "code": rule.code,
+                "name": rule.name,
+                "kind": str(rule.kind),
+                "templates": {lang: ts.as_dict() for lang, ts in sorted(rule.templates.items())},
+            }
+            for rule in sorted(ruleset.rules.values(), key=lambda r: r.code)
+        ]
+    }
+
+
+def describe_changes(old: RuleSet, new: RuleSet) -> list[str]:
+    """Human-readable lines for what applying `new` over `old` changes (an upsert)."""
+    lines: list[str] = []
+    for code in sorted(new.rules):
+        after = new.rules[code]
+        before = old.rules.get(code)
+        if before is None:
+            lines.append(f"added     {code} ({after.kind})")
+            continue
+        changes: list[str] = []
+        if before.kind is not after.kind:
+            changes.append(f"kind {before.kind} → {after.kind}")
+        if before.name != after.name:
+            changes.append("name")
+        for lang in sorted(set(before.templates) | set(after.templates)):
+            b, a = before.templates.get(lang), after.templates.get(lang)
+            if b == a:
+                continue
+            if b is None:
+                changes.append(f"templates.{lang} added")
+            elif a is None:
+                changes.append(f"templates.{lang} kept (not in file)")
+            else:
+                changed = [p for p in TEMPLATE_PARTS if getattr(b, p) != getattr(a, p)]
+                changes.append(f"templates.{lang}.{'/'.join(changed)}")
+        lines.append(f"changed   {code}: {', '.join(changes)}" if changes else f"unchanged {code}")
+    lines.extend(
+        f"kept      {code} (in the database, not in the file)"
+        for code in sorted(set(old.rules) - set(new.rules))
+    )
+    return lines
+
+
+def sample_event(rule: EventTypeRule, columns: Sequence[str] = ()) -> dict[str, Any]:
+    """Placeholder values for checking that templates render (used by `rules check`)."""
+    import datetime as dt  # noqa: PLC0415 - only needed here
+
+    values: dict[str, Any] = {c: f"<{c}>" for c in columns}
+    values.update(
+        event_id=1,
+        event_type=rule.code,
+        occurred_at=dt.datetime.now(tz=templates.LJUBLJANA),
+        case_id="1",
+    )
+    return values

@@ -1,0 +1,41 @@
+"""Delivery channels. Each sender turns one message into a provider id or a classified error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class SendError(Exception):
+    """A message could not be handed over; `permanent` decides retry or fail."""
+
+    permanent: bool = False
+
+
+class TemporaryFailure(SendError):
+    """Worth trying again later: server down, timeout, 4xx SMTP, 5xx HTTP."""
+
+
+class PermanentFailure(SendError):
+    """Trying again cannot help: SMTP 5xx, HTTP 4xx, an address the server rejects."""
+
+    permanent = True
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    notification_id: int
+    recipient: str
+    subject: str | None
+    body: str
+    key_event: bool
+
+
+class Sender(Protocol):
+    channel: str
+
+    def send(self, message: OutgoingMessage) -> str | None:
+        """Hand the message over; return the provider's id for it (or None)."""
+
+    def close(self) -> None:
+        """Release connections (end of a batch, or shutdown)."""

@@ -1,0 +1,221 @@
+"""OBVO's own tables: rules, subscribers, the cursor and holes, the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from vopi_obvo.holes import Hole
+from vopi_obvo.queries import q
+from vopi_obvo.rules import EventKind, EventsLevel, EventTypeRule, RuleSet, Subscriber, TemplateSet
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    source_event_id: int
+    subscriber_id: int
+    channel: str
+    event_type: str
+    event_kind: str
+    case_id: str | None
+    occurred_at: dt.datetime | None
+    language: str
+    recipient: str
+    subject: str | None
+    body: str | None
+    status: str  # 'pending', or 'failed' when the text could not be rendered
+    last_error: str | None
+
+    def params(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass(frozen=True)
+class ClaimedNotification:
+    id: int
+    channel: str
+    recipient: str | None
+    subject: str | None
+    body: str | None
+    attempts: int
+    event_kind: str
+    source_event_id: int
+
+
+def load_rules(conn: sa.Connection) -> RuleSet:
+    """Rule rows as the daemon uses them: lenient, so that a row broken by hand in SQL makes
+    its own notifications fail with a reason instead of stopping everything."""
+    templates: dict[str, dict[str, TemplateSet]] = {}
+    for row in conn.execute(q("list_templates")):
+        templates.setdefault(row.event_type, {})[row.language] = TemplateSet(
+            email_subject=row.email_subject or "",
+            email_body=row.email_body or "",
+            sms=row.sms or "",
+        )
+    result: dict[str, EventTypeRule] = {}
+    for row in conn.execute(q("list_event_types")):
+        result[row.code] = EventTypeRule(
+            code=row.code,
+            kind=EventKind(row.kind),
+            name=row.name,
+            templates=templates.get(row.code, {}),
+        )
+    return RuleSet(result)
+
+
+def rules_fingerprint(conn: sa.Connection) -> str:
+    return str(conn.execute(q("rules_fingerprint")).scalar_one())
+
+
+def save_rules(conn: sa.Connection, ruleset: RuleSet) -> None:
+    for rule in ruleset.rules.values():
+        conn.execute(
+            q("upsert_event_type"), {"code": rule.code, "name": rule.name, "kind": str(rule.kind)}
+        )
+        for language, tset in rule.templates.items():
+            conn.execute(
+                q("upsert_template"),
+                {"event_type": rule.code, "language": language, **tset.as_dict()},
+            )
+    conn.execute(q("forget_classified"))
+
+
+def subscribers_for_parties(conn: sa.Connection, party_ids: Iterable[str]) -> list[Subscriber]:
+    ids = sorted(set(party_ids))
+    if not ids:
+        return []
+    return [_subscriber(row) for row in conn.execute(q("subscribers_for_parties"), {"party_ids": ids})]
+
+
+def _subscriber(row: sa.Row[Any]) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        party_id=row.party_id,
+        email=row.email,
+        phone=row.phone,
+        events=EventsLevel(row.events),
+        language=row.language,
+    )
+
+
+# ---- cursor and holes ----
+
+
+def get_cursor(conn: sa.Connection, source: str) -> int | None:
+    value = conn.execute(q("get_cursor"), {"source": source}).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def init_cursor(conn: sa.Connection, source: str, event_id: int) -> None:
+    conn.execute(q("init_cursor"), {"source": source, "event_id": event_id})
+
+
+def set_cursor(conn: sa.Connection, source: str, event_id: int) -> None:
+    conn.execute(q("set_cursor"), {"source": source, "event_id": event_id})
+
+
+def list_holes(conn: sa.Connection, source: str) -> list[Hole]:
+    return [
+        Hole(int(r.event_id), r.first_seen_at, r.first_seen_xmax)
+        for r in conn.execute(q("list_holes"), {"source": source})
+    ]
+
+
+def add_holes(conn: sa.Connection, source: str, holes: Sequence[Hole]) -> None:
+    if holes:
+        conn.execute(
+            q("add_hole"),
+            [
+                {
+                    "source": source,
+                    "event_id": h.event_id,
+                    "first_seen_at": h.first_seen_at,
+                    "first_seen_xmax": h.first_seen_xmax,
+                }
+                for h in holes
+            ],
+        )
+
+
+def remove_holes(conn: sa.Connection, source: str, event_ids: Sequence[int]) -> None:
+    if event_ids:
+        conn.execute(q("remove_holes"), {"source": source, "event_ids": list(event_ids)})
+
+
+def note_unclassified(
+    conn: sa.Connection, counts: Mapping[str, tuple[int, int]]
+) -> list[str]:
+    """Count unknown event types; returns those seen for the first time (to log once)."""
+    first: list[str] = []
+    for event_type, (count, last_id) in sorted(counts.items()):
+        row = conn.execute(
+            q("note_unclassified"),
+            {"event_type": event_type, "count": count, "last_event_id": last_id},
+        ).one()
+        if row.first_time:
+            first.append(event_type)
+    return first
+
+
+def insert_notifications(conn: sa.Connection, notifications: Sequence[NewNotification]) -> None:
+    if notifications:
+        conn.execute(q("insert_notification"), [n.params() for n in notifications])
+
+
+# ---- the dispatcher's side ----
+
+
+def claim_due(
+    conn: sa.Connection, worker_id: str, limit: int, channels: Sequence[str]
+) -> list[ClaimedNotification]:
+    rows = conn.execute(
+        q("claim_due"), {"worker_id": worker_id, "limit": limit, "channels": list(channels)}
+    )
+    claimed = [ClaimedNotification(**row._asdict()) for row in rows]
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def mark_sent(conn: sa.Connection, notification_id: int, provider_id: str | None) -> None:
+    conn.execute(q("mark_sent"), {"id": notification_id, "provider_id": provider_id})
+
+
+def schedule_retry(
+    conn: sa.Connection, notification_id: int, worker_id: str, delay: float, error: str
+) -> None:
+    conn.execute(
+        q("schedule_retry"),
+        {"id": notification_id, "worker_id": worker_id, "delay": delay, "error": error},
+    )
+
+
+def mark_failed(conn: sa.Connection, notification_id: int, worker_id: str, error: str) -> None:
+    conn.execute(q("mark_failed"), {"id": notification_id, "worker_id": worker_id, "error": error})
+
+
+def release_claims(conn: sa.Connection, worker_id: str, ids: Sequence[int]) -> None:
+    if ids:
+        conn.execute(q("release_claims"), {"worker_id": worker_id, "ids": list(ids)})
+
+
+def register_worker(conn: sa.Connection, worker_id: str, hostname: str, pid: int) -> None:
+    conn.execute(q("register_worker"), {"worker_id": worker_id, "hostname": hostname, "pid": pid})
+
+
+def heartbeat(conn: sa.Connection, worker_id: str) -> None:
+    conn.execute(q("heartbeat"), {"worker_id": worker_id})
+
+
+def unregister_worker(conn: sa.Connection, worker_id: str) -> None:
+    conn.execute(q("unregister_worker"), {"worker_id": worker_id})
+
+
+def reclaim_dead_claims(conn: sa.Connection, stale_after: float) -> list[int]:
+    ids = [int(r.id) for r in conn.execute(q("reclaim_dead_claims"), {"stale_after": stale_after})]
+    conn.execute(q("delete_dead_workers"), {"stale_after": stale_after * 10})
+    return ids
+

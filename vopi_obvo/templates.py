@@ -1,0 +1,107 @@
+"""Administrator templates: sandboxed Jinja2, where a missing value is an error, never blank text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from vopi_obvo.errors import TemplateError
+
+LJUBLJANA = ZoneInfo("Europe/Ljubljana")
+
+
+class LocalDateTime(dt.datetime):
+    """A datetime shown to citizens as `28. 11. 2026 14:05` in Europe/Ljubljana time."""
+
+    def __str__(self) -> str:
+        return f"{self.day}. {self.month}. {self.year} {self.hour:02d}:{self.minute:02d}"
+
+
+class LocalDate(dt.date):
+    """A date shown to citizens as `28. 11. 2026`."""
+
+    def __str__(self) -> str:
+        return f"{self.day}. {self.month}. {self.year}"
+
+
+def to_template_value(value: Any) -> Any:
+    """Make a database value pleasant in a citizen's message (times in Ljubljana)."""
+    if isinstance(value, dt.datetime):
+        local = value.astimezone(LJUBLJANA) if value.tzinfo else value
+        return LocalDateTime(
+            local.year, local.month, local.day, local.hour, local.minute, local.second,
+            local.microsecond, local.tzinfo,
+        )
+    if isinstance(value, dt.date):
+        return LocalDate(value.year, value.month, value.day)
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+def _format_date(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return f"{value.day}. {value.month}. {value.year}"
+    raise TemplateError(f"filter 'date' needs a date or time, not {type(value).__name__}")
+
+
+def _format_datetime(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return str(to_template_value(value))
+    raise TemplateError(f"filter 'datetime' needs a time, not {type(value).__name__}")
+
+
+def _format_time(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        local = to_template_value(value)
+        return f"{local.hour:02d}:{local.minute:02d}"
+    raise TemplateError(f"filter 'time' needs a time, not {type(value).__name__}")
+
+
+@functools.cache
+def environment() -> ImmutableSandboxedEnvironment:
+    """The one template environment: sandboxed (templates are data, not code), strict undefined,
+    no autoescape (plain text and SMS; HTML bodies escape explicitly)."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["date"] = _format_date
+    env.filters["datetime"] = _format_datetime
+    env.filters["time"] = _format_time
+    return env
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_template(source: str) -> jinja2.Template:
+    """Compile once per distinct text; raise TemplateError with the line of a syntax error."""
+    try:
+        return environment().from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"syntax error on line {exc.lineno}: {exc.message}") from exc
+
+
+def render(source: str, context: Mapping[str, Any]) -> str:
+    """Render a template; every failure (undefined value, sandbox refusal, filter error) is a
+    TemplateError that says what went wrong."""
+    template = compile_template(source)
+    try:
+        return template.render(context).strip()
+    except TemplateError:
+        raise
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"undefined value: {exc.message}") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc.message or exc}") from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
