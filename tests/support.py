@@ -1,0 +1,246 @@
+"""Real stand-ins for the outside world: an SMTP server, an SMS gateway, a VOPI writer."""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONFIG = ROOT / "config" / "obvo.example.toml"
+EXAMPLE_RULES = ROOT / "config" / "rules.example.toml"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until predicate() is truthy; fail with a clear message after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        time.sleep(interval)
+
+
+# ---- SMTP ----
+
+
+@dataclass
+class ReceivedMail:
+    sender: str
+    recipients: list[str]
+    message: email.message.EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def body(self) -> str:
+        part = self.message.get_body(("plain",))
+        assert part is not None
+        return str(part.get_content())  # type: ignore[attr-defined]
+
+
+@dataclass
+class _MailHandler:
+    received: list[ReceivedMail] = field(default_factory=list)
+    # recipient → SMTP reply for RCPT TO (e.g. "550 5.1.1 no such user")
+    refuse: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        reply = self.refuse.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        content = envelope.original_content or envelope.content
+        assert isinstance(content, bytes)
+        msg = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(msg, email.message.EmailMessage)
+        with self.lock:
+            self.received.append(ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), msg))
+        return "250 Message accepted"
+
+
+class SmtpServer:
+    """aiosmtpd on loopback; stop() and start() simulate an outage on the same port."""
+
+    def __init__(self) -> None:
+        self.handler = _MailHandler()
+        self.port = 0
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10
+        )
+        self._controller.start()
+        self.port = self._controller.server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+
+# ---- SMS gateway ----
+
+
+@dataclass
+class SmsRequest:
+    payload: dict[str, Any]
+    headers: dict[str, str]
+
+
+class SmsGateway:
+    """A real HTTP server speaking the default gateway contract; `status` sets the reply."""
+
+    def __init__(self) -> None:
+        self.requests: list[SmsRequest] = []
+        self.status = 200
+        self.lock = threading.Lock()
+        self.port = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._counter = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/send"
+
+    def start(self) -> None:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+                length = int(self.headers.get("Content-Length", "0"))
+                payload = json.loads(self.rfile.read(length).decode("utf-8"))
+                with gateway.lock:
+                    status = gateway.status
+                    if status < 300:
+                        gateway._counter += 1
+                        gateway.requests.append(SmsRequest(payload, dict(self.headers.items())))
+                    reply = {"id": f"gw-{gateway._counter}"} if status < 300 else {"error": "nope"}
+                body = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def messages(self) -> list[SmsRequest]:
+        with self.lock:
+            return list(self.requests)
+
+
+# ---- VOPI ----
+
+
+class Vopi:
+    """Writes into the reference VOPI schema as VOPI's own clerks would."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def party(self, name: str = "Janez Novak") -> int:
+        row = self.conn.execute(
+            "INSERT INTO vopi.parties (name) VALUES (%s) RETURNING id", (name,)
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def application(self, *party_ids: int, case_number: str | None = None) -> int:
+        row = self.conn.execute(
+            "INSERT INTO vopi.applications (case_number, subject, clerk_name, classification_code)"
+            " VALUES (coalesce(%s, 'TMP-' || gen_random_uuid()), 'Gradbeno dovoljenje',"
+            " 'Žana Čuk', '354-1') RETURNING id",
+            (case_number,),
+        ).fetchone()
+        assert row is not None
+        app_id = int(row[0])
+        if case_number is None:
+            self.conn.execute(
+                "UPDATE vopi.applications SET case_number = %s WHERE id = %s",
+                (f"354-{app_id}/2026", app_id),
+            )
+        for pid in party_ids:
+            self.conn.execute(
+                "INSERT INTO vopi.application_parties (application_id, party_id) VALUES (%s, %s)",
+                (app_id, pid),
+            )
+        return app_id
+
+    def event(self, event_type: str, application_id: int) -> int:
+        row = self.conn.execute(
+            "INSERT INTO vopi.event_log (event_type_code, application_id) VALUES (%s, %s)"
+            " RETURNING id",
+            (event_type, application_id),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def events(self, event_type: str, application_id: int, count: int) -> list[int]:
+        rows = self.conn.execute(
+            "INSERT INTO vopi.event_log (event_type_code, application_id)"
+            " SELECT %s, %s FROM generate_series(1, %s) RETURNING id",
+            (event_type, application_id, count),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    @contextmanager
+    def open_transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A second VOPI session whose transaction stays open until the block ends
+        (committed unless the block raises or calls rollback)."""
+        conn = psycopg.connect(self.url)
+        try:
+            yield conn
+            conn.commit()
+        finally:
+            conn.close()
