@@ -6,6 +6,7 @@ import email
 import email.message
 import email.policy
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "config" / "obvo.example.toml"
 EXAMPLE_RULES = ROOT / "config" / "rules.example.toml"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -93,11 +100,12 @@ class SmtpServer:
         self._controller: Controller | None = None
 
     def start(self) -> None:
+        if not self.port:
+            self.port = free_port()
         self._controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10
         )
         self._controller.start()
-        self.port = self._controller.server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
         if self._controller is not None:

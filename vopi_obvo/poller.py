@@ -55,8 +55,9 @@ class Poller:
             newest = self.source.newest_event()
             return newest[0] if newest else 0
         if start == "earliest":
+            # Not "oldest visible - 1": an older id may belong to a transaction still open.
             oldest = self.source.oldest_event_id()
-            return oldest - 1 if oldest is not None else 0
+            return 0 if oldest is None or oldest - 1 <= MAX_TRACKED_GAP else oldest - 1
         return int(start) - 1
 
     def ensure_cursor(self) -> int:
