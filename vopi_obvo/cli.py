@@ -219,7 +219,9 @@ def cmd_subscribers_add(args: argparse.Namespace) -> int:
     phone = normalise_phone(args.phone) if args.phone else None
     language = args.language.strip().lower()
     if len(language) != 2 or not language.isalpha():
-        raise InvalidInput(f"--language must be a two-letter code such as sl or it, not {args.language!r}")
+        raise InvalidInput(
+            f"--language must be a two-letter code such as sl or it, not {args.language!r}"
+        )
     settings = _settings(args)
     with _obvo_engine(settings).begin() as conn:
         new_id = conn.execute(
@@ -244,11 +246,23 @@ def cmd_subscribers_list(args: argparse.Namespace) -> int:
     with _obvo_engine(settings).connect() as conn:
         rows = conn.execute(q("list_subscribers")).all()
     if args.json:
-        print(json.dumps([
-            {"id": r.id, "party": r.party_id, "email": r.email, "phone": r.phone,
-             "events": r.events, "language": r.language, "created_at": r.created_at.isoformat()}
-            for r in rows
-        ], ensure_ascii=False))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "party": r.party_id,
+                        "email": r.email,
+                        "phone": r.phone,
+                        "events": r.events,
+                        "language": r.language,
+                        "created_at": r.created_at.isoformat(),
+                    }
+                    for r in rows
+                ],
+                ensure_ascii=False,
+            )
+        )
         return ExitCode.OK
     print_table(
         ["id", "party", "email", "phone", "events", "language"],

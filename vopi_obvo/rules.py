@@ -197,11 +197,9 @@ def _parse_rule(entry: Mapping[str, Any], where: str, problems: list[str]) -> Ev
         name = ""
     kind_value = entry.get("kind")
     try:
-        kind = EventKind(kind_value)
+        kind = EventKind(str(kind_value))
     except ValueError:
-        problems.append(
-            f"{where}: unknown kind {kind_value!r} (must be internal, notify or key)"
-        )
+        problems.append(f"{where}: unknown kind {kind_value!r} (must be internal, notify or key)")
         kind = EventKind.INTERNAL
     raw_templates = entry.get("templates", {})
     if not isinstance(raw_templates, dict):

@@ -116,9 +116,9 @@ class VopiSource:
             conn.rollback()
         with self.engine.connect() as conn:
             try:
-                probe = sa.text(
-                    f"SELECT * FROM ({self._parties.text}) AS p LIMIT 0"
-                ).bindparams(sa.bindparam("case_ids", expanding=True))
+                probe = sa.text(f"SELECT * FROM ({self._parties.text}) AS p LIMIT 0").bindparams(
+                    sa.bindparam("case_ids", expanding=True)
+                )
                 keys = self._execute(conn, probe, {"case_ids": ["0"]}, "parties_query").keys()
                 _require_columns(keys, REQUIRED_PARTY_COLUMNS, "parties_query")
             except SourceQueryError as exc:

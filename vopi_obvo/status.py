@@ -103,7 +103,11 @@ def format_status(report: dict[str, Any]) -> str:
     holes = report["holes"]
     lines.append(
         f"holes pending     {holes['pending']}"
-        + (f"  (oldest: {', '.join(str(h['event_id']) for h in holes['oldest'])})" if holes["pending"] else "")
+        + (
+            f"  (oldest: {', '.join(str(h['event_id']) for h in holes['oldest'])})"
+            if holes["pending"]
+            else ""
+        )
     )
     unclassified = report["unclassified_event_types"]
     lines.append(f"unclassified      {len(unclassified)} event type(s)")

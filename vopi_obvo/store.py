@@ -88,7 +88,9 @@ def subscribers_for_parties(conn: sa.Connection, party_ids: Iterable[str]) -> li
     ids = sorted(set(party_ids))
     if not ids:
         return []
-    return [_subscriber(row) for row in conn.execute(q("subscribers_for_parties"), {"party_ids": ids})]
+    return [
+        _subscriber(row) for row in conn.execute(q("subscribers_for_parties"), {"party_ids": ids})
+    ]
 
 
 def _subscriber(row: sa.Row[Any]) -> Subscriber:
@@ -146,9 +148,7 @@ def remove_holes(conn: sa.Connection, source: str, event_ids: Sequence[int]) -> 
         conn.execute(q("remove_holes"), {"source": source, "event_ids": list(event_ids)})
 
 
-def note_unclassified(
-    conn: sa.Connection, counts: Mapping[str, tuple[int, int]]
-) -> list[str]:
+def note_unclassified(conn: sa.Connection, counts: Mapping[str, tuple[int, int]]) -> list[str]:
     """Count unknown event types; returns those seen for the first time (to log once)."""
     first: list[str] = []
     for event_type, (count, last_id) in sorted(counts.items()):
@@ -218,4 +218,3 @@ def reclaim_dead_claims(conn: sa.Connection, stale_after: float) -> list[int]:
     ids = [int(r.id) for r in conn.execute(q("reclaim_dead_claims"), {"stale_after": stale_after})]
     conn.execute(q("delete_dead_workers"), {"stale_after": stale_after * 10})
     return ids
-

@@ -1,4 +1,4 @@
-"""Administrator templates: sandboxed Jinja2, where a missing value is an error, never blank text."""
+"""Administrator templates: sandboxed Jinja2; a missing value is an error, never blank text."""
 
 from __future__ import annotations
 
@@ -36,8 +36,14 @@ def to_template_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         local = value.astimezone(LJUBLJANA) if value.tzinfo else value
         return LocalDateTime(
-            local.year, local.month, local.day, local.hour, local.minute, local.second,
-            local.microsecond, local.tzinfo,
+            local.year,
+            local.month,
+            local.day,
+            local.hour,
+            local.minute,
+            local.second,
+            local.microsecond,
+            local.tzinfo,
         )
     if isinstance(value, dt.date):
         return LocalDate(value.year, value.month, value.day)

@@ -26,7 +26,9 @@ OBVO = str(Path(sys.executable).with_name("obvo"))
 class Deployment:
     """A config directory as an administrator sets it up, and a way to run `obvo` in it."""
 
-    def __init__(self, directory: Path, database_url: str, smtp: SmtpServer, sms: SmsGateway) -> None:
+    def __init__(
+        self, directory: Path, database_url: str, smtp: SmtpServer, sms: SmsGateway
+    ) -> None:
         self.directory = directory
         self.config = directory / "obvo.toml"
         text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
@@ -86,7 +88,7 @@ def ready(deployment: Deployment) -> Deployment:
 
 def count_rows(database_url: str, table: str) -> int:
     with psycopg.connect(database_url) as conn:
-        row = conn.execute(f"SELECT count(*) FROM obvo.{table}").fetchone()  # noqa: S608
+        row = conn.execute(f"SELECT count(*) FROM obvo.{table}").fetchone()
     assert row is not None
     return int(row[0])
 
@@ -108,8 +110,16 @@ def test_deployer_path_end_to_end(
     assert check.returncode == 0, check.stderr
     party = vopi.party()
     app = vopi.application(party)
-    added = ready.run("subscribers", "add", "--party", str(party), "--email", "Janez@Example.si",
-                      "--phone", "041 123 456")
+    added = ready.run(
+        "subscribers",
+        "add",
+        "--party",
+        str(party),
+        "--email",
+        "Janez@Example.si",
+        "--phone",
+        "041 123 456",
+    )
     assert added.returncode == 0, added.stderr
     listed = json.loads(ready.run("subscribers", "list", "--json").stdout)
     assert listed[0]["phone"] == "+38641123456"
@@ -131,8 +141,16 @@ def test_deployer_path_end_to_end(
 def test_logs_never_show_a_citizens_address(ready: Deployment, vopi: Vopi) -> None:
     party = vopi.party()
     app = vopi.application(party)
-    ready.run("subscribers", "add", "--party", str(party), "--email", "ana.kos@example.si",
-              "--phone", "040 555 666")
+    ready.run(
+        "subscribers",
+        "add",
+        "--party",
+        str(party),
+        "--email",
+        "ana.kos@example.si",
+        "--phone",
+        "040 555 666",
+    )
     vopi.event("KLAS", app)
     result = ready.run("once")
     assert result.returncode == 0
@@ -168,25 +186,35 @@ def test_broken_rules_file_names_the_event_type_and_writes_nothing(
     before = count_rows(database_url, "templates")
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        EXAMPLE_RULES.read_text(encoding="utf-8").replace(
+        EXAMPLE_RULES.read_text(encoding="utf-8")
+        .replace(
             'sms = "Vlogo {{ event.case_number }} resuje {{ event.clerk_name }}."',
             'sms = "Vlogo {{ event.case_number resuje"',
-        ).replace('kind = "key"\n[event_types.templates.sl]\nemail_subject = "Odločba',
-                  'kind = "urgent"\n[event_types.templates.sl]\nemail_subject = "Odločba'),
+        )
+        .replace(
+            'kind = "key"\n[event_types.templates.sl]\nemail_subject = "Odločba',
+            'kind = "urgent"\n[event_types.templates.sl]\nemail_subject = "Odločba',
+        ),
         encoding="utf-8",
     )
     result = ready.run("rules", "apply", str(bad))
     assert result.returncode == 78
-    assert "event type DODELJ, language 'sl': template 'sms': syntax error on line 1" in result.stderr
+    assert (
+        "event type DODELJ, language 'sl': template 'sms': syntax error on line 1" in result.stderr
+    )
     assert "event type ODLOC: unknown kind 'urgent'" in result.stderr
     assert count_rows(database_url, "templates") == before
 
 
-def test_rules_dry_run_changes_nothing(ready: Deployment, database_url: str, tmp_path: Path) -> None:
+def test_rules_dry_run_changes_nothing(
+    ready: Deployment, database_url: str, tmp_path: Path
+) -> None:
     changed = tmp_path / "changed.toml"
     changed.write_text(
-        EXAMPLE_RULES.read_text(encoding="utf-8").replace('code = "DODELJ"\nname = "Vloga je dodeljena referentu"\nkind = "notify"',
-                                                          'code = "DODELJ"\nname = "Vloga je dodeljena referentu"\nkind = "key"'),
+        EXAMPLE_RULES.read_text(encoding="utf-8").replace(
+            'code = "DODELJ"\nname = "Vloga je dodeljena referentu"\nkind = "notify"',
+            'code = "DODELJ"\nname = "Vloga je dodeljena referentu"\nkind = "key"',
+        ),
         encoding="utf-8",
     )
     result = ready.run("rules", "apply", str(changed), "--dry-run")
@@ -200,7 +228,8 @@ def test_rules_dry_run_changes_nothing(ready: Deployment, database_url: str, tmp
 
 def test_malformed_config_is_a_config_error(deployment: Deployment) -> None:
     deployment.config.write_text(
-        deployment.config.read_text(encoding="utf-8").replace("[delivery]", "[delivery]\nmax_attempt = 3")
+        deployment.config.read_text(encoding="utf-8")
+        .replace("[delivery]", "[delivery]\nmax_attempt = 3")
         .replace('security = "none"', 'security = "ssl"'),
         encoding="utf-8",
     )
@@ -279,8 +308,19 @@ def test_kill_9_during_a_stream_then_restart_delivers_everything(
 ) -> None:
     party = vopi.party()
     app = vopi.application(party)
-    assert ready.run("subscribers", "add", "--party", str(party), "--email", "j@example.si",
-                     "--phone", "041 123 456").returncode == 0
+    assert (
+        ready.run(
+            "subscribers",
+            "add",
+            "--party",
+            str(party),
+            "--email",
+            "j@example.si",
+            "--phone",
+            "041 123 456",
+        ).returncode
+        == 0
+    )
     total = 150
     writer = event_writer(app, total, 50.0)
     first = ready.start("run")
@@ -294,8 +334,10 @@ def test_kill_9_during_a_stream_then_restart_delivers_everything(
     second = ready.start("run")
     try:
         wait_for(
-            lambda: len({r.payload["reference"] for r in sms_gateway.messages}) >= total
-            and len({str(m.message["Message-ID"]) for m in smtp_server.messages}) >= total,
+            lambda: (
+                len({r.payload["reference"] for r in sms_gateway.messages}) >= total
+                and len({str(m.message["Message-ID"]) for m in smtp_server.messages}) >= total
+            ),
             timeout=60,
         )
         time.sleep(1.0)  # anything extra would show up now

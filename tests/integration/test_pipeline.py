@@ -19,7 +19,9 @@ from vopi_obvo.rules import parse_rules_document
 
 def apply_rules(settings: Settings, document: dict[str, Any] | None = None) -> None:
     doc = document or tomllib.loads(EXAMPLE_RULES.read_text(encoding="utf-8"))
-    engine = sa.create_engine(settings.database.url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = sa.create_engine(
+        settings.database.url.replace("postgresql://", "postgresql+psycopg://")
+    )
     with engine.begin() as conn:
         conn.execute(sa.text("SET LOCAL search_path TO obvo"))
         store.save_rules(conn, parse_rules_document(doc))
@@ -58,7 +60,9 @@ def notifications(settings: Settings) -> list[dict[str, Any]]:
 
 def holes(settings: Settings) -> list[int]:
     with psycopg.connect(settings.database.url) as conn:
-        return [int(r[0]) for r in conn.execute("SELECT event_id FROM obvo.pending_holes ORDER BY 1")]
+        return [
+            int(r[0]) for r in conn.execute("SELECT event_id FROM obvo.pending_holes ORDER BY 1")
+        ]
 
 
 @pytest.fixture
@@ -272,7 +276,8 @@ def test_id_reserved_with_nextval_and_inserted_later_is_delivered(
         # The open transaction has no xid yet; only pg_stat_activity shows it: the hole stays.
         assert holes(settings) == [reserved]
         slow.execute(
-            "INSERT INTO vopi.event_log (id, event_type_code, application_id) VALUES (%s, 'ODLOC', %s)",
+            "INSERT INTO vopi.event_log (id, event_type_code, application_id)"
+            " VALUES (%s, 'ODLOC', %s)",
             (reserved, app),
         )
         service.run(once=True)
@@ -292,7 +297,8 @@ def test_rolled_back_id_is_given_up_and_never_stalls(
     service = service_factory()
     conn = psycopg.connect(vopi.url)
     row = conn.execute(
-        "INSERT INTO vopi.event_log (event_type_code, application_id) VALUES ('KLAS', %s) RETURNING id",
+        "INSERT INTO vopi.event_log (event_type_code, application_id)"
+        " VALUES ('KLAS', %s) RETURNING id",
         (app,),
     ).fetchone()
     assert row is not None
@@ -371,8 +377,9 @@ def test_sms_gateway_5xx_retries_until_max_attempts(
     sms_gateway: SmsGateway,
     service_factory: Callable[..., Service],
 ) -> None:
-    settings = make_settings(delivery__max_attempts=3, delivery__retry_initial_delay=0.05,
-                             delivery__retry_max_delay=0.1)
+    settings = make_settings(
+        delivery__max_attempts=3, delivery__retry_initial_delay=0.05, delivery__retry_max_delay=0.1
+    )
     sms_gateway.status = 503
     vopi.event("KLAS", citizen["application"])
     service = service_factory(settings)
@@ -444,7 +451,8 @@ def test_claims_of_a_dead_worker_are_taken_back(
     assert service.poller.poll_once().notifications == 2
     with psycopg.connect(settings.database.url, autocommit=True) as conn:
         conn.execute(
-            "UPDATE obvo.notifications SET status = 'sending', claimed_by = 'dead/1/x', attempts = 1"
+            "UPDATE obvo.notifications"
+            " SET status = 'sending', claimed_by = 'dead/1/x', attempts = 1"
         )
     service.run(once=True)
     assert all(r["status"] == "sent" for r in notifications(settings))

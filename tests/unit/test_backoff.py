@@ -87,7 +87,7 @@ def test_maximum_below_initial_caps_the_first_delay() -> None:
 
 @pytest.mark.parametrize("attempt", [0, -1, -100])
 def test_attempt_counts_from_one(attempt: int) -> None:
-    with pytest.raises(ValueError, match="^attempt counts from 1$"):
+    with pytest.raises(ValueError, match=r"^attempt counts from 1$"):
         retry_delay(attempt, INITIAL, MAXIMUM, random.Random(0))
 
 

@@ -204,7 +204,8 @@ def test_every_problem_is_listed_at_once(raw: dict[str, Any]) -> None:
 
 
 def test_config_error_exit_code_is_78() -> None:
-    assert ConfigError("x").exit_code == ExitCode.CONFIG == 78
+    assert ConfigError("x").exit_code is ExitCode.CONFIG
+    assert int(ExitCode.CONFIG) == 78
 
 
 # ---- semantic checks ----

@@ -85,7 +85,7 @@ def test_landlines_and_service_numbers_are_refused(number: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "number", ["041 123", "041 12345", "+386 41 123 4567", "041 12a 456", "+386 41 12345"]
+    "number", ["041 123", "041 12345", "+386 41 123 4567", "+386 41 12345"]
 )
 def test_invalid_numbers_are_refused(number: str) -> None:
     with pytest.raises(InvalidInput) as info:
@@ -96,7 +96,7 @@ def test_invalid_numbers_are_refused(number: str) -> None:
     )
 
 
-@pytest.mark.parametrize("number", ["abc", "telefon", "+"])
+@pytest.mark.parametrize("number", ["abc", "telefon", "+", "041 12a 456"])
 def test_text_that_is_no_number_is_refused(number: str) -> None:
     with pytest.raises(InvalidInput, match=f"^invalid phone number {re.escape(repr(number))}: "):
         normalise_phone(number)
@@ -114,7 +114,7 @@ def test_letters_in_a_number_are_refused() -> None:
 
 @pytest.mark.parametrize("number", ["", "   "])
 def test_empty_phone(number: str) -> None:
-    with pytest.raises(InvalidInput, match="^phone number is empty$"):
+    with pytest.raises(InvalidInput, match=r"^phone number is empty$"):
         normalise_phone(number)
 
 
@@ -170,7 +170,7 @@ def test_email_rejections_name_the_address(address: str, reason: str) -> None:
 
 @pytest.mark.parametrize("address", ["", "  \t"])
 def test_empty_email(address: str) -> None:
-    with pytest.raises(InvalidInput, match="^e-mail address is empty$"):
+    with pytest.raises(InvalidInput, match=r"^e-mail address is empty$"):
         normalise_email(address)
 
 

@@ -116,7 +116,9 @@ def test_only_newer_transactions_running() -> None:
     assert can_give_up(HOLE, evidence(oldest_start=started), MAX_AGE) is True
 
 
-@pytest.mark.parametrize(("xid", "expected"), [(1, False), (999, False), (1000, True), (5000, True)])
+@pytest.mark.parametrize(
+    ("xid", "expected"), [(1, False), (999, False), (1000, True), (5000, True)]
+)
 def test_in_progress_xid_below_first_seen_xmax(xid: int, expected: bool) -> None:
     assert can_give_up(HOLE, evidence(oldest_xid=xid), MAX_AGE) is expected
 

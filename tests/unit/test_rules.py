@@ -461,7 +461,7 @@ def test_date_in_a_message_is_the_ljubljana_date() -> None:
 
 def test_no_slovenian_fallback_is_a_template_error() -> None:
     rule = EventTypeRule("X", EventKind.INTERNAL, templates={"it": klas_rule().templates["it"]})
-    with pytest.raises(TemplateError, match="^event type X has no Slovenian templates$"):
+    with pytest.raises(TemplateError, match=r"^event type X has no Slovenian templates$"):
         render_message(rule, Channel.SMS, subscriber(1, language="de"), EVENT)
 
 
@@ -484,7 +484,7 @@ def test_undefined_variable_in_a_condition_is_an_error() -> None:
         EventKind.KEY,
         templates={"sl": TemplateSet("S", "B", "{% if event.nope %}da{% endif %}ne")},
     )
-    with pytest.raises(TemplateError, match="^template sms: undefined value: .*'nope'"):
+    with pytest.raises(TemplateError, match=r"^template sms: undefined value: .*'nope'"):
         render_message(rule, Channel.SMS, subscriber(1), EVENT)
 
 

@@ -31,7 +31,7 @@ NEW_YORK = ZoneInfo("America/New_York")
         (dt.datetime(2026, 3, 29, 1, 0, tzinfo=UTC), "29. 3. 2026 03:00"),  # after the switch
         (dt.datetime(2026, 12, 31, 23, 30, tzinfo=UTC), "1. 1. 2027 00:30"),  # next year there
         (dt.datetime(2026, 11, 28, 8, 5, tzinfo=NEW_YORK), "28. 11. 2026 14:05"),
-        (dt.datetime(2026, 11, 28, 14, 5, 59), "28. 11. 2026 14:05"),  # naive: as it is
+        (dt.datetime(2026, 11, 28, 14, 5, 59), "28. 11. 2026 14:05"),  # noqa: DTZ001 - naive: as is
     ],
 )
 def test_datetimes_are_shown_in_ljubljana(value: dt.datetime, shown: str) -> None:
@@ -89,7 +89,9 @@ def test_infinite_decimal_does_not_crash() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     st.datetimes(
-        min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(2200, 1, 1), timezones=st.just(UTC)
+        min_value=dt.datetime(1970, 1, 1),  # noqa: DTZ001 - hypothesis wants naive bounds
+        max_value=dt.datetime(2200, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
     )
 )
 def test_any_utc_datetime_matches_zoneinfo(value: dt.datetime) -> None:
@@ -152,7 +154,7 @@ def test_filters_refuse_the_wrong_type(source: str, value: Any, message: str) ->
 
 
 def test_undefined_variable_is_an_error() -> None:
-    with pytest.raises(TemplateError, match="^undefined value: 'missing' is undefined$"):
+    with pytest.raises(TemplateError, match=r"^undefined value: 'missing' is undefined$"):
         render("Pozdravljeni {{ missing }}", {})
 
 
@@ -176,7 +178,7 @@ def test_no_autoescape() -> None:
 
 
 def test_runtime_errors_become_template_errors() -> None:
-    with pytest.raises(TemplateError, match="^ZeroDivisionError: division by zero$"):
+    with pytest.raises(TemplateError, match=r"^ZeroDivisionError: division by zero$"):
         render("{{ 1 / n }}", {"n": 0})
 
 
@@ -233,12 +235,12 @@ def test_syntax_error_names_line_one() -> None:
 
 
 def test_syntax_error_names_a_later_line() -> None:
-    with pytest.raises(TemplateError, match="^syntax error on line 3: "):
+    with pytest.raises(TemplateError, match=r"^syntax error on line 3: "):
         compile_template("Spoštovani,\n\n{% if %}da{% endif %}\n")
 
 
 def test_render_reports_syntax_errors_too() -> None:
-    with pytest.raises(TemplateError, match="^syntax error on line 2: "):
+    with pytest.raises(TemplateError, match=r"^syntax error on line 2: "):
         render("a\n{{ }}", {})
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -79,7 +78,9 @@ class EmailSender:
             raise _classify(exc.smtp_code, exc.smtp_error) from None
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise TemporaryFailure(f"SMTP {self.settings.host}:{self.settings.port}: {exc}") from None
+            raise TemporaryFailure(
+                f"SMTP {self.settings.host}:{self.settings.port}: {exc}"
+            ) from None
         return str(email["Message-ID"])
 
     def _send_reusing_connection(self, email: EmailMessage) -> None:
@@ -97,7 +98,7 @@ class EmailSender:
         if self._smtp is not None:
             try:
                 self._smtp.quit()
-            except (smtplib.SMTPException, OSError, socket.timeout):
+            except (TimeoutError, smtplib.SMTPException, OSError):
                 self._smtp.close()
             self._smtp = None
 
