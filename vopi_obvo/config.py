@@ -182,6 +182,13 @@ def _build_section(
     for key in table:
         if key not in known:
             problems.append(f"[{section}] unknown key '{key}' (known: {', '.join(sorted(known))})")
+    prefix = f"{ENV_PREFIX}{section}_".upper()
+    for name in env:
+        if name.startswith(prefix) and name[len(prefix) :].lower() not in known:
+            problems.append(
+                f"unknown environment variable {name} (a typo? known keys of "
+                f"[{section}]: {', '.join(sorted(known))})"
+            )
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         env_name = f"{ENV_PREFIX}{section}_{f.name}".upper()

@@ -31,6 +31,9 @@ def normalise_phone(number: str, region: str = DEFAULT_REGION) -> str:
     candidate = number.strip()
     if not candidate:
         raise InvalidInput("phone number is empty")
+    if any(ch.isalpha() for ch in candidate):
+        # phonenumbers would read letters as a keypad "vanity" number: 041 ABC DEF → 222 333.
+        raise InvalidInput(f"invalid phone number {number!r}: letters are not allowed")
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
     try:
@@ -52,7 +55,7 @@ def mask_email(address: str | None) -> str:
     if not address:
         return ""
     local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
+    return f"{local[:1] if len(local) > 1 else ''}***@{domain}"
 
 
 def mask_phone(number: str | None) -> str:
@@ -61,7 +64,8 @@ def mask_phone(number: str | None) -> str:
         return ""
     if len(number) <= 8:
         return number[:2] + "***"
-    return f"{number[:6]}***{number[-3:]}"
+    head = min(6, len(number) - 6)  # never more than half of the digits in clear
+    return f"{number[:head]}***{number[-3:]}"
 
 
 def mask_recipient(address: str | None) -> str:

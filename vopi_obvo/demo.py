@@ -436,7 +436,9 @@ def seed(vopi_url: str, obvo: sa.Engine, console: Console) -> SeedResult:
         with vopi.connect() as conn:
             party_ids = load_party_ids(conn)
             applications = load_applications(conn)
-        if not reused:
+        with obvo.connect() as conn:
+            subscribers = conn.execute(sa.text("SELECT count(*) FROM subscribers")).scalar_one()
+        if not subscribers:  # also completes a first run interrupted after seeding VOPI
             add_subscribers(obvo, party_ids)
     finally:
         vopi.dispose()

@@ -17,7 +17,7 @@ from vopi_obvo.errors import RulesError, TemplateError
 
 DEFAULT_LANGUAGE = "sl"
 TEMPLATE_PARTS = ("email_subject", "email_body", "sms")
-_LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
+_LANGUAGE_RE = re.compile(r"[a-z]{2}")
 
 
 class EventKind(enum.StrEnum):
@@ -217,7 +217,7 @@ def parse_template_sets(
     result: dict[str, TemplateSet] = {}
     for language, parts in raw.items():
         lwhere = f"{where}, language {language!r}"
-        if not _LANGUAGE_RE.match(str(language)):
+        if not _LANGUAGE_RE.fullmatch(str(language)):
             problems.append(f"{lwhere}: a language is a two-letter lower-case code (sl, it, …)")
             continue
         if not isinstance(parts, dict):

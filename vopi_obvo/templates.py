@@ -47,12 +47,14 @@ def to_template_value(value: Any) -> Any:
         )
     if isinstance(value, dt.date):
         return LocalDate(value.year, value.month, value.day)
-    if isinstance(value, Decimal) and value == value.to_integral_value():
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
     return value
 
 
 def _format_date(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        value = to_template_value(value)
     if isinstance(value, dt.date):
         return f"{value.day}. {value.month}. {value.year}"
     raise TemplateError(f"filter 'date' needs a date or time, not {type(value).__name__}")

@@ -446,3 +446,10 @@ def test_load_settings_without_file_uses_the_environment(tmp_path: Path, workdir
     s = load_settings(environ=env)
     assert s.path is None
     assert s.database.url == DB_URL
+
+
+def test_misspelled_environment_variable_is_an_error() -> None:
+    raw = {"database": {"url": "postgresql://x@127.0.0.1/db"},
+           "source": {"events_query": "SELECT 1", "parties_query": "SELECT 1 WHERE 1 IN :case_ids"}}
+    with pytest.raises(ConfigError, match="unknown environment variable OBVO_EMAIL_PASWORD"):
+        settings_from_mapping(raw, {"OBVO_EMAIL_PASWORD": "secret"})

@@ -228,11 +228,6 @@ def test_bad_language_code(language: str) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _LANGUAGE_RE uses match() with '$', which also matches before a final newline, "
-    "so 'it\\n' is accepted (the database CHECK '^[a-z]{2}$' then refuses it)",
-)
 def test_language_code_with_trailing_newline_is_refused() -> None:
     e = entry("VLOZ")
     e["templates"]["it\n"] = dict(IT)
@@ -488,11 +483,6 @@ def test_undefined_variable_in_a_condition_is_an_error() -> None:
         render_message(rule, Channel.SMS, subscriber(1), EVENT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: templates.to_template_value turns Decimal('Infinity') into int() and raises "
-    "OverflowError, which is not a TemplateError: the poller's batch fails on every poll",
-)
 def test_infinite_numeric_column_renders() -> None:
     tset = TemplateSet("S", "B", "Znesek {{ event.x }}")
     rule = EventTypeRule("KLAS", EventKind.KEY, templates={"sl": tset})
