@@ -47,11 +47,12 @@ from psycopg import sql
 
 from vopi_obvo import db, queries, store
 from vopi_obvo.config import Settings, settings_from_mapping
-from vopi_obvo.daemon import Service
+from vopi_obvo.daemon import Service, make_senders
 from vopi_obvo.logsetup import configure_logging
 from vopi_obvo.migrate import migrate
 from vopi_obvo.poller import SOURCE_NAME
 from vopi_obvo.rules import parse_rules_document
+from vopi_obvo.senders import OutgoingMessage, Sender
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -468,13 +469,45 @@ def poll_backlog(settings: Settings, max_id: int) -> dict[str, Any]:
     }
 
 
-def dispatch_backlog(settings: Settings, stubs: Stubs, expected: int) -> dict[str, Any]:
-    service = Service(settings)
+class TimingSender:
+    """Delegates to OBVO's real sender and adds up the time spent inside it."""
+
+    def __init__(self, inner: Sender) -> None:
+        self.inner = inner
+        self.channel = inner.channel
+        self.count = 0
+        self.seconds = 0.0
+
+    def send(self, message: OutgoingMessage) -> str | None:
+        started = time.perf_counter()
+        try:
+            return self.inner.send(message)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.count += 1
+
+    def close(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.inner.close()
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def dispatch_backlog(
+    settings: Settings, stubs: Stubs, expected: int, budget: float
+) -> dict[str, Any]:
+    senders = {name: TimingSender(s) for name, s in make_senders(settings).items()}
+    service = Service(settings, senders=dict(senders))
     sent = failed = retried = rounds = 0
     progress: list[tuple[float, int]] = []
+    timed_out = False
     try:
         started = time.perf_counter()
         while True:
+            if time.perf_counter() - started > budget:
+                timed_out = True
+                break
             result = service.dispatcher.dispatch_once()
             rounds += 1
             sent += result.sent
@@ -496,8 +529,12 @@ def dispatch_backlog(settings: Settings, stubs: Stubs, expected: int) -> dict[st
         return round((points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0]), 1)
 
     received = stubs.counts()
+    in_senders = sum(s.seconds for s in senders.values())
     return {
         "notifications": expected,
+        "budget_s": budget,
+        "stopped_by_budget": timed_out,
+        "drain_s_projected": round(seconds * expected / done, 1) if done else None,
         "sent": sent,
         "failed": failed,
         "retried": retried,
@@ -508,11 +545,19 @@ def dispatch_backlog(settings: Settings, stubs: Stubs, expected: int) -> dict[st
         "rate_last_10pct": rate_between(0.9, 1.0),
         "smtp_received": received["email"],
         "sms_received": received["sms"],
+        "ms_per_email_in_sender": _per(senders["email"].seconds, senders["email"].count),
+        "ms_per_sms_in_sender": _per(senders["sms"].seconds, senders["sms"].count),
+        "ms_per_message_outside_senders": _per(seconds - in_senders, done),
     }
+
+
+def _per(seconds: float, count: int) -> float | None:
+    return round(1000 * seconds / count, 2) if count else None
 
 
 def run_backlog(server_url: str, quick: bool, profile: bool) -> dict[str, Any]:
     n_events = 20_000 if quick else 100_000
+    budget = 60.0 if quick else 300.0
     rss: dict[str, float] = {"start": round(rss_mb(), 1)}
     out: dict[str, Any] = {"events": n_events}
     with scratch_database(server_url, "backlog") as url, stub_servers() as stubs:
@@ -536,9 +581,9 @@ def run_backlog(server_url: str, quick: bool, profile: bool) -> dict[str, Any]:
             runs.append(run)
         out["poll_runs"] = runs
         expected = runs[-1]["notifications"]
-        log(f"backlog: dispatching {expected:,} notifications")
+        log(f"backlog: dispatching {expected:,} notifications (time budget {budget:.0f} s)")
         with maybe_profile(profile, out, "profile_dispatch"):
-            out["dispatch"] = dispatch_backlog(make_settings(url, stubs), stubs, expected)
+            out["dispatch"] = dispatch_backlog(make_settings(url, stubs), stubs, expected, budget)
         out["dispatch"]["outbox"] = count_notifications(url)
         log(
             f"  {out['dispatch']['seconds']} s,"
@@ -837,11 +882,25 @@ def report(results: dict[str, Any]) -> str:
                 f"{fmt(run['poll_ms']['p50'], 'ms')} / {fmt(run['poll_ms']['max'], 'ms')}", "", "",
             ))
         d = backlog["dispatch"]
-        rows.append(("(a) dispatch: time", fmt(d["seconds"], "s"), "", ""))
+        done = d["sent"] + d["failed"]
+        if d["stopped_by_budget"]:
+            rows.append((
+                "(a) dispatch: time",
+                f"{fmt(d['seconds'], 's')} budget used up: {done:,} of {d['notifications']:,} "
+                f"sent; all would take ≈ {fmt(d['drain_s_projected'], 's')}", "", "",
+            ))
+        else:
+            rows.append(("(a) dispatch: time (all sent)", fmt(d["seconds"], "s"), "", ""))
         rows.append((
             "(a) dispatch: notifications/s",
             f"{fmt(d['notifications_per_s'])} (first 10 %: {fmt(d['rate_first_10pct'])}, "
             f"last 10 %: {fmt(d['rate_last_10pct'])})", "", "",
+        ))
+        rows.append((
+            "(a) dispatch: ms per message",
+            f"e-mail send {fmt(d['ms_per_email_in_sender'])}, SMS send "
+            f"{fmt(d['ms_per_sms_in_sender'])}, outside senders (DB, claim, bookkeeping) "
+            f"{fmt(d['ms_per_message_outside_senders'])}", "", "",
         ))
         rows.append((
             "(a) dispatch: delivered",
@@ -921,6 +980,7 @@ def report(results: dict[str, Any]) -> str:
 def machine() -> dict[str, Any]:
     return {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
@@ -943,6 +1003,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_stubs:
         serve_stubs()
         return 0
+    started = time.perf_counter()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     if args.only:
         results = {args.only: run_part(args.only, args)}
         if args.result_file:
@@ -950,12 +1012,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     else:
         results = {part: run_in_subprocess(part, args) for part in PARTS}
-    document = {"machine": machine(), "quick": args.quick, **results}
+    document = {
+        "machine": machine(),
+        "load_average_at_start": load_at_start,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "quick": args.quick,
+        **results,
+    }
     print(report(results))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     target = RESULTS_DIR / "latest.json"
     target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    print(f"\nresults: {target.relative_to(ROOT)}")
+    print(
+        f"\nwall time {document['wall_seconds']} s; load average at start {load_at_start},"
+        f" at end {document['machine']['load_average']}"
+    )
+    print(f"results: {target.relative_to(ROOT)}")
     return 0 if all("error" not in r for r in results.values()) else 1
 
 

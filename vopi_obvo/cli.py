@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo import __version__, db, store
+from vopi_obvo import __version__, db, store, systemd
 from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.contacts import normalise_email, normalise_phone
 from vopi_obvo.errors import ExitCode, InvalidInput, ObvoError, RulesError
@@ -294,10 +294,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = _service(args)
     log = structlog.get_logger("vopi_obvo")
     log.info("daemon.started", worker_id=service.worker_id, version=__version__)
+    systemd.notify("READY=1", "STATUS=started")
     try:
         with service.signals_stop():
             service.run()
     finally:
+        systemd.notify("STOPPING=1")
         service.close()
     log.info("daemon.stopped", worker_id=service.worker_id)
     return ExitCode.OK

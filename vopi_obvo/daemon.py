@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from vopi_obvo import db, store
+from vopi_obvo import db, store, systemd
 from vopi_obvo.config import Settings
 from vopi_obvo.dispatcher import Dispatcher, DispatchResult
 from vopi_obvo.errors import ConfigError, SourceQueryError
@@ -74,6 +74,10 @@ class Service:
         self._lock_conn: sa.Connection | None = None
         self._registered = False
         self._errors = 0
+        self._totals = DispatchResult()
+        self._cursor: int | None = None
+        self._holes = 0
+        self._last_status = 0.0
         self._lock_name = f"obvo-poller:{settings.database.schema}:{SOURCE_NAME}"
 
     # ---- start-up ----
@@ -188,6 +192,7 @@ class Service:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 wait = self._guarded_cycle(once=once)
+                self._report_to_systemd()
                 if wait is None:
                     break
                 if wait > 0:
@@ -216,9 +221,35 @@ class Service:
                 raise
             return self._after_error("source.query_failed", str(exc))
         self._errors = 0
+        self._count(result)
         if result.more_work:
             return 0.0
         return None if once else self.settings.source.poll_interval
+
+    def _count(self, result: CycleResult) -> None:
+        if result.poll is not None:
+            self._cursor, self._holes = result.poll.cursor, result.poll.holes_pending
+        for name in ("claimed", "sent", "retried", "failed", "released"):
+            setattr(
+                self._totals, name, getattr(self._totals, name) + getattr(result.dispatch, name)
+            )
+
+    def status_line(self) -> str:
+        role = "polling" if self._lock_conn is not None else "standby (sending only)"
+        t = self._totals
+        health = f", {self._errors} consecutive error(s)" if self._errors else ""
+        return (
+            f"{role}; cursor {self._cursor}, holes {self._holes}; since start: sent {t.sent}, "
+            f"retrying {t.retried}, failed {t.failed}{health}"
+        )
+
+    def _report_to_systemd(self) -> None:
+        """Each turn of the loop pings the watchdog: only a hung loop stops the pings."""
+        now = time.monotonic()
+        if now - self._last_status < 1.0:
+            return
+        self._last_status = now
+        systemd.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
 
     def _after_error(self, event: str, error: str) -> float:
         self._errors += 1

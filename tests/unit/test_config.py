@@ -327,9 +327,7 @@ def test_nan_from_environment_is_not_positive(raw: dict[str, Any]) -> None:
 def test_http_sms_backend_needs_an_http_url(raw: dict[str, Any]) -> None:
     raw["sms"]["backend"] = "http"
     raw["sms"]["url"] = "ftp://gateway.example"
-    assert "[sms] url must be an http:// or https:// URL when backend = 'http'" in config_error(
-        raw
-    )
+    assert "[sms] url must be an http:// or https:// URL when backend = 'http'" in config_error(raw)
     raw["sms"]["url"] = "https://gateway.example/send"
     assert settings_from_mapping(raw, {}).sms.backend == "http"
 
@@ -449,7 +447,9 @@ def test_load_settings_without_file_uses_the_environment(tmp_path: Path, workdir
 
 
 def test_misspelled_environment_variable_is_an_error() -> None:
-    raw = {"database": {"url": "postgresql://x@127.0.0.1/db"},
-           "source": {"events_query": "SELECT 1", "parties_query": "SELECT 1 WHERE 1 IN :case_ids"}}
+    raw = {
+        "database": {"url": "postgresql://x@127.0.0.1/db"},
+        "source": {"events_query": "SELECT 1", "parties_query": "SELECT 1 WHERE 1 IN :case_ids"},
+    }
     with pytest.raises(ConfigError, match="unknown environment variable OBVO_EMAIL_PASWORD"):
         settings_from_mapping(raw, {"OBVO_EMAIL_PASWORD": "secret"})

@@ -84,9 +84,7 @@ def test_landlines_and_service_numbers_are_refused(number: str) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "number", ["041 123", "041 12345", "+386 41 123 4567", "+386 41 12345"]
-)
+@pytest.mark.parametrize("number", ["041 123", "041 12345", "+386 41 123 4567", "+386 41 12345"])
 def test_invalid_numbers_are_refused(number: str) -> None:
     with pytest.raises(InvalidInput) as info:
         normalise_phone(number)
