@@ -15,6 +15,11 @@ from vopi_obvo.holes import Evidence
 
 REQUIRED_EVENT_COLUMNS = ("event_id", "event_type", "occurred_at", "case_id")
 REQUIRED_PARTY_COLUMNS = ("case_id", "party_id")
+# PostgreSQL type OIDs the wrapped query relies on: integer ids, timestamps.
+_EXPECTED_TYPES = {
+    "event_id": ({20, 21, 23}, "an integer (bigint/integer)"),
+    "occurred_at": ({1114, 1184}, "a timestamp"),
+}
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,9 @@ class VopiSource:
         problems: list[str] = []
         with self.engine.connect() as conn:
             try:
-                keys = self._execute(conn, self._probe, {}, "events_query").keys()
-                _require_columns(keys, REQUIRED_EVENT_COLUMNS, "events_query")
+                probed = self._execute(conn, self._probe, {}, "events_query")
+                _require_columns(probed.keys(), REQUIRED_EVENT_COLUMNS, "events_query")
+                problems.extend(_type_problems(probed))
             except SourceQueryError as exc:
                 problems.append(str(exc))
             conn.rollback()
@@ -168,6 +174,18 @@ class VopiSource:
         except sa.exc.DataError as exc:
             conn.rollback()
             raise SourceQueryError(f"{which} failed in VOPI: {_first_line(exc)}") from exc
+
+
+def _type_problems(result: sa.CursorResult[Any]) -> list[str]:
+    problems: list[str] = []
+    for name, type_code, *_ in result.cursor.description or ():
+        expected = _EXPECTED_TYPES.get(name)
+        if expected and type_code not in expected[0]:
+            problems.append(
+                f"events_query: column {name} must be {expected[1]} "
+                f"(PostgreSQL type oid {type_code}); cast it in the query"
+            )
+    return problems
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:

@@ -28,7 +28,17 @@ def gather_status(obvo: sa.Engine, source: VopiSource | None) -> dict[str, Any]:
         "updated_at": None if cursor_row is None else cursor_row.updated_at.isoformat(),
     }
     lag: dict[str, Any] = {"newest_event_id": None, "events_behind": None, "seconds": None}
+    evidence: str | None = None
     if source is not None:
+        try:
+            evidence = (
+                "full"
+                if source.hole_evidence().can_see_all_sessions
+                else "limited: the VOPI role lacks pg_read_all_stats, so holes are given up "
+                "after [source] hole_max_age"
+            )
+        except sa.exc.SQLAlchemyError:
+            evidence = None
         try:
             newest = source.newest_event()
         except sa.exc.SQLAlchemyError as exc:
@@ -48,6 +58,7 @@ def gather_status(obvo: sa.Engine, source: VopiSource | None) -> dict[str, Any]:
     report["lag"] = lag
     report["holes"] = {
         "pending": len(holes),
+        "evidence": evidence,
         "oldest": [
             {"event_id": h.event_id, "first_seen_at": h.first_seen_at.isoformat()}
             for h in holes[:10]
@@ -109,6 +120,8 @@ def format_status(report: dict[str, Any]) -> str:
             else ""
         )
     )
+    if holes["evidence"] and holes["evidence"] != "full":
+        lines.append(f"hole evidence     {holes['evidence']}")
     unclassified = report["unclassified_event_types"]
     lines.append(f"unclassified      {len(unclassified)} event type(s)")
     lines.extend(

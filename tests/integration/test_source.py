@@ -1,0 +1,209 @@
+"""VOPI reads: index use, no open transactions, the limited-privilege rule, query shape errors."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import sql
+
+from tests.integration.test_pipeline import apply_rules, holes, notifications, subscribe
+from tests.support import Vopi
+from vopi_obvo import db, queries
+from vopi_obvo.config import Settings
+from vopi_obvo.daemon import Service
+from vopi_obvo.errors import SourceQueryError
+from vopi_obvo.migrate import available_migrations, migrate
+from vopi_obvo.source import VopiSource
+
+
+def test_poll_query_is_an_index_scan_on_a_large_event_log(vopi: Vopi, settings: Settings) -> None:
+    app = vopi.application(vopi.party())
+    vopi.conn.execute(
+        "INSERT INTO vopi.event_log (event_type_code, application_id)"
+        " SELECT 'KLAS', %s FROM generate_series(1, 200000)",
+        (app,),
+    )
+    vopi.conn.execute("ANALYZE vopi.event_log")
+    stmt = queries.vopi("vopi_events_after", settings.source.events_query)
+    engine = db.source_engine(settings.source_url, 10)
+    with engine.connect() as conn:
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                sa.text("EXPLAIN " + str(stmt)), {"after_id": 199_000, "limit": 500}
+            )
+        )
+    engine.dispose()
+    assert "Index Scan using event_log_pkey" in plan, plan
+    assert "Seq Scan on event_log" not in plan, plan
+
+
+def test_no_transaction_stays_open_on_vopi_between_polls(vopi: Vopi, settings: Settings) -> None:
+    apply_rules(settings)
+    party = vopi.party()
+    app = vopi.application(party)
+    subscribe(settings, party, email="a@example.si")
+    vopi.event("KLAS", app)
+    service = Service(settings)
+    try:
+        service.run(once=True)
+        rows = vopi.conn.execute(
+            "SELECT state FROM pg_stat_activity WHERE application_name LIKE 'obvo%%(reader)'"
+        ).fetchall()
+    finally:
+        service.close()
+    assert rows, "the reader's pooled connection should still be there"
+    assert {r[0] for r in rows} == {"idle"}
+
+
+def test_reader_session_is_read_only(settings: Settings) -> None:
+    engine = db.source_engine(settings.source_url, 10)
+    with engine.connect() as conn, pytest.raises(sa.exc.InternalError, match="read-only"):
+        conn.execute(sa.text("INSERT INTO vopi.event_types VALUES ('X', 'x')"))
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("events_query", "message"),
+    [
+        (
+            "SELECT id AS event_id, event_type_code AS event_type, application_id AS case_id"
+            " FROM vopi.event_log",
+            "must return the column(s) occurred_at",
+        ),
+        (
+            "SELECT id::text AS event_id, event_type_code AS event_type, created_at AS occurred_at,"
+            " application_id AS case_id FROM vopi.event_log",
+            "failed in VOPI: operator does not exist",
+        ),
+        ("SELECT * FROM vopi.no_such_table", "events_query failed in VOPI: relation"),
+    ],
+)
+def test_wrong_query_shapes_are_named(
+    vopi: Vopi, settings: Settings, events_query: str, message: str
+) -> None:
+    vopi.event("KLAS", vopi.application(vopi.party()))
+    engine = db.source_engine(settings.source_url, 10)
+    source = VopiSource(engine, events_query, settings.source.parties_query)
+    with pytest.raises(SourceQueryError, match=re.escape(message)):
+        source.read_batch(0, 10, [])
+    engine.dispose()
+
+
+def test_wrong_parties_query_is_named(settings: Settings) -> None:
+    engine = db.source_engine(settings.source_url, 10)
+    source = VopiSource(
+        engine,
+        settings.source.events_query,
+        "SELECT application_id AS case_id FROM vopi.application_parties"
+        " WHERE application_id IN :case_ids",
+    )
+    assert source.check() == [
+        "parties_query must return the column(s) party_id (it returns: case_id); "
+        "use `AS party_id` in the query"
+    ]
+    engine.dispose()
+
+
+@pytest.fixture
+def limited_reader(database_url: str) -> Iterator[str]:
+    """A VOPI role with SELECT only, without pg_read_all_stats (as at many municipalities)."""
+    role = f"obvo_reader_{secrets.token_hex(4)}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA vopi TO {}").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA vopi TO {}").format(sql.Identifier(role))
+        )
+    head, _, rest = database_url.partition("://")
+    _, _, hostpart = rest.partition("@")
+    yield f"{head}://{role}@{hostpart}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_without_stats_privilege_holes_wait_for_hole_max_age(
+    vopi: Vopi,
+    limited_reader: str,
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(source__url=limited_reader, source__hole_max_age=2.0)
+    apply_rules(settings)
+    party = vopi.party()
+    app = vopi.application(party)
+    subscribe(settings, party, phone="+38641123456")
+    service = Service(settings)
+    try:
+        evidence = service.source.hole_evidence()
+        assert evidence.can_see_all_sessions is False
+        conn = psycopg.connect(vopi.url)
+        row = conn.execute(
+            "INSERT INTO vopi.event_log (event_type_code, application_id)"
+            " VALUES ('KLAS', %s) RETURNING id",
+            (app,),
+        ).fetchone()
+        assert row is not None
+        lost = int(row[0])
+        seen = vopi.event("ODLOC", app)
+        service.run(once=True)
+        conn.rollback()
+        conn.close()
+        service.run(once=True)
+        # Rolled back, but this role cannot prove that nothing else could still commit it.
+        assert holes(settings) == [lost]
+        time.sleep(2.2)
+        service.run(once=True)
+        assert holes(settings) == []
+        assert {r["source_event_id"] for r in notifications(settings)} == {seen}
+    finally:
+        service.close()
+
+
+def test_migrate_is_idempotent_and_leaves_vopi_alone(empty_database_url: str) -> None:
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA vopi")
+        conn.execute("CREATE TABLE vopi.event_log (id bigserial PRIMARY KEY)")
+    engine = db.obvo_engine(empty_database_url, "obvo")
+    try:
+        first = migrate(engine, "obvo")
+        assert [m.version for m in first] == [m.version for m in available_migrations()]
+        assert migrate(engine, "obvo") == []
+    finally:
+        engine.dispose()
+    with psycopg.connect(empty_database_url) as conn:
+        vopi_tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'vopi'"
+        ).fetchall()
+        obvo_tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'obvo'"
+            )
+        }
+    assert vopi_tables == [("event_log",)]
+    assert {"notifications", "subscribers", "source_cursor", "pending_holes"} <= obvo_tables
+
+
+def test_check_names_columns_of_the_wrong_type(settings: Settings) -> None:
+    engine = db.source_engine(settings.source_url, 10)
+    source = VopiSource(
+        engine,
+        "SELECT id::text AS event_id, event_type_code AS event_type,"
+        " created_at::date AS occurred_at, application_id AS case_id FROM vopi.event_log",
+        settings.source.parties_query,
+    )
+    problems = source.check()
+    engine.dispose()
+    assert problems == [
+        "events_query: column event_id must be an integer (bigint/integer) "
+        "(PostgreSQL type oid 25); cast it in the query",
+        "events_query: column occurred_at must be a timestamp "
+        "(PostgreSQL type oid 1082); cast it in the query",
+    ]
