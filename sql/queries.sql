@@ -168,6 +168,12 @@ FROM due WHERE n.id = due.id
 RETURNING n.id, n.channel, n.recipient, n.subject, n.body, n.attempts, n.event_kind,
           n.source_event_id
 
+-- name: record_attempt
+-- One delivery attempt and its outcome.
+INSERT INTO notification_attempts
+    (notification_id, attempt, worker_id, started_at, outcome, error, provider_id)
+VALUES (:notification_id, :attempt, :worker_id, :started_at, :outcome, :error, :provider_id)
+
 -- name: mark_sent
 -- Sent. Also accepted when the claim was taken back meanwhile: it was sent, do not send again.
 UPDATE notifications
@@ -209,14 +215,24 @@ UPDATE workers SET heartbeat_at = now() WHERE id = :worker_id
 DELETE FROM workers WHERE id = :worker_id
 
 -- name: reclaim_dead_claims
--- Rows claimed by a worker that is gone or silent go back to pending.
-UPDATE notifications
-SET status = 'pending', claimed_by = NULL, updated_at = now(),
-    last_error = coalesce(last_error || '; ', '') || 'sender stopped while sending; taken back'
-WHERE status = 'sending'
-  AND (claimed_by IS NULL OR claimed_by NOT IN (
-        SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => :stale_after)))
-RETURNING id
+-- Rows claimed by a worker that is gone or silent go back to pending, with a note per attempt.
+WITH taken AS (
+    UPDATE notifications
+    SET status = 'pending', claimed_by = NULL, updated_at = now(),
+        last_error = 'the sending process stopped during this attempt; taken back'
+    WHERE status = 'sending'
+      AND (claimed_by IS NULL OR claimed_by NOT IN (
+            SELECT id FROM workers
+            WHERE heartbeat_at > now() - make_interval(secs => :stale_after)))
+    RETURNING id, attempts, claimed_at
+), noted AS (
+    INSERT INTO notification_attempts
+        (notification_id, attempt, started_at, outcome, error)
+    SELECT id, attempts, coalesce(claimed_at, now()), 'taken_back',
+           'the sending process stopped during this attempt'
+    FROM taken
+)
+SELECT id FROM taken
 
 -- name: delete_dead_workers
 -- Forget workers that stopped heartbeating long ago.

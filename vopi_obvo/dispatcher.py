@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -108,13 +109,22 @@ class Dispatcher:
             key_event=item.event_kind == "key",
         )
         started = time.monotonic()
+        started_at = dt.datetime.now(dt.UTC)
         try:
             provider_id = self.senders[item.channel].send(message)
         except SendError as exc:
-            self._record_failure(item, exc, result, bound)
+            self._record_failure(item, exc, result, bound, started_at)
             return
         with self.obvo.begin() as conn:
             store.mark_sent(conn, item.id, provider_id)
+            store.record_attempt(
+                conn,
+                item,
+                worker_id=self.worker_id,
+                started_at=started_at,
+                outcome="sent",
+                provider_id=provider_id,
+            )
         result.sent += 1
         bound.info(
             "notification.sent",
@@ -128,11 +138,20 @@ class Dispatcher:
         exc: SendError,
         result: DispatchResult,
         bound: structlog.typing.FilteringBoundLogger,
+        started_at: dt.datetime,
     ) -> None:
         error = str(exc)
         if exc.permanent or item.attempts >= self.settings.max_attempts:
             with self.obvo.begin() as conn:
                 store.mark_failed(conn, item.id, self.worker_id, error)
+                store.record_attempt(
+                    conn,
+                    item,
+                    worker_id=self.worker_id,
+                    started_at=started_at,
+                    outcome="failed",
+                    error=error,
+                )
             result.failed += 1
             bound.error(
                 "notification.failed",
@@ -146,6 +165,14 @@ class Dispatcher:
         )
         with self.obvo.begin() as conn:
             store.schedule_retry(conn, item.id, self.worker_id, delay, error)
+            store.record_attempt(
+                conn,
+                item,
+                worker_id=self.worker_id,
+                started_at=started_at,
+                outcome="retry",
+                error=error,
+            )
         result.retried += 1
         # The server is probably down for everyone: rest the channel rather than time out on
         # every message of the batch.

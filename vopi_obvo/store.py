@@ -180,6 +180,30 @@ def claim_due(
     return claimed
 
 
+def record_attempt(
+    conn: sa.Connection,
+    item: ClaimedNotification,
+    *,
+    worker_id: str,
+    started_at: dt.datetime,
+    outcome: str,
+    error: str | None = None,
+    provider_id: str | None = None,
+) -> None:
+    conn.execute(
+        q("record_attempt"),
+        {
+            "notification_id": item.id,
+            "attempt": item.attempts,
+            "worker_id": worker_id,
+            "started_at": started_at,
+            "outcome": outcome,
+            "error": error,
+            "provider_id": provider_id,
+        },
+    )
+
+
 def mark_sent(conn: sa.Connection, notification_id: int, provider_id: str | None) -> None:
     conn.execute(q("mark_sent"), {"id": notification_id, "provider_id": provider_id})
 

@@ -58,6 +58,18 @@ def notifications(settings: Settings) -> list[dict[str, Any]]:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+def attempts(settings: Settings, notification_id: int) -> list[tuple[int, str, str | None]]:
+    with psycopg.connect(settings.database.url) as conn:
+        return [
+            (int(r[0]), str(r[1]), r[2])
+            for r in conn.execute(
+                "SELECT attempt, outcome, error FROM obvo.notification_attempts"
+                " WHERE notification_id = %s ORDER BY id",
+                (notification_id,),
+            )
+        ]
+
+
 def holes(settings: Settings) -> list[int]:
     with psycopg.connect(settings.database.url) as conn:
         return [
@@ -368,6 +380,10 @@ def test_smtp_outage_retries_then_delivers(
     [email_row] = [r for r in notifications(settings) if r["channel"] == "email"]
     assert email_row["status"] == "sent"
     assert email_row["attempts"] >= 2
+    history = attempts(settings, email_row["id"])
+    assert [a[0] for a in history] == list(range(1, email_row["attempts"] + 1))
+    assert [a[1] for a in history] == ["retry"] * (len(history) - 1) + ["sent"]
+    assert "SMTP" in (history[0][2] or "")
 
 
 def test_sms_gateway_5xx_retries_until_max_attempts(
@@ -455,8 +471,13 @@ def test_claims_of_a_dead_worker_are_taken_back(
             " SET status = 'sending', claimed_by = 'dead/1/x', attempts = 1"
         )
     service.run(once=True)
-    assert all(r["status"] == "sent" for r in notifications(settings))
+    rows = notifications(settings)
+    assert all(r["status"] == "sent" for r in rows)
     assert len(smtp_server.messages) == 1
+    assert [(a, o) for a, o, _ in attempts(settings, rows[0]["id"])] == [
+        (1, "taken_back"),
+        (2, "sent"),
+    ]
 
 
 def test_claims_of_a_live_worker_are_left_alone(
