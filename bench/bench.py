@@ -26,6 +26,7 @@ import random
 import re
 import resource
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -249,20 +250,23 @@ def seed_population(url: str) -> dict[str, int]:
 
 
 def insert_events(url: str, count: int) -> int:
-    """count events via generate_series (one statement), then ANALYZE; returns the max id."""
+    """count events via generate_series (one statement), ANALYZE, CHECKPOINT; returns max id."""
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(b"SELECT setseed(0.42)")
         conn.execute(
             "INSERT INTO vopi.event_log"
             " (event_type_code, application_id, created_at, clerk_name, detail)"
-            f" SELECT {EVENT_TYPE_SQL}, 1 + (g * 7919) % {APPLICATIONS},"
+            f" SELECT {EVENT_TYPE_SQL}, 1 + (g::bigint * 7919) % {APPLICATIONS},"
             f"  now() - make_interval(secs => ({count} - g) * 0.01),"
             "  CASE WHEN g % 3 = 0 THEN 'Referent ' || (g % 17) END, 'bench ' || g"
             f" FROM (SELECT g, random() AS r FROM generate_series(1, {count}) AS g) AS s"
             " ORDER BY g".encode()
         )
         conn.execute(b"ANALYZE vopi.event_log")
+        # Write the loaded pages out now, so that the timed part does not share the disk with
+        # the checkpoint of the load.
+        conn.execute(b"CHECKPOINT")
         row = conn.execute(b"SELECT max(id) FROM vopi.event_log").fetchone()
     assert row is not None  # noqa: S101
     log(f"inserted {count:,} events in {time.perf_counter() - started:.1f} s")
@@ -420,6 +424,7 @@ def reset_outbox(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             b"TRUNCATE obvo.notifications, obvo.pending_holes, obvo.unclassified_event_types"
+            b" CASCADE"  # and whatever newer migrations hang off notifications
         )
         conn.execute(b"DELETE FROM obvo.source_cursor")
         conn.execute(b"VACUUM ANALYZE obvo.notifications")
@@ -827,8 +832,14 @@ def run_in_subprocess(part: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="obvo-bench-") as tmp:
         result_file = Path(tmp) / f"{part}.json"
         command = [
-            sys.executable, str(Path(__file__).resolve()), "--only", part,
-            "--database-url", args.database_url, "--result-file", str(result_file),
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--only",
+            part,
+            "--database-url",
+            args.database_url,
+            "--result-file",
+            str(result_file),
         ]
         if args.quick:
             command.append("--quick")
@@ -863,105 +874,168 @@ def report(results: dict[str, Any]) -> str:
     backlog = results.get("backlog")
     if backlog and "error" not in backlog:
         pop = backlog["population"]
-        rows.append((
-            "(a) backlog data",
-            f"{backlog['events']:,} events, {pop['applications']:,} applications, "
-            f"{pop['subscribers']:,}/{pop['parties']:,} parties subscribed",
-            "", "",
-        ))
+        rows.append(
+            (
+                "(a) backlog data",
+                f"{backlog['events']:,} events, {pop['applications']:,} applications, "
+                f"{pop['subscribers']:,}/{pop['parties']:,} parties subscribed",
+                "",
+                "",
+            )
+        )
         for run in backlog["poll_runs"]:
             b = run["batch_size"]
             rows.append((f"(a) poll, batch {b}: time", fmt(run["seconds"], "s"), "", ""))
             rows.append((f"(a) poll, batch {b}: events/s", fmt(run["events_per_s"]), "", ""))
-            rows.append((
-                f"(a) poll, batch {b}: notifications/s",
-                f"{fmt(run['notifications_per_s'])} ({run['notifications']:,} created)", "", "",
-            ))
-            rows.append((
-                f"(a) poll, batch {b}: one poll (p50/max)",
-                f"{fmt(run['poll_ms']['p50'], 'ms')} / {fmt(run['poll_ms']['max'], 'ms')}", "", "",
-            ))
+            rows.append(
+                (
+                    f"(a) poll, batch {b}: notifications/s",
+                    f"{fmt(run['notifications_per_s'])} ({run['notifications']:,} created)",
+                    "",
+                    "",
+                )
+            )
+            rows.append(
+                (
+                    f"(a) poll, batch {b}: one poll (p50/max)",
+                    f"{fmt(run['poll_ms']['p50'], 'ms')} / {fmt(run['poll_ms']['max'], 'ms')}",
+                    "",
+                    "",
+                )
+            )
         d = backlog["dispatch"]
         done = d["sent"] + d["failed"]
         if d["stopped_by_budget"]:
-            rows.append((
-                "(a) dispatch: time",
-                f"{fmt(d['seconds'], 's')} budget used up: {done:,} of {d['notifications']:,} "
-                f"sent; all would take ≈ {fmt(d['drain_s_projected'], 's')}", "", "",
-            ))
+            rows.append(
+                (
+                    "(a) dispatch: time",
+                    f"{fmt(d['seconds'], 's')} budget used up: {done:,} of {d['notifications']:,} "
+                    f"sent; all would take ≈ {fmt(d['drain_s_projected'], 's')}",
+                    "",
+                    "",
+                )
+            )
         else:
             rows.append(("(a) dispatch: time (all sent)", fmt(d["seconds"], "s"), "", ""))
-        rows.append((
-            "(a) dispatch: notifications/s",
-            f"{fmt(d['notifications_per_s'])} (first 10 %: {fmt(d['rate_first_10pct'])}, "
-            f"last 10 %: {fmt(d['rate_last_10pct'])})", "", "",
-        ))
-        rows.append((
-            "(a) dispatch: ms per message",
-            f"e-mail send {fmt(d['ms_per_email_in_sender'])}, SMS send "
-            f"{fmt(d['ms_per_sms_in_sender'])}, outside senders (DB, claim, bookkeeping) "
-            f"{fmt(d['ms_per_message_outside_senders'])}", "", "",
-        ))
-        rows.append((
-            "(a) dispatch: delivered",
-            f"{d['sent']:,} sent, {d['failed']:,} failed; stubs got {d['smtp_received']:,} "
-            f"e-mails + {d['sms_received']:,} SMS", "", "",
-        ))
+        rows.append(
+            (
+                "(a) dispatch: notifications/s",
+                f"{fmt(d['notifications_per_s'])} (first 10 %: {fmt(d['rate_first_10pct'])}, "
+                f"last 10 %: {fmt(d['rate_last_10pct'])})",
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "(a) dispatch: ms per message",
+                f"e-mail send {fmt(d['ms_per_email_in_sender'])}, SMS send "
+                f"{fmt(d['ms_per_sms_in_sender'])}, outside senders (DB, claim, bookkeeping) "
+                f"{fmt(d['ms_per_message_outside_senders'])}",
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "(a) dispatch: delivered",
+                f"{d['sent']:,} sent, {d['failed']:,} failed; stubs got {d['smtp_received']:,} "
+                f"e-mails + {d['sms_received']:,} SMS",
+                "",
+                "",
+            )
+        )
         rss = backlog["rss_mb"]
-        rows.append((
-            "(d) peak RSS during (a)", fmt(rss["peak_ru_maxrss"], "MB"),
-            f"< {RSS_TARGET_MB:.0f} MB", verdict(rss["peak_ru_maxrss"] < RSS_TARGET_MB),
-        ))
-        rows.append((
-            "(d) RSS start/setup/polls/dispatch",
-            " / ".join(fmt(rss[k]) for k in rss if k != "peak_ru_maxrss") + " MB", "", "",
-        ))
+        rows.append(
+            (
+                "(d) peak RSS during (a)",
+                fmt(rss["peak_ru_maxrss"], "MB"),
+                f"< {RSS_TARGET_MB:.0f} MB",
+                verdict(rss["peak_ru_maxrss"] < RSS_TARGET_MB),
+            )
+        )
+        rows.append(
+            (
+                "(d) RSS start/setup/polls/dispatch",
+                " / ".join(fmt(rss[k]) for k in rss if k != "peak_ru_maxrss") + " MB",
+                "",
+                "",
+            )
+        )
     elif backlog:
         rows.append(("(a) backlog", backlog["error"], "", "ERROR"))
     latency = results.get("latency")
     if latency and "error" not in latency:
         lat, target = latency["latency_s"], latency["target_p95_s"]
-        rows.append((
-            "(b) latency load",
-            f"{latency['events_written']:,} events at {latency['rate_events_per_s']:.0f}/s, "
-            f"{latency['delivered']:,} messages delivered", "", "",
-        ))
+        rows.append(
+            (
+                "(b) latency load",
+                f"{latency['events_written']:,} events at {latency['rate_events_per_s']:.0f}/s, "
+                f"{latency['delivered']:,} messages delivered",
+                "",
+                "",
+            )
+        )
         rows.append(("(b) commit→delivery p50", fmt(lat["p50"], "s"), "", ""))
-        rows.append((
-            "(b) commit→delivery p95", fmt(lat["p95"], "s"), f"≤ {target:g} s",
-            verdict(lat["p95"] is not None and lat["p95"] <= target),
-        ))
+        rows.append(
+            (
+                "(b) commit→delivery p95",
+                fmt(lat["p95"], "s"),
+                f"≤ {target:g} s",
+                verdict(lat["p95"] is not None and lat["p95"] <= target),
+            )
+        )
         rows.append(("(b) commit→delivery p99", fmt(lat["p99"], "s"), "", ""))
         rows.append(("(b) commit→delivery max", fmt(lat["max"], "s"), "", ""))
-        rows.append((
-            "(b) commit→outbox row p50/p95",
-            f"{fmt(latency['commit_to_outbox_s']['p50'], 's')} / "
-            f"{fmt(latency['commit_to_outbox_s']['p95'], 's')}", "", "",
-        ))
-        rows.append((
-            "(b) e-mail / SMS p95",
-            f"{fmt(latency['latency_email_s']['p95'], 's')} / "
-            f"{fmt(latency['latency_sms_s']['p95'], 's')}", "", "",
-        ))
+        rows.append(
+            (
+                "(b) commit→outbox row p50/p95",
+                f"{fmt(latency['commit_to_outbox_s']['p50'], 's')} / "
+                f"{fmt(latency['commit_to_outbox_s']['p95'], 's')}",
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "(b) e-mail / SMS p95",
+                f"{fmt(latency['latency_email_s']['p95'], 's')} / "
+                f"{fmt(latency['latency_sms_s']['p95'], 's')}",
+                "",
+                "",
+            )
+        )
     elif latency:
         rows.append(("(b) latency", latency["error"], "", "ERROR"))
     idle = results.get("idle")
     if idle and "error" not in idle:
         p = idle["poll_ms"]
-        rows.append((
-            f"(c) idle poll, {idle['rows']:,} rows: median", fmt(p["p50"], "ms"),
-            f"< {IDLE_TARGET_MS:g} ms", verdict(p["p50"] < IDLE_TARGET_MS),
-        ))
-        rows.append((
-            "(c) idle poll p95 / max", f"{fmt(p['p95'], 'ms')} / {fmt(p['max'], 'ms')}",
-            f"< {IDLE_TARGET_MS:g} ms", verdict(p["p95"] < IDLE_TARGET_MS),
-        ))
+        rows.append(
+            (
+                f"(c) idle poll, {idle['rows']:,} rows: median",
+                fmt(p["p50"], "ms"),
+                f"< {IDLE_TARGET_MS:g} ms",
+                verdict(p["p50"] < IDLE_TARGET_MS),
+            )
+        )
+        rows.append(
+            (
+                "(c) idle poll p95 / max",
+                f"{fmt(p['p95'], 'ms')} / {fmt(p['max'], 'ms')}",
+                f"< {IDLE_TARGET_MS:g} ms",
+                verdict(p["p95"] < IDLE_TARGET_MS),
+            )
+        )
         for name, s in idle["breakdown_ms"].items():
             rows.append((f"(c)   {name}", f"p50 {fmt(s['p50'], 'ms')}", "", ""))
-        rows.append((
-            "(c) Index Scan on event_log_pkey", str(idle["index_scan_on_pkey"]), "True",
-            verdict(idle["index_scan_on_pkey"]),
-        ))
+        rows.append(
+            (
+                "(c) Index Scan on event_log_pkey",
+                str(idle["index_scan_on_pkey"]),
+                "True",
+                verdict(idle["index_scan_on_pkey"]),
+            )
+        )
     elif idle:
         rows.append(("(c) idle", idle["error"], "", "ERROR"))
     header = ("figure", "value", "target", "")
@@ -977,6 +1051,27 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def source_tree() -> dict[str, Any]:
+    """Which product code was measured (read-only git queries)."""
+    git = shutil.which("git")
+    if git is None:
+        return {"commit": None}
+    try:
+        head = subprocess.run(
+            [git, "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [git, "status", "--porcelain", "--", "vopi_obvo", "sql", "config"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None}
+    return {"commit": head, "uncommitted_product_files": [line[3:] for line in dirty]}
+
+
 def machine() -> dict[str, Any]:
     return {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -989,13 +1084,22 @@ def machine() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--database-url", default=DEFAULT_URL,
-                        help="a server where we may CREATE DATABASE (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller data (20k backlog, 10 s latency, 200k-row idle)")
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_URL,
+        help="a server where we may CREATE DATABASE (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller data (20k backlog, 10 s latency, 200k-row idle)",
+    )
     parser.add_argument("--only", choices=PARTS, help="run one part in this process")
-    parser.add_argument("--profile", action="store_true",
-                        help="cProfile the measured loops of backlog and idle (slows them)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the measured loops of backlog and idle (slows them)",
+    )
     parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-stubs", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1014,6 +1118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = {part: run_in_subprocess(part, args) for part in PARTS}
     document = {
         "machine": machine(),
+        "source": source_tree(),
         "load_average_at_start": load_at_start,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "quick": args.quick,
@@ -1026,6 +1131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\nwall time {document['wall_seconds']} s; load average at start {load_at_start},"
         f" at end {document['machine']['load_average']}"
+    )
+    tree = document["source"]
+    print(
+        f"product code: commit {str(tree.get('commit'))[:12]},"
+        f" {len(tree.get('uncommitted_product_files', []))} uncommitted product file(s)"
     )
     print(f"results: {target.relative_to(ROOT)}")
     return 0 if all("error" not in r for r in results.values()) else 1

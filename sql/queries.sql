@@ -87,10 +87,12 @@ SELECT pg_try_advisory_lock(hashtext(:lock_name)) AS locked
 SELECT pg_advisory_unlock(hashtext(:lock_name)) AS released
 
 -- name: rules_fingerprint
--- Changes when any rule or template row changes: a cheap check per poll.
-SELECT (SELECT count(*) || '/' || coalesce(max(updated_at)::text, '') FROM event_types)
+-- Changes when any rule or template row changes, also by hand in SQL without touching
+-- updated_at: a hash of the rows' contents (a few dozen small rows: cheap per poll).
+SELECT coalesce((SELECT md5(string_agg(e::text, '|' ORDER BY e.code)) FROM event_types AS e), '')
     || '|' ||
-       (SELECT count(*) || '/' || coalesce(max(updated_at)::text, '') FROM templates)
+       coalesce((SELECT md5(string_agg(t::text, '|' ORDER BY t.event_type, t.language))
+                 FROM templates AS t), '')
        AS fingerprint
 
 -- name: list_event_types
@@ -99,7 +101,7 @@ SELECT code, name, kind FROM event_types ORDER BY code
 
 -- name: list_templates
 -- Every template row.
-SELECT event_type, language, email_subject, email_body, sms FROM templates
+SELECT event_type, language, email_subject, email_body, sms, email_html FROM templates
 ORDER BY event_type, language
 
 -- name: upsert_event_type
@@ -110,13 +112,14 @@ WHERE (event_types.name, event_types.kind) IS DISTINCT FROM (excluded.name, excl
 
 -- name: upsert_template
 -- `rules apply`: add or change one language's templates.
-INSERT INTO templates (event_type, language, email_subject, email_body, sms)
-VALUES (:event_type, :language, :email_subject, :email_body, :sms)
+INSERT INTO templates (event_type, language, email_subject, email_body, sms, email_html)
+VALUES (:event_type, :language, :email_subject, :email_body, :sms, :email_html)
 ON CONFLICT (event_type, language) DO UPDATE
 SET email_subject = excluded.email_subject, email_body = excluded.email_body,
-    sms = excluded.sms, updated_at = now()
-WHERE (templates.email_subject, templates.email_body, templates.sms)
-      IS DISTINCT FROM (excluded.email_subject, excluded.email_body, excluded.sms)
+    sms = excluded.sms, email_html = excluded.email_html, updated_at = now()
+WHERE (templates.email_subject, templates.email_body, templates.sms, templates.email_html)
+      IS DISTINCT FROM
+      (excluded.email_subject, excluded.email_body, excluded.sms, excluded.email_html)
 
 -- name: note_unclassified
 -- Count an event type that no rule classifies (executemany).
@@ -139,17 +142,20 @@ FROM unclassified_event_types ORDER BY last_seen_at DESC
 
 -- name: subscribers_for_parties
 -- Subscribers among a batch's parties.
-SELECT id, party_id, email, phone, events, language FROM subscribers
+SELECT id, party_id, email, phone, events, language, key_only_channels FROM subscribers
 WHERE party_id = ANY(:party_ids)
 
 -- name: insert_notification
 -- The outbox row for one (event, subscriber, channel); re-reading a batch inserts nothing.
 INSERT INTO notifications
     (source_event_id, subscriber_id, channel, event_type, event_kind, case_id, occurred_at,
-     language, recipient, subject, body, status, last_error)
+     language, recipient, subject, body, status, last_error, body_html,
+     sms_encoding, sms_segments, held_reason, next_attempt_at, event_values)
 VALUES
     (:source_event_id, :subscriber_id, :channel, :event_type, :event_kind, :case_id,
-     :occurred_at, :language, :recipient, :subject, :body, :status, :last_error)
+     :occurred_at, :language, :recipient, :subject, :body, :status, :last_error, :body_html,
+     :sms_encoding, :sms_segments, :held_reason, now() + make_interval(secs => :delay),
+     CAST(:event_values AS jsonb))
 ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
 
 -- name: claim_due
@@ -166,7 +172,7 @@ SET status = 'sending', claimed_by = :worker_id, claimed_at = now(),
     attempts = n.attempts + 1, updated_at = now()
 FROM due WHERE n.id = due.id
 RETURNING n.id, n.channel, n.recipient, n.subject, n.body, n.attempts, n.event_kind,
-          n.source_event_id
+          n.source_event_id, n.subscriber_id, n.language, n.body_html
 
 -- name: record_attempt
 -- One delivery attempt and its outcome.
@@ -271,3 +277,581 @@ SELECT id, party_id, email, phone, events, language, created_at FROM subscribers
 -- name: delete_subscriber
 -- `subscribers remove`: the subscription ends; sent notifications keep their history.
 DELETE FROM subscribers WHERE party_id = :party_id RETURNING id
+
+-- ---- administration (`obvo rules|preview|subscribers|notifications|audit`) ----
+
+-- name: vopi_newest_event_of_type
+-- [vopi] `rules check`: the most recent real event of one type, to render its templates with.
+SELECT * FROM ({events_query}) AS ev
+WHERE ev.event_type = :event_type
+ORDER BY ev.event_id DESC
+LIMIT 1
+
+-- name: insert_audit
+-- One administrative change: who, what, on what; in the change's own transaction.
+INSERT INTO audit_log (actor, action, target, detail)
+VALUES (:actor, :action, :target, CAST(:detail AS jsonb))
+
+-- name: list_audit
+-- `obvo audit`: newest first; an action filter `subscriber` also matches `subscriber.add`.
+SELECT id, at, actor, action, target, detail FROM audit_log
+WHERE (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
+  AND (CAST(:actor AS text) IS NULL OR actor = CAST(:actor AS text))
+  AND (CAST(:action AS text) IS NULL OR action = CAST(:action AS text)
+       OR action LIKE CAST(:action AS text) || '.%')
+  AND (CAST(:target AS text) IS NULL OR target = CAST(:target AS text))
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: subscriber_case_limits
+-- The only cases followed by those of these subscribers limited to some cases.
+SELECT subscriber_id, case_id FROM subscriber_cases WHERE subscriber_id = ANY(:subscriber_ids)
+
+-- name: admin_subscribers
+-- `subscribers list|show`: every field, with the cases a subscription is limited to.
+SELECT s.id, s.party_id, s.email, s.phone, s.events, s.language, s.origin, s.reference,
+       s.consent_at, s.created_at, s.updated_at,
+       coalesce((SELECT array_agg(c.case_id ORDER BY c.case_id) FROM subscriber_cases AS c
+                 WHERE c.subscriber_id = s.id), '{}') AS cases
+FROM subscribers AS s
+WHERE (CAST(:id AS bigint) IS NULL OR s.id = CAST(:id AS bigint))
+  AND (CAST(:party_id AS text) IS NULL OR s.party_id = CAST(:party_id AS text))
+  AND (CAST(:case_id AS text) IS NULL OR EXISTS (
+        SELECT 1 FROM subscriber_cases AS c
+        WHERE c.subscriber_id = s.id AND c.case_id = CAST(:case_id AS text)))
+ORDER BY s.id
+
+-- name: admin_insert_subscriber
+-- `subscribers add|import`: a new subscription with how and when it was made.
+INSERT INTO subscribers
+    (party_id, email, phone, events, language, origin, reference, consent_at)
+VALUES (:party_id, :email, :phone, :events, :language, :origin, :reference, :consent_at)
+ON CONFLICT (party_id) DO NOTHING
+RETURNING id
+
+-- name: admin_update_subscriber
+-- `subscribers update`: the whole row as it is to become.
+UPDATE subscribers
+SET email = :email, phone = :phone, events = :events, language = :language,
+    origin = :origin, reference = :reference, consent_at = :consent_at, updated_at = now()
+WHERE id = :id
+RETURNING id
+
+-- name: clear_subscriber_cases
+-- Back to every case of the party (or before setting a new list).
+DELETE FROM subscriber_cases WHERE subscriber_id = :subscriber_id
+
+-- name: add_subscriber_case
+-- Limit a subscription to one more case (executemany).
+INSERT INTO subscriber_cases (subscriber_id, case_id) VALUES (:subscriber_id, :case_id)
+ON CONFLICT DO NOTHING
+
+-- name: subscriber_notification_counts
+-- `subscribers show`: what was sent to them, by channel and status.
+SELECT channel, status, count(*) AS n FROM notifications WHERE subscriber_id = :subscriber_id
+GROUP BY channel, status ORDER BY channel, status
+
+-- name: cancel_open_notifications_of_subscriber
+-- `subscribers remove|forget`: nothing more goes out to a subscription that ended.
+UPDATE notifications
+SET status = 'cancelled', last_error = :reason, claimed_by = NULL, updated_at = now()
+WHERE subscriber_id = :subscriber_id AND status IN ('pending', 'held')
+RETURNING id
+
+-- name: admin_delete_subscriber
+-- `subscribers remove|forget`: the subscription ends; notifications keep their counts.
+DELETE FROM subscribers WHERE id = :id RETURNING id
+
+-- name: personal_texts_of_subscriber
+-- `subscribers forget`: every stored text that may hold the citizen's address.
+SELECT n.id AS notification_id, NULL::bigint AS attempt_id, n.recipient, n.last_error AS error
+FROM notifications AS n WHERE n.subscriber_id = :subscriber_id
+UNION ALL
+SELECT a.notification_id, a.id, n.recipient, a.error
+FROM notification_attempts AS a JOIN notifications AS n ON n.id = a.notification_id
+WHERE n.subscriber_id = :subscriber_id AND a.error IS NOT NULL
+
+-- name: scrub_attempt_error
+-- `subscribers forget`: an attempt's error with the address taken out (executemany).
+UPDATE notification_attempts SET error = :error WHERE id = :id
+
+-- name: erase_notifications_of_subscriber
+-- `subscribers forget`: addresses and rendered texts removed; channel, type, status, times kept.
+UPDATE notifications
+SET recipient = NULL, subject = NULL, body = NULL, body_html = NULL,
+    last_error = CAST(:error AS text), updated_at = now()
+WHERE id = :id
+
+-- name: admin_notifications
+-- `notifications list`: newest first, filtered.
+SELECT n.id, n.created_at, n.updated_at, n.source_event_id, n.event_type, n.event_kind,
+       n.case_id, n.subscriber_id, s.party_id, n.channel, n.language, n.recipient,
+       n.status, n.attempts, n.next_attempt_at, n.sent_at, n.last_error
+FROM notifications AS n LEFT JOIN subscribers AS s ON s.id = n.subscriber_id
+WHERE (CAST(:status AS text) IS NULL OR n.status = CAST(:status AS text))
+  AND (CAST(:subscriber_id AS bigint) IS NULL OR n.subscriber_id = CAST(:subscriber_id AS bigint))
+  AND (CAST(:case_id AS text) IS NULL OR n.case_id = CAST(:case_id AS text))
+  AND (CAST(:since AS timestamptz) IS NULL OR n.created_at >= CAST(:since AS timestamptz))
+ORDER BY n.id DESC
+LIMIT :limit
+
+-- name: admin_notifications_by_id
+-- `notifications show|retry|cancel`: notifications by id, every column.
+SELECT n.*, s.party_id FROM notifications AS n
+LEFT JOIN subscribers AS s ON s.id = n.subscriber_id
+WHERE n.id = ANY(:ids)
+ORDER BY n.id
+
+-- name: admin_notification_attempts
+-- `notifications show`: every delivery attempt, in order.
+SELECT attempt, worker_id, started_at, finished_at, outcome, error, provider_id
+FROM notification_attempts WHERE notification_id = :id ORDER BY id
+
+-- name: failed_notification_ids
+-- `notifications retry --failed [--since T]`: failed since T (by the time of failure).
+SELECT id FROM notifications
+WHERE status = 'failed'
+  AND (CAST(:since AS timestamptz) IS NULL OR updated_at >= CAST(:since AS timestamptz))
+ORDER BY id
+
+-- name: retry_notification
+-- `notifications retry`: due again now with a fresh count of attempts (the history stays in
+-- notification_attempts), with the re-rendered text and the subscriber's current address.
+UPDATE notifications
+SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL,
+    claimed_by = NULL, recipient = :recipient, subject = :subject, body = :body,
+    body_html = :body_html, sms_encoding = :sms_encoding, sms_segments = :sms_segments,
+    updated_at = now()
+WHERE id = :id AND status = :expected_status
+RETURNING id
+
+-- name: cancel_notification
+-- `notifications cancel`: never to be sent (pending, held by the storm guard, or failed).
+UPDATE notifications
+SET status = 'cancelled', claimed_by = NULL, updated_at = now()
+WHERE id = :id AND status IN ('pending', 'held', 'failed')
+RETURNING id
+
+-- ---- the citizens' portal (vopi_obvo/portal/) ----
+
+-- name: portal_upsert_identity
+-- A certificate signs in: its identity row, created at the first sign-in.
+INSERT INTO portal_identities (issuer, subject_serial) VALUES (:issuer, :serial)
+ON CONFLICT (issuer, subject_serial) DO UPDATE SET last_seen_at = now()
+RETURNING id, party_id
+
+-- name: portal_link_identity
+-- First sign-in: the certificate is linked to a VOPI party (tax number query or a code).
+UPDATE portal_identities SET party_id = :party_id, linked_at = now(), linked_by = :linked_by
+WHERE id = :identity_id
+
+-- name: portal_get_session
+-- A live session by the keyed hash of its cookie.
+SELECT identity_id, csrf_token FROM portal_sessions
+WHERE token_hash = :token_hash AND expires_at > now()
+
+-- name: portal_touch_session
+-- Sliding expiry while the citizen is active.
+UPDATE portal_sessions
+SET last_seen_at = now(), expires_at = now() + make_interval(secs => :ttl)
+WHERE token_hash = :token_hash
+
+-- name: portal_create_session
+-- A new session after sign-in.
+INSERT INTO portal_sessions (token_hash, identity_id, csrf_token, expires_at)
+VALUES (:token_hash, :identity_id, :csrf_token, now() + make_interval(secs => :ttl))
+
+-- name: portal_delete_session
+-- Sign-out.
+DELETE FROM portal_sessions WHERE token_hash = :token_hash
+
+-- name: portal_delete_expired_sessions
+-- Housekeeping at sign-in: sessions past their expiry.
+DELETE FROM portal_sessions WHERE expires_at <= now()
+
+-- name: portal_subscriber_by_party
+-- The party's subscription as the portal and the API show it.
+SELECT id, party_id, email, phone, events, language, origin, consent_at, key_only_channels,
+       created_at, updated_at
+FROM subscribers WHERE party_id = :party_id
+
+-- name: portal_parties_by_contact
+-- Linking by code: parties whose registered e-mail or phone is the one the citizen typed.
+SELECT party_id, email, phone FROM subscribers
+WHERE lower(email) = lower(:email) OR phone = :phone
+ORDER BY id
+
+-- name: portal_update_subscriber
+-- Settings changed on the portal or through the API.
+UPDATE subscribers
+SET email = :email, phone = :phone, events = :events, language = :language,
+    key_only_channels = CAST(:key_only_channels AS text[]), updated_at = now()
+WHERE id = :id
+
+-- name: portal_insert_subscriber
+-- A subscription made on the portal (e-vloga) or through the API.
+INSERT INTO subscribers (party_id, email, phone, events, language, origin, consent_at, reference)
+VALUES (:party_id, :email, :phone, :events, :language, :origin, :consent_at, :reference)
+ON CONFLICT (party_id) DO NOTHING
+RETURNING id
+
+-- name: portal_delete_subscriber
+-- Unsubscribe from everything; sent notifications keep their history without the link.
+DELETE FROM subscribers WHERE id = :id RETURNING id
+
+-- name: portal_add_key_only_channel
+-- List-Unsubscribe: non-key events off for one channel (idempotent).
+UPDATE subscribers
+SET key_only_channels = array_append(key_only_channels, CAST(:channel AS text)),
+    updated_at = now()
+WHERE id = :id AND NOT (CAST(:channel AS text) = ANY (key_only_channels))
+RETURNING id
+
+-- name: portal_key_event_types
+-- Event types a citizen cannot switch off.
+SELECT code, name FROM event_types WHERE kind = 'key' ORDER BY name, code
+
+-- name: portal_party_notifications
+-- "My notifications": what was sent to the party's subscription in the last days.
+SELECT n.id, n.created_at, n.sent_at, n.channel, n.event_type, et.name AS event_name,
+       n.case_id, n.status, n.recipient, n.subject, n.body
+FROM notifications AS n
+JOIN subscribers AS s ON s.id = n.subscriber_id
+LEFT JOIN event_types AS et ON et.code = n.event_type
+WHERE s.party_id = :party_id AND n.created_at > now() - make_interval(days => :days)
+ORDER BY n.created_at DESC, n.id DESC
+LIMIT :limit
+
+-- name: portal_insert_code
+-- A new one-time code (only its keyed hash).
+INSERT INTO portal_codes (identity_id, purpose, target, payload, code_hash, expires_at)
+VALUES (:identity_id, :purpose, :target, CAST(:payload AS jsonb), :code_hash,
+        now() + make_interval(secs => :ttl))
+RETURNING id
+
+-- name: portal_supersede_codes
+-- A new code for the same purpose voids the open older ones.
+UPDATE portal_codes SET closed_at = now(), outcome = 'superseded'
+WHERE identity_id = :identity_id AND purpose = :purpose AND closed_at IS NULL
+
+-- name: portal_recent_code_count
+-- Codes sent to this identity in the last hour (limit against SMS and mail bombing).
+SELECT count(*) FROM portal_codes
+WHERE identity_id = :identity_id AND created_at > now() - interval '1 hour'
+
+-- name: portal_open_codes
+-- Changes waiting for their code, for the pages.
+SELECT id, identity_id, purpose, target, payload, code_hash, attempts, expires_at
+FROM portal_codes
+WHERE identity_id = :identity_id AND closed_at IS NULL
+ORDER BY id
+
+-- name: portal_open_code_for_update
+-- The open code of a purpose, locked while an entry is checked.
+SELECT id, identity_id, purpose, target, payload, code_hash, attempts, expires_at
+FROM portal_codes
+WHERE identity_id = :identity_id AND purpose = :purpose AND closed_at IS NULL
+ORDER BY id DESC
+LIMIT 1
+FOR UPDATE
+
+-- name: portal_count_attempt
+-- A wrong code entered.
+UPDATE portal_codes SET attempts = attempts + 1 WHERE id = :id RETURNING attempts
+
+-- name: portal_close_code
+-- A code confirmed, or void after too many attempts.
+UPDATE portal_codes SET closed_at = now(), outcome = :outcome WHERE id = :id
+
+-- name: portal_insert_audit
+-- One entry of the portal's audit trail.
+INSERT INTO portal_audit (actor, action, outcome, party_id, subscriber_id, peer, detail)
+VALUES (:actor, :action, :outcome, :party_id, :subscriber_id, :peer, CAST(:detail AS jsonb))
+
+-- name: portal_notification_for_unsubscribe
+-- The notification that carried a List-Unsubscribe link.
+SELECT id, channel, subscriber_id FROM notifications WHERE id = :id
+
+-- name: portal_notification_for_report
+-- An SMS notification a delivery report names by our reference, locked while it is updated.
+SELECT id, channel, status, provider_id FROM notifications WHERE id = :id FOR UPDATE
+
+-- name: portal_notification_by_provider_id
+-- An SMS notification a delivery report names only by the gateway's message id.
+SELECT id FROM notifications
+WHERE channel = 'sms' AND provider_id = :provider_id
+ORDER BY id DESC LIMIT 1
+
+-- name: portal_record_status_report
+-- A delivery report as received; a repeat inserts nothing.
+INSERT INTO sms_status_reports (notification_id, status, provider_status, error)
+VALUES (:notification_id, :status, :provider_status, :error)
+ON CONFLICT DO NOTHING
+RETURNING notification_id
+
+-- name: portal_set_delivery_status
+-- The network's verdict on an SMS notification.
+UPDATE notifications
+SET status = :status, delivery_error = :error, updated_at = now(),
+    delivered_at = CASE WHEN :status = 'delivered' THEN now() ELSE delivered_at END
+WHERE id = :id
+
+-- ---- messages: storm guard, quiet hours, coalescing (issue 3) ----
+
+-- name: lock_held
+-- Serialises the poller's holding decisions with release/cancel of held notifications.
+SELECT pg_advisory_xact_lock(hashtext(:lock_name))
+
+-- name: add_delivery_counts
+-- Storm guard: add a batch's new notifications to the per-minute and per-hour counters and
+-- return the totals after the batch, plus (scope 'storm') the event types in a storm: the one
+-- statement per batch when nothing is held.
+WITH added AS (
+    INSERT INTO delivery_counts AS c (scope, key, bucket, count)
+    SELECT * FROM unnest(CAST(:scopes AS text[]), CAST(:keys AS text[]),
+                         CAST(:buckets AS timestamptz[]), CAST(:counts AS bigint[]))
+    ON CONFLICT (scope, key, bucket) DO UPDATE
+    SET count = c.count + excluded.count, updated_at = now()
+    RETURNING c.scope, c.key, c.bucket, c.count AS total
+)
+SELECT scope, key, bucket, total FROM added
+UNION ALL
+SELECT 'storm', event_type, NULL::timestamptz, NULL::bigint FROM storms
+
+-- name: prune_delivery_counts
+-- Counters that can no longer change a decision.
+DELETE FROM delivery_counts WHERE updated_at < now() - make_interval(secs => :older_than)
+
+-- name: list_storms
+-- Event types in a storm (their new notifications are held).
+SELECT event_type, started_at, minute, threshold, count AS storm_count FROM storms
+ORDER BY event_type
+
+-- name: start_storm
+-- An event type went over [delivery] storm_threshold in one minute.
+INSERT INTO storms (event_type, minute, threshold, count)
+VALUES (:event_type, :minute, :threshold, :count)
+ON CONFLICT (event_type) DO NOTHING
+
+-- name: hold_pending_of_storm
+-- A storm began: the notifications of its minute that no sender has tried yet are held too.
+UPDATE notifications
+SET status = 'held', held_reason = 'storm', updated_at = now()
+WHERE status = 'pending' AND attempts = 0 AND event_type = :event_type
+  AND occurred_at >= :minute AND occurred_at < :minute + interval '1 minute'
+
+-- name: end_storm
+-- `notifications release|cancel --event-type`: the operator has decided.
+DELETE FROM storms WHERE event_type = :event_type RETURNING event_type
+
+-- name: release_held
+-- `notifications release --event-type`: held notifications are sent after all, from now.
+UPDATE notifications
+SET status = 'pending', next_attempt_at = now(), updated_at = now()
+WHERE status = 'held' AND event_type = :event_type
+
+-- name: cancel_held
+-- `notifications cancel --event-type`: held notifications are never sent (the rows stay).
+UPDATE notifications
+SET status = 'cancelled',
+    last_error = 'cancelled by an operator while held (' || coalesce(held_reason, 'held') || ')',
+    updated_at = now()
+WHERE status = 'held' AND event_type = :event_type
+
+-- name: held_summary
+-- Held notifications by event type and reason, for `status`.
+SELECT event_type, held_reason, count(*) AS n, min(created_at) AS oldest
+FROM notifications WHERE status = 'held'
+GROUP BY event_type, held_reason ORDER BY event_type, held_reason
+
+-- name: defer_quiet_sms
+-- Quiet hours: due SMS of these kinds wait until the window ends (not an attempt).
+UPDATE notifications
+SET next_attempt_at = :until, updated_at = now()
+WHERE status = 'pending' AND channel = 'sms' AND next_attempt_at <= now()
+  AND event_kind = ANY(:kinds)
+
+-- name: defer_claimed
+-- Quiet hours: a claimed SMS goes back unsent, due when the window ends; attempt not counted.
+UPDATE notifications
+SET status = 'pending', attempts = greatest(attempts - 1, 0), claimed_by = NULL,
+    next_attempt_at = :until, updated_at = now()
+WHERE status = 'sending' AND claimed_by = :worker_id AND id = ANY(:ids)
+
+-- name: coalesce_claimed
+-- Coalescing: what grouping needs of the notifications just claimed for their first try.
+SELECT n.id, n.subscriber_id, n.channel, n.case_id, n.source_event_id, n.event_type,
+       n.event_kind, n.occurred_at, n.created_at, n.subject, n.body, n.body_html,
+       n.event_values, n.language, s.party_id
+FROM notifications AS n LEFT JOIN subscribers AS s ON s.id = n.subscriber_id
+WHERE n.id = ANY(:ids) AND n.status = 'sending' AND n.claimed_by = :worker_id
+  AND n.subscriber_id IS NOT NULL AND n.case_id IS NOT NULL
+
+-- name: coalesce_companions
+-- Coalescing: never-tried pending notifications of the same subscriber, channel and case
+-- whose event is within the window (seconds) of a claimed one's; locked, others skip them.
+SELECT c.id AS claimed_id, o.id, o.subscriber_id, o.channel, o.case_id, o.source_event_id,
+       o.event_type, o.event_kind, o.occurred_at, o.created_at, o.subject, o.body,
+       o.body_html, o.event_values
+FROM notifications AS c
+JOIN notifications AS o
+  ON o.subscriber_id = c.subscriber_id AND o.channel = c.channel AND o.case_id = c.case_id
+WHERE c.id = ANY(:ids) AND o.id <> c.id
+  AND o.status = 'pending' AND o.attempts = 0
+  AND abs(extract(epoch FROM coalesce(o.occurred_at, o.created_at)
+                            - coalesce(c.occurred_at, c.created_at))) <= :window
+ORDER BY o.id
+FOR UPDATE OF o SKIP LOCKED
+
+-- name: forget_event_values
+-- Coalescing: an event's values are no longer needed once its notification was claimed.
+UPDATE notifications SET event_values = NULL
+WHERE id = ANY(:ids) AND event_values IS NOT NULL
+
+-- name: mark_coalesced
+-- Notifications whose events travel in another's message: pending companions, or claimed
+-- ones of this worker (their claim is not an attempt).
+UPDATE notifications
+SET status = 'coalesced', coalesced_into = :into, claimed_by = NULL, event_values = NULL,
+    attempts = CASE WHEN status = 'sending' THEN greatest(attempts - 1, 0) ELSE attempts END,
+    updated_at = now()
+WHERE id = ANY(:ids)
+  AND (status = 'pending' OR (status = 'sending' AND claimed_by = :worker_id))
+
+-- name: set_coalesced_text
+-- The message for several events, on the notification that carries it.
+UPDATE notifications
+SET subject = :subject, body = :body, body_html = :body_html, sms_encoding = :sms_encoding,
+    sms_segments = :sms_segments, event_values = NULL, updated_at = now()
+WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
+
+-- ---- operations (`obvo status`, STATUS=, shutdown, retention) ----
+
+-- name: vopi_oldest_unread
+-- [vopi] The first event above the cursor and its age on VOPI's own clock: the lag.
+SELECT ev.event_id,
+       EXTRACT(EPOCH FROM statement_timestamp() - ev.occurred_at)::float8 AS age_seconds
+FROM ({events_query}) AS ev
+WHERE ev.event_id > :after_id
+ORDER BY ev.event_id
+LIMIT 1
+
+-- name: health_counts
+-- Open and recently failed notifications and the cursor, each by index: STATUS=, `status`.
+SELECT (SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending')) AS pending,
+       (SELECT count(*) FROM notifications
+         WHERE status IN ('failed', 'undelivered')
+           AND updated_at > now() - make_interval(secs => :window)) AS failed_recent,
+       (SELECT last_event_id FROM source_cursor WHERE source = :source) AS cursor
+
+-- name: release_own_claims
+-- Stopping: whatever this process still holds goes back to pending for another process. The
+-- message in flight (if any) keeps its attempt and gets a note; the others were never tried.
+WITH released AS (
+    UPDATE notifications
+    SET status = 'pending', claimed_by = NULL, updated_at = now(),
+        attempts = CASE WHEN id = CAST(:in_flight AS bigint) THEN attempts
+                        ELSE greatest(attempts - 1, 0) END,
+        last_error = CASE WHEN id = CAST(:in_flight AS bigint) THEN CAST(:error AS text)
+                          ELSE last_error END
+    WHERE status = 'sending' AND claimed_by = :worker_id
+    RETURNING id, attempts, claimed_at
+), noted AS (
+    INSERT INTO notification_attempts
+        (notification_id, attempt, worker_id, started_at, outcome, error)
+    SELECT id, attempts, :worker_id, coalesce(claimed_at, now()), 'taken_back',
+           CAST(:error AS text)
+    FROM released WHERE id = CAST(:in_flight AS bigint)
+)
+SELECT id FROM released
+
+-- name: retention_try_lock
+-- One purge at a time across processes (daemon job, `obvo purge`, a standby); per transaction.
+SELECT pg_try_advisory_xact_lock(hashtext('obvo-retention:' || current_schema())) AS locked
+
+-- name: retention_preview
+-- `obvo purge --dry-run`: notifications a purge would anonymise now, and open ones it skips.
+SELECT count(*) FILTER (WHERE status NOT IN ('pending', 'sending', 'held')) AS due,
+       count(*) FILTER (WHERE status IN ('pending', 'sending', 'held')) AS still_open,
+       min(created_at) FILTER (WHERE status NOT IN ('pending', 'sending', 'held')) AS oldest
+FROM notifications
+WHERE purged_at IS NULL AND created_at < :cutoff
+
+-- name: retention_purge_batch
+-- Anonymise one batch of finished notifications created before the cutoff: addresses, texts
+-- and the links to subscriber and case go; addresses and numbers are cut out of error texts.
+-- Status, channel, event type, language, attempts and times stay for statistics.
+WITH batch AS (
+    SELECT id FROM notifications
+    WHERE purged_at IS NULL AND created_at < :cutoff
+      AND status NOT IN ('pending', 'sending', 'held')
+    ORDER BY created_at, id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), scrubbed_attempts AS (
+    UPDATE notification_attempts AS a
+    SET error = scrub_contacts(a.error)
+    FROM batch
+    WHERE a.notification_id = batch.id AND a.error IS NOT NULL
+)
+UPDATE notifications AS n
+SET recipient = NULL, subject = NULL, body = NULL, body_html = NULL, event_values = NULL,
+    subscriber_id = NULL, case_id = NULL,
+    last_error = scrub_contacts(n.last_error), purged_at = now()
+FROM batch
+WHERE n.id = batch.id
+RETURNING n.id
+
+-- name: sms_parts_submitted
+-- The SMSC's message id of each part of an SMS (SMPP); completes a row a receipt made first.
+INSERT INTO sms_parts (gateway, message_id, notification_id, part, parts, submitted_at)
+VALUES (:gateway, :message_id, :notification_id, :part, :parts, now())
+ON CONFLICT (gateway, message_id) DO UPDATE
+SET notification_id = excluded.notification_id, part = excluded.part, parts = excluded.parts,
+    submitted_at = excluded.submitted_at
+
+-- name: sms_receipt
+-- A delivery receipt (deliver_sm) for one part; may come before the part is recorded.
+INSERT INTO sms_parts (gateway, message_id, state, error_code, receipt_at)
+VALUES (:gateway, :message_id, :state, :error_code, now())
+ON CONFLICT (gateway, message_id) DO UPDATE
+SET state = excluded.state, error_code = excluded.error_code, receipt_at = excluded.receipt_at
+RETURNING notification_id
+
+-- name: settle_sms_deliveries
+-- A sent SMS becomes delivered when every part is DELIVRD, undelivered as soon as one part
+-- failed for good; for :notification_id, or for every receipt of the last :window seconds
+-- (receipts that came before the dispatcher marked the message sent).
+WITH candidates AS (
+    SELECT DISTINCT notification_id FROM sms_parts
+    WHERE notification_id IS NOT NULL
+      AND (notification_id = CAST(:notification_id AS bigint)
+           OR (CAST(:notification_id AS bigint) IS NULL
+               AND receipt_at > now() - make_interval(secs => :window)))
+), summary AS (
+    SELECT p.notification_id,
+           count(*) AS known,
+           max(p.parts) AS parts,
+           count(*) FILTER (WHERE p.state = 'DELIVRD') AS delivered,
+           bool_or(p.state IN ('EXPIRED', 'DELETED', 'UNDELIV', 'UNKNOWN', 'REJECTD')) AS failed,
+           max(p.receipt_at) AS last_receipt,
+           string_agg(p.state || coalesce(' err:' || p.error_code, ''), ', ' ORDER BY p.part)
+               FILTER (WHERE p.state IS NOT NULL AND p.state <> 'DELIVRD') AS problems
+    FROM sms_parts AS p JOIN candidates USING (notification_id)
+    GROUP BY p.notification_id
+)
+UPDATE notifications AS n
+SET status = CASE WHEN s.failed THEN 'undelivered' ELSE 'delivered' END,
+    delivered_at = s.last_receipt, delivery_error = s.problems, updated_at = now()
+FROM summary AS s
+WHERE n.id = s.notification_id AND n.status = 'sent'
+  AND (s.failed OR (s.delivered = s.parts AND s.known = s.parts))
+RETURNING n.id, n.status, n.delivery_error
+
+-- name: retention_cutoff
+-- The purge's cutoff on the database's clock: created before this = older than the limit.
+SELECT now() - make_interval(days => :days) AS cutoff
+
+-- name: metrics_holes
+-- Prometheus: pending holes of the source.
+SELECT count(*) FROM pending_holes WHERE source = :source

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,15 @@ import sqlalchemy as sa
 import structlog
 
 from vopi_obvo import __version__, db, store, systemd
+from vopi_obvo.admin.cli_audit import add_audit_command
+from vopi_obvo.admin.cli_notifications import add_notifications_commands
+from vopi_obvo.admin.cli_rules import add_preview_command, add_rules_commands
+from vopi_obvo.admin.cli_subscribers import add_subscribers_commands
+from vopi_obvo.cli_held import add_held_commands
 from vopi_obvo.config import Settings, load_settings
-from vopi_obvo.contacts import normalise_email, normalise_phone
-from vopi_obvo.errors import ExitCode, InvalidInput, ObvoError, RulesError
+from vopi_obvo.errors import ExitCode, ObvoError, RulesError
 from vopi_obvo.logsetup import configure_logging
-from vopi_obvo.queries import q
-from vopi_obvo.rules import (
-    DEFAULT_LANGUAGE,
-    EventsLevel,
-    describe_changes,
-    parse_rules_document,
-)
+from vopi_obvo.rules import parse_rules_document
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -54,13 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="obvo", description="OBVO: notifies citizens about their applications in VOPI."
     )
     parser.add_argument("--version", action="version", version=f"obvo {__version__}")
+    config_help = "configuration file (default: $OBVO_CONFIG or config/obvo.toml)"
+    # Before or after the command: `obvo --config F status` and `obvo status --config F`. The
+    # command's own option must not reset what was given before it, hence SUPPRESS there.
+    parser.add_argument("--config", type=Path, default=None, help=config_help)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="configuration file (default: $OBVO_CONFIG or config/obvo.toml)",
-    )
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
@@ -74,33 +70,37 @@ def build_parser() -> argparse.ArgumentParser:
     command("once", cmd_once, "do all work due now, then exit")
     p = command("status", cmd_status, "cursor, lag, holes, notifications")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    # Operations (vopi_obvo/retention.py, roles.py).
+    p = command(
+        "purge", cmd_purge, "remove texts and addresses of notifications older than [retention]"
+    )
+    p.add_argument("--dry-run", action="store_true", help="count only, change nothing")
+    p = command("roles", cmd_roles, "print the SQL for OBVO's least-privilege database roles")
+    p.add_argument("--reader", default="obvo_reader", help="VOPI reader role (obvo_reader)")
+    p.add_argument("--owner", default="obvo", help="role owning OBVO's schema (obvo)")
 
-    rules = sub.add_parser("rules", help="event classification and templates")
-    rules_sub = rules.add_subparsers(title="rules commands", metavar="ACTION", required=True)
-    p = rules_sub.add_parser("apply", parents=[common], help="load rules from a TOML file")
-    p.add_argument("file", type=Path)
-    p.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
-    p.set_defaults(handler=cmd_rules_apply)
+    # Administration (vopi_obvo/admin/): rules, preview, subscribers, notifications, audit.
+    add_rules_commands(sub, common)
+    add_preview_command(sub, common)
 
-    subs = sub.add_parser("subscribers", help="citizens' subscriptions")
-    subs_sub = subs.add_subparsers(title="subscribers commands", metavar="ACTION", required=True)
-    p = subs_sub.add_parser("add", parents=[common], help="subscribe a party")
-    p.add_argument("--party", required=True, help="VOPI party id")
-    p.add_argument("--email", help="e-mail address")
-    p.add_argument("--phone", help="mobile number (041 123 456 or +386 41 123 456)")
-    p.add_argument("--events", choices=["all", "key"], default="all")
-    p.add_argument("--language", default=DEFAULT_LANGUAGE, help="two-letter code (default sl)")
-    p.set_defaults(handler=cmd_subscribers_add)
-    p = subs_sub.add_parser("list", parents=[common], help="list subscribers")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_subscribers_list)
-    p = subs_sub.add_parser("remove", parents=[common], help="end a party's subscription")
-    p.add_argument("--party", required=True)
-    p.set_defaults(handler=cmd_subscribers_remove)
+    # The outbox. release/cancel --event-type decide about held notifications
+    # (vopi_obvo/cli_held.py); other actions (list, show, retry, …) join this group.
+    notifications = sub.add_parser("notifications", help="the outbox of notifications")
+    notification_actions = notifications.add_subparsers(
+        title="notifications commands", metavar="ACTION", required=True
+    )
+    held = add_held_commands(notification_actions, common)
+    add_notifications_commands(notification_actions, common, held)
+
+    add_subscribers_commands(sub, common)
+    add_audit_command(sub, common)
 
     p = command("demo", cmd_demo, "the whole pipeline on an embedded PostgreSQL")
     p.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     p.add_argument("--data-dir", type=Path, default=None, help="keep the embedded database here")
+    from vopi_obvo import portal  # noqa: PLC0415 - the portal's own subcommands
+
+    portal.register(sub, common)
     return parser
 
 
@@ -143,10 +143,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from vopi_obvo.file_secrets import exposed_secrets  # noqa: PLC0415
     from vopi_obvo.migrate import pending_migrations  # noqa: PLC0415
     from vopi_obvo.source import VopiSource  # noqa: PLC0415
 
     settings = _settings(args)
+    for warning in exposed_secrets(settings.path):
+        print(f"warning: {warning}", file=sys.stderr)
     problems: list[str] = []
     obvo = _obvo_engine(settings)
     try:
@@ -184,103 +187,6 @@ def _rule_row_problems(ruleset: Any) -> list[str]:
     return []
 
 
-def cmd_rules_apply(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    path: Path = args.file
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError([f"{path}: not valid TOML: {exc}"]) from None
-    try:
-        new_rules = parse_rules_document(document)
-    except RulesError as exc:
-        raise RulesError([f"{path}: {p}" for p in exc.problems]) from None
-    engine = _obvo_engine(settings)
-    with engine.begin() as conn:
-        current = store.load_rules(conn)
-        changes = describe_changes(current, new_rules)
-        if not args.dry_run:
-            store.save_rules(conn, new_rules)
-    for line in changes:
-        print(line)
-    print("(dry run: nothing written)" if args.dry_run else f"applied {path}")
-    return ExitCode.OK
-
-
-def cmd_subscribers_add(args: argparse.Namespace) -> int:
-    if not args.email and not args.phone:
-        raise InvalidInput("a subscriber needs at least one channel: --email and/or --phone")
-    party = args.party.strip()
-    if not party:
-        raise InvalidInput("--party must not be empty")
-    email = normalise_email(args.email) if args.email else None
-    phone = normalise_phone(args.phone) if args.phone else None
-    language = args.language.strip().lower()
-    if len(language) != 2 or not language.isalpha():
-        raise InvalidInput(
-            f"--language must be a two-letter code such as sl or it, not {args.language!r}"
-        )
-    settings = _settings(args)
-    with _obvo_engine(settings).begin() as conn:
-        new_id = conn.execute(
-            q("insert_subscriber"),
-            {
-                "party_id": party,
-                "email": email,
-                "phone": phone,
-                "events": EventsLevel(args.events).value,
-                "language": language,
-            },
-        ).scalar()
-    if new_id is None:
-        raise InvalidInput(f"party {party} is already subscribed (remove it first to change it)")
-    channels = ", ".join(c for c in (email, phone) if c)
-    print(f"subscribed party {party} (subscriber {new_id}): {channels}; events: {args.events}")
-    return ExitCode.OK
-
-
-def cmd_subscribers_list(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    with _obvo_engine(settings).connect() as conn:
-        rows = conn.execute(q("list_subscribers")).all()
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "party": r.party_id,
-                        "email": r.email,
-                        "phone": r.phone,
-                        "events": r.events,
-                        "language": r.language,
-                        "created_at": r.created_at.isoformat(),
-                    }
-                    for r in rows
-                ],
-                ensure_ascii=False,
-            )
-        )
-        return ExitCode.OK
-    print_table(
-        ["id", "party", "email", "phone", "events", "language"],
-        [(r.id, r.party_id, r.email, r.phone, r.events, r.language) for r in rows],
-    )
-    return ExitCode.OK
-
-
-def cmd_subscribers_remove(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    with _obvo_engine(settings).begin() as conn:
-        removed = conn.execute(q("delete_subscriber"), {"party_id": args.party.strip()}).scalar()
-    if removed is None:
-        raise InvalidInput(f"party {args.party} has no subscription")
-    print(f"removed the subscription of party {args.party}")
-    return ExitCode.OK
-
-
 def _service(args: argparse.Namespace) -> Any:
     from vopi_obvo.daemon import Service  # noqa: PLC0415
 
@@ -294,12 +200,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = _service(args)
     log = structlog.get_logger("vopi_obvo")
     log.info("daemon.started", worker_id=service.worker_id, version=__version__)
-    systemd.notify("READY=1", "STATUS=started")
+    metrics: Any = None
     try:
+        if service.settings.metrics.listen:
+            from vopi_obvo.metrics import MetricsServer  # noqa: PLC0415
+
+            metrics = MetricsServer(service, service.settings.metrics.listen)
         with service.signals_stop():
+            # Handlers first: a SIGHUP or SIGTERM right after READY must not kill the process.
+            systemd.notify("READY=1", "STATUS=started")
             service.run()
     finally:
         systemd.notify("STOPPING=1")
+        if metrics is not None:
+            metrics.close()
         service.close()
     log.info("daemon.stopped", worker_id=service.worker_id)
     return ExitCode.OK
@@ -322,11 +236,50 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
     source = VopiSource(vopi, settings.source.events_query, settings.source.parties_query)
-    report = gather_status(_obvo_engine(settings), source)
+    report = gather_status(_obvo_engine(settings), source, settings.health)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print(format_status(report))
+    # Monitoring scripts act on the exit code; the reasons are in the output above.
+    if not report["health"]["ok"]:
+        return ExitCode.FAILURE
+    return ExitCode.OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from vopi_obvo import retention  # noqa: PLC0415
+
+    settings = _settings(args)
+    engine = _obvo_engine(settings)
+    days = settings.retention.message_days
+    report = retention.preview(engine, days) if args.dry_run else retention.purge(engine, days)
+    print(report.describe(dry_run=args.dry_run))
+    return ExitCode.OK
+
+
+def cmd_roles(args: argparse.Namespace) -> int:
+    from vopi_obvo import roles  # noqa: PLC0415
+
+    settings = _settings(args)
+    reader = roles.check_identifier(args.reader, "--reader")
+    owner = roles.check_identifier(args.owner, "--owner")
+    queries = [
+        (name, text)
+        for name in (
+            "events_query",
+            "parties_query",
+            "party_by_tax_number_query",
+            "event_types_query",
+        )
+        if (text := str(getattr(settings.source, name, "") or "").strip())
+    ]
+    engine = db.source_engine(settings.source_url, settings.source.statement_timeout)
+    try:
+        used = roles.used_objects(engine, queries)
+    finally:
+        engine.dispose()
+    print(roles.render(reader, owner, settings.database.schema, used))
     return ExitCode.OK
 
 

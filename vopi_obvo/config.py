@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 
 from vopi_obvo.errors import ConfigError
+from vopi_obvo.quiet_hours import parse_window
 
 DEFAULT_CONFIG_PATH = Path("config/obvo.toml")
 ENV_PREFIX = "OBVO_"
@@ -42,6 +44,12 @@ class SourceSettings:
     # Without the privilege to see other sessions' transactions, a hole is given up after this.
     hole_max_age: float = 3600.0
     statement_timeout: float = 10.0
+    # Optional (portal): the VOPI party of a tax number, parameter :tax_number; one column
+    # party_id. Empty = the portal links a certificate to a party by a one-time code instead.
+    party_by_tax_number_query: str = ""
+    # Optional: VOPI's own catalogue of event types, columns code and name, so that
+    # `obvo rules unclassified` lists the types no rule classifies even before they occur.
+    event_types_query: str = ""
 
     @property
     def start_event_id(self) -> int | None:
@@ -59,15 +67,68 @@ class EmailSettings:
     sender: str = "Občina <obvestila@localhost>"
     reply_to: str = ""
     timeout: float = 30.0
+    # A PEM file of CA certificates to trust for the SMTP server (e.g. the municipality's own
+    # CA) instead of the system's; certificates are verified either way.
+    ca_file: str = ""
+    # Message-ID domain; empty = the sender address's domain.
+    message_id_domain: str = ""
+    # The HTML part: the municipality's name and logo in the layout (config/email_layout.html
+    # or html_layout).
+    organisation: str = ""
+    logo_url: str = ""
+    html_layout: str = ""
+    # List-Unsubscribe for non-key events: "{public_url}" ([portal] public_url) and "{token}"
+    # are filled in; empty = "{public_url}/odjava/{token}" when a portal URL is configured.
+    unsubscribe_url: str = ""
+    # HMAC key of unsubscribe tokens (vopi_obvo/unsubscribe.py), shared with the portal.
+    unsubscribe_secret: str = ""
 
 
 @dataclass(frozen=True)
-class SmsSettings:
-    backend: Literal["http", "log"] = "log"
-    url: str = ""
-    token: str = ""
-    sender: str = "OBCINA"
+class SmsGatewaySettings:
+    """How to reach one SMS gateway: [sms] for the first, [sms_fallback] for a second one
+    (vopi_obvo/senders/, docs/sms-gateways.md)."""
+
+    url: str = ""  # http(s)://… (backend http) or smpp://host:port (backend smpp)
+    token: str = ""  # http: Authorization: Bearer <token>, or {token} in headers
     timeout: float = 10.0
+    # http: a real provider's request (method, "Name: value" headers, a JSON body template,
+    # the reply's path to the message id); empty = OBVO's own contract.
+    method: Literal["POST", "PUT"] = "POST"
+    headers: tuple[str, ...] = ()
+    body: str = ""
+    id_path: str = "id"
+    # smpp: the SMSC account; receipts are asked for with registered_delivery.
+    system_id: str = ""
+    password: str = ""
+    system_type: str = ""
+    enquire_link_interval: float = 30.0
+    registered_delivery: bool = True
+
+
+@dataclass(frozen=True)
+class SmsFallbackSettings(SmsGatewaySettings):
+    """A second gateway, used after repeated temporary failures of the first."""
+
+    backend: Literal["none", "http", "smpp"] = "none"
+
+
+@dataclass(frozen=True)
+class SmsSettings(SmsGatewaySettings):
+    backend: Literal["http", "log", "smpp"] = "log"
+    sender: str = "OBCINA"
+    # With [sms_fallback]: switch after this many temporary failures in a row, and try the
+    # first gateway again (one message) after this many seconds.
+    failover_after: int = 3
+    failover_probe_after: float = 300.0
+    # Message text policy (vopi_obvo/sms_text.py): č → c etc. to stay in GSM-7; at most this
+    # many parts, a longer text shortened at a word boundary with an ellipsis.
+    transliterate: bool = False
+    max_segments: int = 3
+    # Europe/Ljubljana wall-clock window such as "21:00-07:00" in which SMS wait (empty =
+    # none); key events follow quiet_hours_key: "same", "none" or their own window.
+    quiet_hours: str = ""
+    quiet_hours_key: str = "same"
 
 
 @dataclass(frozen=True)
@@ -78,6 +139,16 @@ class DeliverySettings:
     batch_size: int = 100
     # A worker whose heartbeat is older than this is dead; its claimed messages are taken back.
     stale_worker_after: float = 60.0
+    # Seconds in which several events of one application become one message per subscriber
+    # and channel (0 = off); every message then waits this long for company.
+    coalesce_window: float = 0.0
+    # Storm guard: more new notifications than this per minute for one event type are held.
+    storm_threshold: int = 1000
+    # More than this many per subscriber and channel in an hour are held (0 = no limit).
+    max_per_subscriber_per_hour: int = 0
+    # On SIGTERM/SIGINT a message being sent may finish for this many seconds; then it is
+    # given up and the process's claims go back to pending for another process or restart.
+    shutdown_grace: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -87,13 +158,74 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class PortalSettings:
+    """`obvo portal`: the citizens' self-service pages and API (vopi_obvo/portal/); checked
+    in full when the portal starts (vopi_obvo/portal/settings.py)."""
+
+    listen: str = "127.0.0.1:8080"
+    # The address citizens use (https://…): links in e-mails and codes; https → HSTS, Secure.
+    public_url: str = ""
+    # Only these peers (addresses or networks) may pass the client certificate header.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    client_cert_header: str = "X-SSL-Client-Cert"
+    # PEM files of the issuing CAs whose certificates sign citizens in.
+    ca_files: tuple[str, ...] = ()
+    # OID of the subject attribute that carries the tax number (for party_by_tax_number_query).
+    tax_number_oid: str = ""
+    # "client:sha256:<hex>" per API client; `obvo portal token CLIENT` makes one.
+    api_tokens: tuple[str, ...] = ()
+    sms_status_secret: str = ""  # OBVO_PORTAL_SMS_STATUS_SECRET
+    session_secret: str = ""  # OBVO_PORTAL_SESSION_SECRET: keys code and session hashes
+    session_ttl: float = 1800.0
+    code_ttl: float = 900.0
+    code_max_attempts: int = 5
+    codes_per_hour: int = 5
+    # Sign-ins and code entries per client address per minute.
+    rate_limit: int = 20
+    history_days: int = 90
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """When `obvo status` exits non-zero (vopi_obvo/health.py); 0 turns a check off where
+    noted."""
+
+    # The oldest VOPI event not yet read is older than this (0 = no lag check).
+    max_lag_seconds: float = 300.0
+    # More notifications than this failed within failed_window seconds.
+    max_failed: int = 10
+    failed_window: float = 3600.0
+    # No obvo daemon has written its heartbeat for this long (0 = no check: `obvo once` from
+    # cron leaves no daemon behind).
+    max_heartbeat_age: float = 120.0
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    # host:port of the Prometheus endpoint of `obvo run` (empty = none), e.g. 127.0.0.1:9464.
+    listen: str = ""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # Rendered texts and recipient addresses of notifications older than this many days are
+    # removed (daily in the daemon, or `obvo purge`); anonymised counts stay.
+    message_days: int = 90
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     source: SourceSettings = field(default_factory=SourceSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    sms_fallback: SmsFallbackSettings = field(default_factory=SmsFallbackSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     path: Path | None = None
 
     @property
@@ -107,8 +239,13 @@ _SECTIONS: dict[str, type[Any]] = {
     "source": SourceSettings,
     "email": EmailSettings,
     "sms": SmsSettings,
+    "sms_fallback": SmsFallbackSettings,
     "delivery": DeliverySettings,
     "logging": LoggingSettings,
+    "portal": PortalSettings,
+    "health": HealthSettings,
+    "metrics": MetricsSettings,
+    "retention": RetentionSettings,
 }
 
 
@@ -183,8 +320,14 @@ def _build_section(
         if key not in known:
             problems.append(f"[{section}] unknown key '{key}' (known: {', '.join(sorted(known))})")
     prefix = f"{ENV_PREFIX}{section}_".upper()
+    # OBVO_SMS_FALLBACK_URL belongs to [sms_fallback], not to an unknown key of [sms].
+    nested = tuple(f"{ENV_PREFIX}{o}_".upper() for o in _SECTIONS if o.startswith(f"{section}_"))
     for name in env:
-        if name.startswith(prefix) and name[len(prefix) :].lower() not in known:
+        if (
+            name.startswith(prefix)
+            and not name.startswith(nested)
+            and name[len(prefix) :].lower() not in known
+        ):
             problems.append(
                 f"unknown environment variable {name} (a typo? known keys of "
                 f"[{section}]: {', '.join(sorted(known))})"
@@ -210,6 +353,12 @@ def _build_section(
 
 
 def _coerce(value: Any, hint: Any, *, from_env: bool) -> Any:
+    if typing.get_origin(hint) is tuple:  # a TOML list of strings; comma-separated in env
+        if from_env and isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"must be a list of strings, not {value!r}")
+        return tuple(value)
     if typing.get_origin(hint) is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
@@ -275,9 +424,17 @@ def _validate(s: Settings, problems: list[str]) -> None:
     if s.email.reply_to and "@" not in parseaddr(s.email.reply_to)[1]:
         problems.append(f"[email] reply_to must be an e-mail address, not {s.email.reply_to!r}")
     _positive(problems, "[email] timeout", s.email.timeout)
+    _validate_email_extras(s.email, problems)
     if s.sms.backend == "http" and not s.sms.url.startswith(("http://", "https://")):
         problems.append("[sms] url must be an http:// or https:// URL when backend = 'http'")
     _positive(problems, "[sms] timeout", s.sms.timeout)
+    _validate_gateway("sms", s.sms.backend, s.sms, problems)
+    _validate_gateway("sms_fallback", s.sms_fallback.backend, s.sms_fallback, problems)
+    if s.sms_fallback.backend != "none" and s.sms.backend == "log":
+        problems.append("[sms_fallback] needs a real first gateway ([sms] backend http or smpp)")
+    if s.sms.failover_after < 1:
+        problems.append("[sms] failover_after must be at least 1")
+    _positive(problems, "[sms] failover_probe_after", s.sms.failover_probe_after)
     _positive(problems, "[delivery] retry_initial_delay", s.delivery.retry_initial_delay)
     if s.delivery.retry_max_delay < s.delivery.retry_initial_delay:
         problems.append("[delivery] retry_max_delay must not be less than retry_initial_delay")
@@ -286,6 +443,127 @@ def _validate(s: Settings, problems: list[str]) -> None:
     if s.delivery.batch_size < 1:
         problems.append("[delivery] batch_size must be at least 1")
     _positive(problems, "[delivery] stale_worker_after", s.delivery.stale_worker_after)
+    _validate_message_policy(s.sms, s.delivery, problems)
+    _validate_operations(s, problems)
+
+
+# An alphanumeric sender id (GSM 03.40: at most 11 characters, shown as-is on the handset) or
+# a phone number of up to 15 digits (E.164).
+_ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 .&_-]{1,11}")
+_NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
+# A concatenated SMS carries its part count in one octet.
+MAX_SMS_SEGMENTS = 255
+
+
+def _validate_message_policy(
+    sms: SmsSettings, delivery: DeliverySettings, problems: list[str]
+) -> None:
+    sender = sms.sender
+    if not (
+        _NUMERIC_SENDER.fullmatch(sender)
+        or (_ALPHANUMERIC_SENDER.fullmatch(sender) and any(c.isalpha() for c in sender))
+    ):
+        problems.append(
+            "[sms] sender must be an alphanumeric id of at most 11 characters (A-Z, a-z, 0-9, "
+            f"space . & _ -; no č, š, ž) or a phone number of up to 15 digits, not {sender!r}"
+        )
+    if not 1 <= sms.max_segments <= MAX_SMS_SEGMENTS:
+        problems.append(f"[sms] max_segments must be between 1 and {MAX_SMS_SEGMENTS}")
+    for key, value in (("quiet_hours", sms.quiet_hours), ("quiet_hours_key", sms.quiet_hours_key)):
+        if key == "quiet_hours_key" and value.strip().lower() == "same":
+            continue
+        try:
+            parse_window(value)
+        except ValueError as exc:
+            hint = ' (or "same", the default, or "none")' if key == "quiet_hours_key" else ""
+            problems.append(f"[sms] {key}: {exc}{hint}")
+    if delivery.coalesce_window < 0:
+        problems.append("[delivery] coalesce_window must be 0 (off) or a number of seconds")
+    if delivery.storm_threshold < 1:
+        problems.append("[delivery] storm_threshold must be at least 1")
+    if delivery.max_per_subscriber_per_hour < 0:
+        problems.append("[delivery] max_per_subscriber_per_hour must be 0 (no limit) or more")
+
+
+def _validate_gateway(
+    section: str, backend: str, g: SmsGatewaySettings, problems: list[str]
+) -> None:
+    """The keys of one SMS gateway, for its backend ([sms] url/timeout are checked above)."""
+    from vopi_obvo.senders import http_request  # noqa: PLC0415 - Jinja only when checking
+
+    if section != "sms" and backend == "http":
+        if not g.url.startswith(("http://", "https://")):
+            problems.append(f"[{section}] url must be an http:// or https:// URL")
+        _positive(problems, f"[{section}] timeout", g.timeout)
+    if backend == "http":
+        checks: dict[str, typing.Callable[[], object]] = {
+            "headers": lambda: http_request.parse_headers(g.headers, g.token),
+            "id_path": lambda: http_request.check_id_path(g.id_path),
+            "body": lambda: g.body and http_request.render_body(g.body, http_request.SAMPLE_VALUES),
+        }
+        for key, check in checks.items():
+            try:
+                check()
+            except http_request.RequestTemplateError as exc:
+                problems.append(f"[{section}] {key}: {exc}")
+    if backend == "smpp":
+        host, _, port = g.url.removeprefix("smpp://").partition(":")
+        if not g.url.startswith("smpp://") or not host or not port.isdigit():
+            problems.append(f"[{section}] url must be smpp://host:port when backend = 'smpp'")
+        if not g.system_id:
+            problems.append(f"[{section}] system_id is required when backend = 'smpp'")
+        _positive(problems, f"[{section}] enquire_link_interval", g.enquire_link_interval)
+        _positive(problems, f"[{section}] timeout", g.timeout)
+
+
+def _validate_email_extras(e: EmailSettings, problems: list[str]) -> None:
+    if e.ca_file and not Path(e.ca_file).is_file():
+        problems.append(f"[email] ca_file: no such file {e.ca_file!r}")
+    if e.html_layout and not Path(e.html_layout).is_file():
+        problems.append(f"[email] html_layout: no such file {e.html_layout!r}")
+    domain = e.message_id_domain
+    labels = domain.split(".")
+    if domain and not all(x.isascii() and x.replace("-", "").isalnum() for x in labels):
+        problems.append(f"[email] message_id_domain must be a domain name, not {domain!r}")
+    if e.logo_url and not e.logo_url.startswith(("https://", "http://")):
+        problems.append("[email] logo_url must be an https:// (or http://) URL")
+    if e.unsubscribe_url:
+        if "{token}" not in e.unsubscribe_url:
+            problems.append("[email] unsubscribe_url must contain {token}")
+        if not e.unsubscribe_url.startswith(("https://", "http://", "{public_url}")):
+            problems.append("[email] unsubscribe_url must be an https:// URL (or {public_url}/…)")
+        if not e.unsubscribe_secret:
+            problems.append(
+                "[email] unsubscribe_url needs unsubscribe_secret (OBVO_EMAIL_UNSUBSCRIBE_SECRET)"
+            )
+    if e.unsubscribe_secret and len(e.unsubscribe_secret) < 32:
+        problems.append("[email] unsubscribe_secret must have at least 32 characters")
+
+
+def _validate_operations(s: Settings, problems: list[str]) -> None:
+    if s.delivery.shutdown_grace < 0:
+        problems.append("[delivery] shutdown_grace must be 0 or more seconds")
+    if s.health.max_lag_seconds < 0:
+        problems.append("[health] max_lag_seconds must be 0 (no check) or more seconds")
+    if s.health.max_failed < 0:
+        problems.append("[health] max_failed must be 0 or more")
+    _positive(problems, "[health] failed_window", s.health.failed_window)
+    if s.health.max_heartbeat_age < 0:
+        problems.append("[health] max_heartbeat_age must be 0 (no check) or more seconds")
+    if s.metrics.listen and parse_host_port(s.metrics.listen) is None:
+        problems.append(
+            f"[metrics] listen must be host:port such as 127.0.0.1:9464, not {s.metrics.listen!r}"
+        )
+    if s.retention.message_days < 1:
+        problems.append("[retention] message_days must be at least 1")
+
+
+def parse_host_port(value: str) -> tuple[str, int] | None:
+    """`127.0.0.1:9464`, `[::1]:9464` or `:9464` (every address) → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    return host.strip("[]"), int(port)
 
 
 def _positive(problems: list[str], name: str, value: float) -> None:

@@ -2,43 +2,44 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import secrets
-import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 
 import sqlalchemy as sa
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from vopi_obvo import db, store, systemd
-from vopi_obvo.config import Settings
-from vopi_obvo.dispatcher import Dispatcher, DispatchResult
-from vopi_obvo.errors import ConfigError, SourceQueryError
+from vopi_obvo import db, health, retention, store, systemd
+from vopi_obvo.config import Settings, load_settings
+from vopi_obvo.dispatcher import Dispatcher, DispatchResult, dispatch_options
+from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError
+from vopi_obvo.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
+from vopi_obvo.logsetup import configure_logging
 from vopi_obvo.migrate import pending_migrations
 from vopi_obvo.poller import SOURCE_NAME, Poller, PollResult
 from vopi_obvo.queries import q
-from vopi_obvo.senders import Sender
-from vopi_obvo.senders.email import EmailSender
-from vopi_obvo.senders.sms_http import HttpSmsSender
-from vopi_obvo.senders.sms_log import LogSmsSender
+from vopi_obvo.senders import Sender, shutdown_senders
+from vopi_obvo.senders.factory import build_senders
 from vopi_obvo.source import VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
 
 MAX_ERROR_WAIT = 30.0
+# STATUS= (lag, pending, failed) is measured at most this often: a few index look-ups.
+STATUS_EVERY = 5.0
 _TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def make_senders(settings: Settings) -> dict[str, Sender]:
-    sms: Sender = HttpSmsSender(settings.sms) if settings.sms.backend == "http" else LogSmsSender()
-    return {"email": EmailSender(settings.email), "sms": sms}
+    """SMTP and the SMS gateway(s) (vopi_obvo/senders/factory.py)."""
+    return build_senders(settings)
 
 
 @dataclass
@@ -53,9 +54,16 @@ class CycleResult:
 
 
 class Service:
+    # Seconds from start to the first retention run (tests make it short).
+    retention_delay: float = 60.0
+
     def __init__(self, settings: Settings, senders: dict[str, Sender] | None = None) -> None:
         self.settings = settings
-        self.stop_event = threading.Event()
+        # SIGTERM/SIGINT/SIGHUP and the grace period for a message in flight (lifecycle.py).
+        self.signals = Signals(lambda: self.settings.delivery.shutdown_grace)
+        self.stop_event = self.signals.stop
+        self.send_observers: list[SendObserver] = []  # e.g. metrics: channel, outcome, seconds
+        self._fixed_senders = senders
         self.worker_id = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
         self.obvo = db.obvo_engine(settings.database.url, settings.database.schema)
         self.vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
@@ -66,10 +74,11 @@ class Service:
         self.dispatcher = Dispatcher(
             settings.delivery,
             self.obvo,
-            senders if senders is not None else make_senders(settings),
+            self._tracked(senders if senders is not None else make_senders(settings)),
             self.worker_id,
             should_stop=self.stop_event.is_set,
             heartbeat=self.heartbeat,
+            **dispatch_options(settings),
         )
         self._lock_conn: sa.Connection | None = None
         self._registered = False
@@ -77,8 +86,16 @@ class Service:
         self._totals = DispatchResult()
         self._cursor: int | None = None
         self._holes = 0
-        self._last_status = 0.0
         self._lock_name = f"obvo-poller:{settings.database.schema}:{SOURCE_NAME}"
+        self._notify = bool(os.environ.get("NOTIFY_SOCKET"))
+        watchdog = systemd.watchdog_interval()  # half of WatchdogSec, if systemd watches us
+        # Pings come at least this often (well inside WatchdogSec/2) while the loop turns.
+        self._ping_every = 1.0 if watchdog is None else min(1.0, watchdog / 2)
+        self._last_ping = 0.0
+        self._last_snapshot = -STATUS_EVERY
+        self.lag: health.Lag | None = None  # the latest measurement, for STATUS=
+        self.events_read_total = 0  # for metrics
+        self.counts: health.Counts | None = None
 
     # ---- start-up ----
 
@@ -101,6 +118,8 @@ class Service:
     def heartbeat(self) -> None:
         with self.obvo.begin() as conn:
             store.heartbeat(conn, self.worker_id)
+        # Also during a long batch of sends: the loop is busy, not hung.
+        self._ping_watchdog()
 
     def _register(self) -> None:
         with self.obvo.begin() as conn:
@@ -184,6 +203,17 @@ class Service:
             max_instances=1,
             coalesce=True,
         )
+        # Retention: daily, the first time soon after start (a daemon restarted every night
+        # would otherwise never purge).
+        scheduler.add_job(
+            self.purge_expired,
+            "interval",
+            hours=24,
+            id="retention",
+            next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.retention_delay),
+            max_instances=1,
+            coalesce=True,
+        )
         if not once:
             scheduler.start()
         self._errors = 0
@@ -191,17 +221,61 @@ class Service:
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
+                if self.signals.reload_requested:
+                    self.reload()  # between two rounds: nothing in flight is dropped
                 wait = self._guarded_cycle(once=once)
                 self._report_to_systemd()
                 if wait is None:
                     break
                 if wait > 0:
-                    self.stop_event.wait(wait)
+                    self.signals.sleep(wait, self._ping_every, self._report_to_systemd)
+        except GraceOver as over:
+            log.warning(
+                "daemon.send_interrupted",
+                notification_id=over.notification_id,
+                grace_seconds=self.settings.delivery.shutdown_grace,
+            )
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            self._release_own_claims()
             self._drop_lock_connection()
             self._unregister()
+
+    def _release_own_claims(self) -> None:
+        """On the way out, whatever this process still holds goes back to pending at once,
+        for a standby or the next start (instead of waiting for stale_worker_after)."""
+        if not self._registered:
+            return
+        interrupted = self.signals.in_flight.interrupted
+        try:
+            with self.obvo.begin() as conn:
+                released = conn.execute(
+                    q("release_own_claims"),
+                    {
+                        "worker_id": self.worker_id,
+                        "in_flight": interrupted,
+                        "error": "the daemon stopped while sending (shutdown_grace over); "
+                        "it may have arrived, it is sent again",
+                    },
+                ).all()
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("notifications.release_failed", error=_first_line(exc))
+            return
+        if released:
+            log.info(
+                "notifications.released",
+                count=len(released),
+                ids=[int(r.id) for r in released][:20],
+                interrupted=interrupted,
+            )
+
+    def purge_expired(self) -> None:
+        """The daily retention job (vopi_obvo/retention.py); an outage just skips a day."""
+        try:
+            retention.purge(self.obvo, self.settings.retention.message_days)
+        except sa.exc.SQLAlchemyError as exc:
+            log.error("retention.failed", error=_first_line(exc))
 
     def _guarded_cycle(self, *, once: bool) -> float | None:
         """One round; the seconds to wait before the next, or None when `once` is done.
@@ -229,27 +303,161 @@ class Service:
     def _count(self, result: CycleResult) -> None:
         if result.poll is not None:
             self._cursor, self._holes = result.poll.cursor, result.poll.holes_pending
+            self.events_read_total += result.poll.events_read
         for name in ("claimed", "sent", "retried", "failed", "released"):
             setattr(
                 self._totals, name, getattr(self._totals, name) + getattr(result.dispatch, name)
             )
 
+    @property
+    def polling(self) -> bool:
+        """This process holds the poller lock (the active instance)."""
+        return self._lock_conn is not None
+
     def status_line(self) -> str:
+        """What `systemctl status obvo` shows: role, cursor, lag, open and failed messages."""
         role = "polling" if self._lock_conn is not None else "standby (sending only)"
         t = self._totals
-        health = f", {self._errors} consecutive error(s)" if self._errors else ""
+        errors = f"; {self._errors} consecutive error(s)" if self._errors else ""
+        counts = self.counts
+        cursor = counts.cursor if counts is not None else self._cursor
+        outbox = (
+            f"{counts.pending} pending, {counts.failed_recent} failed in the last "
+            f"{self.settings.health.failed_window:g} s"
+            if counts is not None
+            else "outbox unknown"
+        )
         return (
-            f"{role}; cursor {self._cursor}, holes {self._holes}; since start: sent {t.sent}, "
-            f"retrying {t.retried}, failed {t.failed}{health}"
+            f"{role}; cursor {cursor}, {health.format_lag(self.lag)}, holes {self._holes}; "
+            f"{outbox}; since start: sent {t.sent}, retrying {t.retried}, failed {t.failed}"
+            f"{errors}"
         )
 
     def _report_to_systemd(self) -> None:
-        """Each turn of the loop pings the watchdog: only a hung loop stops the pings."""
+        """Each turn of the loop, and each slice of a wait, pings the watchdog: only a hung
+        loop stops the pings. STATUS= is measured again every STATUS_EVERY seconds."""
         now = time.monotonic()
-        if now - self._last_status < 1.0:
+        if now - self._last_snapshot < STATUS_EVERY:
+            self._ping_watchdog()
             return
-        self._last_status = now
-        systemd.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
+        self._last_snapshot = now
+        if self._notify:
+            self.measure()
+            systemd.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
+            self._last_ping = time.monotonic()
+
+    def _ping_watchdog(self) -> None:
+        now = time.monotonic()
+        if self._notify and now - self._last_ping >= self._ping_every:
+            self._last_ping = now
+            systemd.notify("WATCHDOG=1")
+
+    def measure(self) -> None:
+        """Lag, open and recently failed notifications: a few index look-ups. A database that
+        cannot answer leaves them unknown; the loop reports the outage itself."""
+        try:
+            with self.obvo.connect() as conn:
+                self.counts = health.counts(conn, SOURCE_NAME, self.settings.health.failed_window)
+            self.lag = health.measure_lag(self.source, self.counts.cursor)
+        except (sa.exc.SQLAlchemyError, SourceQueryError):
+            self.lag = None
+
+    # ---- reload (SIGHUP) ----
+
+    def _tracked(self, senders: dict[str, Sender]) -> dict[str, Sender]:
+        return {
+            channel: TrackedSender(sender, self.signals.in_flight, self._observe_send)
+            for channel, sender in senders.items()
+        }
+
+    def _observe_send(self, channel: str, outcome: str, seconds: float) -> None:
+        for observe in self.send_observers:
+            observe(channel, outcome, seconds)
+
+    def reload(self) -> bool:
+        """SIGHUP: the configuration file, `.env` and the rules again, applied between two
+        rounds. A configuration that does not load or does not fit is logged and the running
+        one kept. [database] and [metrics] listen take effect at the next start."""
+        self.signals.reload_requested = False
+        systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            self._apply(load_settings(self.settings.path))
+        except ObvoError as exc:
+            log.error("config.reload_failed", error=str(exc), kept="the running configuration")
+            return False
+        except sa.exc.SQLAlchemyError as exc:
+            log.error(
+                "config.reload_failed", error=_first_line(exc), kept="the running configuration"
+            )
+            return False
+        finally:
+            systemd.notify("READY=1", f"STATUS={self.status_line()}")
+        return True
+
+    def _apply(self, new: Settings) -> None:
+        old = self.settings
+        restart_needed = [
+            key
+            for key, before, after in (
+                ("[database] url", old.database.url, new.database.url),
+                ("[database] schema", old.database.schema, new.database.schema),
+                ("[metrics] listen", old.metrics.listen, new.metrics.listen),
+            )
+            if before != after
+        ]
+        new = dataclasses.replace(
+            new, database=old.database, metrics=old.metrics, path=old.path or new.path
+        )
+        vopi, source = self.vopi, self.source
+        if (new.source_url, new.source.statement_timeout) != (
+            old.source_url,
+            old.source.statement_timeout,
+        ):
+            vopi = db.source_engine(new.source_url, new.source.statement_timeout)
+        if vopi is not self.vopi or (new.source.events_query, new.source.parties_query) != (
+            old.source.events_query,
+            old.source.parties_query,
+        ):
+            source = VopiSource(vopi, new.source.events_query, new.source.parties_query)
+            try:
+                problems = source.check()
+            except sa.exc.SQLAlchemyError:
+                problems = ["VOPI cannot be reached with the new [source] settings"]
+            if problems:
+                if vopi is not self.vopi:
+                    vopi.dispose()
+                raise ConfigError(
+                    "VOPI queries do not fit:\n" + "\n".join(f"  - {p}" for p in problems)
+                )
+        senders = self._tracked(
+            self._fixed_senders if self._fixed_senders is not None else make_senders(new)
+        )
+        poller = Poller(new, self.obvo, source)
+        with self.obvo.connect() as conn:
+            poller.refresh_rules(conn)
+        dispatcher = Dispatcher(
+            new.delivery,
+            self.obvo,
+            senders,
+            self.worker_id,
+            should_stop=self.stop_event.is_set,
+            heartbeat=self.heartbeat,
+            **dispatch_options(new),
+        )
+        if self._fixed_senders is None:
+            shutdown_senders(self.dispatcher.senders.values())
+        if vopi is not self.vopi:
+            self.vopi.dispose()
+            self.vopi = vopi
+        self.settings, self.source, self.poller, self.dispatcher = new, source, poller, dispatcher
+        if new.logging != old.logging:
+            configure_logging(new.logging.level, new.logging.format)
+        log.info(
+            "config.reloaded",
+            path=str(new.path) if new.path else None,
+            event_types=len(poller.rules.rules),
+            restart_needed=restart_needed,
+        )
 
     def _after_error(self, event: str, error: str) -> float:
         self._errors += 1
@@ -259,23 +467,15 @@ class Service:
 
     def close(self) -> None:
         self._drop_lock_connection()
+        shutdown_senders(self.dispatcher.senders.values())  # e.g. an SMPP session
         self.obvo.dispose()
         self.vopi.dispose()
 
     @contextmanager
     def signals_stop(self) -> Iterator[None]:
-        """SIGTERM and SIGINT ask the loop to stop after the message in hand."""
-
-        def handler(signum: int, _frame: FrameType | None) -> None:
-            log.info("daemon.stopping", signal=signal.Signals(signum).name)
-            self.stop_event.set()
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
+        """SIGTERM/SIGINT stop (with the grace period), SIGHUP reloads (lifecycle.py)."""
+        with self.signals.installed():
             yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -27,9 +27,23 @@ def obvo_engine(url: str, schema: str, pool_size: int = 3) -> sa.Engine:
         max_overflow=2,
         pool_pre_ping=True,  # a restarted database is noticed at checkout, not mid-batch
         connect_args={
-            "options": _options(search_path=f"{schema},public"),
+            # Keepalives on the server's side of the connection: when a host running obvo dies
+            # without closing its connections (power, network), PostgreSQL ends its session
+            # within about half a minute, and with it the poller lock a standby waits for
+            # (the default waits for the kernel's two hours).
+            "options": _options(
+                search_path=f"{schema},public",
+                tcp_keepalives_idle="10",
+                tcp_keepalives_interval="5",
+                tcp_keepalives_count="3",
+            ),
             "application_name": f"obvo {__version__}",
             "connect_timeout": 10,
+            # And on ours: a database server that vanished is noticed, not waited for.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
         },
     )
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from vopi_obvo import store
 from vopi_obvo.backoff import retry_delay
-from vopi_obvo.config import DeliverySettings
+from vopi_obvo.coalesce_store import RulesCache, coalesce_claimed
+from vopi_obvo.config import DeliverySettings, Settings
 from vopi_obvo.contacts import mask_recipient
+from vopi_obvo.queries import q
+from vopi_obvo.quiet_hours import QuietHours
 from vopi_obvo.senders import OutgoingMessage, Sender, SendError
+from vopi_obvo.sms_text import SmsPolicy
 
 log = structlog.get_logger("vopi_obvo.dispatcher")
 
@@ -29,6 +34,20 @@ class DispatchResult:
     retried: int = 0
     failed: int = 0
     released: int = 0
+    deferred: int = 0  # SMS claimed in quiet hours, back to wait (not an attempt)
+    coalesced: int = 0  # notifications whose events went out in another's message
+
+
+def dispatch_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of Dispatcher that come from [sms] (quiet hours, text policy)."""
+    return {
+        "quiet_hours": QuietHours.parse(settings.sms.quiet_hours, settings.sms.quiet_hours_key),
+        "sms_policy": SmsPolicy(settings.sms.transliterate, settings.sms.max_segments),
+    }
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class Dispatcher:
@@ -41,6 +60,9 @@ class Dispatcher:
         *,
         should_stop: Callable[[], bool] = lambda: False,
         heartbeat: Callable[[], None] = lambda: None,
+        quiet_hours: QuietHours | None = None,
+        sms_policy: SmsPolicy | None = None,
+        clock: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
         self.settings = settings
         self.obvo = obvo
@@ -48,6 +70,10 @@ class Dispatcher:
         self.worker_id = worker_id
         self.should_stop = should_stop
         self.heartbeat = heartbeat
+        self.quiet_hours = quiet_hours or QuietHours()
+        self.sms_policy = sms_policy or SmsPolicy()
+        self.clock = clock
+        self._rules = RulesCache()
         self._paused_until: dict[str, float] = {}
 
     def ready_channels(self) -> list[str]:
@@ -60,8 +86,11 @@ class Dispatcher:
         if not channels:
             return result
         with self.obvo.begin() as conn:
+            if "sms" in channels:
+                self._defer_quiet_sms(conn)
             claimed = store.claim_due(conn, self.worker_id, self.settings.batch_size, channels)
         result.claimed = len(claimed)
+        claimed = self._prepare_claimed(claimed, result)
         last_beat = time.monotonic()
         try:
             for index, item in enumerate(claimed):
@@ -79,6 +108,70 @@ class Dispatcher:
             for sender in self.senders.values():
                 sender.close()
         return result
+
+    # ---- quiet hours and coalescing, between the claim and the sending ----
+
+    def _defer_quiet_sms(self, conn: sa.Connection) -> None:
+        """Due SMS in quiet hours get next_attempt_at = the end of the window, so they are not
+        claimed (and not counted as attempts) until then."""
+        if not self.quiet_hours.enabled:
+            return
+        now = self.clock()
+        for kinds, key_event in ((["notify"], False), (["key"], True)):
+            until = self.quiet_hours.sms_allowed_at(now, key_event=key_event)
+            if until > now:
+                conn.execute(q("defer_quiet_sms"), {"until": until, "kinds": kinds})
+
+    def _prepare_claimed(
+        self, claimed: list[store.ClaimedNotification], result: DispatchResult
+    ) -> list[store.ClaimedNotification]:
+        claimed = self._defer_claimed_in_quiet_hours(claimed, result)
+        window = self.settings.coalesce_window
+        if window <= 0 or not claimed:
+            return claimed
+        with self.obvo.begin() as conn:
+            outcome = coalesce_claimed(
+                conn,
+                self.worker_id,
+                claimed,
+                window=dt.timedelta(seconds=window),
+                rules=self._rules,
+                sms_policy=self.sms_policy,
+            )
+        result.coalesced += len(outcome.absorbed) + outcome.companions
+        return outcome.to_send
+
+    def _defer_claimed_in_quiet_hours(
+        self, claimed: Sequence[store.ClaimedNotification], result: DispatchResult
+    ) -> list[store.ClaimedNotification]:
+        """The last guard: an SMS claimed although quiet hours began (or it became due between
+        the deferral and the claim) goes back unsent."""
+        if not self.quiet_hours.enabled:
+            return list(claimed)
+        now = self.clock()
+        keep: list[store.ClaimedNotification] = []
+        back: dict[dt.datetime, list[int]] = {}
+        for item in claimed:
+            if item.channel == "sms":
+                until = self.quiet_hours.sms_allowed_at(now, key_event=item.event_kind == "key")
+                if until > now:
+                    back.setdefault(until, []).append(item.id)
+                    continue
+            keep.append(item)
+        if back:
+            with self.obvo.begin() as conn:
+                for until, ids in back.items():
+                    conn.execute(
+                        q("defer_claimed"),
+                        {"worker_id": self.worker_id, "ids": ids, "until": until},
+                    )
+            result.deferred += sum(len(ids) for ids in back.values())
+            log.info(
+                "sms.quiet_hours",
+                deferred=sum(len(ids) for ids in back.values()),
+                until=min(back).isoformat(),
+            )
+        return keep
 
     def _release(self, ids: list[int], result: DispatchResult) -> None:
         if not ids:
@@ -107,6 +200,9 @@ class Dispatcher:
             subject=item.subject,
             body=item.body,
             key_event=item.event_kind == "key",
+            html=item.body_html,
+            subscriber_id=item.subscriber_id,
+            language=item.language,
         )
         started = time.monotonic()
         started_at = dt.datetime.now(dt.UTC)

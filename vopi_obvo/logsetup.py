@@ -8,6 +8,8 @@ from typing import Literal
 
 import structlog
 
+from vopi_obvo.log_privacy import mask_contacts
+
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -32,6 +34,7 @@ def configure_logging(
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            mask_contacts,  # the last guard: no citizen's address or number in clear
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),

@@ -55,7 +55,12 @@ def migrate(engine: sa.Engine, schema: str) -> list[Migration]:
     with engine.begin() as conn:
         # Serialise concurrent `obvo migrate` runs (two hosts upgrading at once).
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": _LOCK_NAME})
-        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # Only when missing: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the
+        # database even when the schema exists, which a least-privilege owner role lacks.
+        if not conn.execute(
+            sa.text("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = :s)"), {"s": schema}
+        ).scalar_one():
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         conn.execute(sa.text(f'SET LOCAL search_path TO "{schema}", public'))
         conn.execute(
             sa.text(

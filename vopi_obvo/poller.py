@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,12 +12,16 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo import store
+from vopi_obvo import store, storm, storm_store
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import TemplateError
+from vopi_obvo.event_values import dump_values
 from vopi_obvo.holes import Hole, can_give_up, new_holes
+from vopi_obvo.rule_validation import invalid_rules, rule_changes
 from vopi_obvo.rules import EventKind, RuleSet, recipients, render_message
+from vopi_obvo.sms_text import SmsPolicy, prepare_sms
 from vopi_obvo.source import VopiEvent, VopiSource
+from vopi_obvo.subscriber_cases import case_limits, covers
 
 log = structlog.get_logger("vopi_obvo.poller")
 
@@ -43,6 +49,11 @@ class Poller:
         self._rules = RuleSet({})
         self._rules_fingerprint: str | None = None
         self._warned_no_evidence = False
+        self._sms_policy = SmsPolicy(settings.sms.transliterate, settings.sms.max_segments)
+        self._limits = storm.Limits(
+            settings.delivery.storm_threshold, settings.delivery.max_per_subscriber_per_hour
+        )
+        self._last_prune = 0.0
 
     @property
     def rules(self) -> RuleSet:
@@ -76,9 +87,23 @@ class Poller:
     def refresh_rules(self, conn: sa.Connection) -> None:
         fingerprint = store.rules_fingerprint(conn)
         if fingerprint != self._rules_fingerprint:
-            self._rules = store.load_rules(conn)
+            old, self._rules = self._rules, store.load_rules(conn)
             if self._rules_fingerprint is not None:
-                log.info("rules.reloaded", event_types=len(self._rules.rules))
+                log.info(
+                    "rules.reloaded",
+                    event_types=len(self._rules.rules),
+                    changes=rule_changes(old, self._rules),
+                )
+            # Rows edited by hand in SQL are checked like a rules file; a broken one fails
+            # only its own notifications, with the reason (see _match).
+            for code, problems in invalid_rules(self._rules).items():
+                log.error(
+                    "rules.invalid_row",
+                    event_type=code,
+                    problems=problems,
+                    consequence="its notifications fail with the reason; after fixing the "
+                    "row, `obvo notifications retry --failed` sends them",
+                )
             self._rules_fingerprint = fingerprint
 
     def poll_once(self) -> PollResult:
@@ -103,14 +128,19 @@ class Poller:
         to_process = [*batch.events, *batch.filled_holes, *late]
         new_cursor = max((e.event_id for e in batch.events), default=cursor)
         notifications, unclassified = self._match(to_process)
+        notifications = self._finish(notifications, to_process)
 
         with self.obvo.begin() as conn:
-            store.insert_notifications(conn, notifications)
+            guarded = self._guard(conn, notifications, batch.vopi_now)
+            store.insert_notifications(conn, guarded.notifications)
             store.add_holes(conn, SOURCE_NAME, fresh_holes)
             store.remove_holes(conn, SOURCE_NAME, sorted(filled_ids | late_ids | set(given_up_ids)))
             first_seen = store.note_unclassified(conn, unclassified)
             store.set_cursor(conn, SOURCE_NAME, new_cursor)
 
+        storm_store.log_guarded(
+            guarded, self._limits.storm_threshold, self._limits.per_subscriber_per_hour
+        )
         for event_type in first_seen:
             log.warning(
                 "event_type.unclassified",
@@ -141,6 +171,52 @@ class Poller:
                 holes_pending=pending,
             )
         return result
+
+    def _finish(
+        self, notifications: Sequence[store.NewNotification], events: Sequence[VopiEvent]
+    ) -> list[store.NewNotification]:
+        """The SMS text policy (transliteration, at most max_segments parts, encoding and
+        segments stored as billed) and, with coalescing on, the wait and the event's values."""
+        window = self.settings.delivery.coalesce_window
+        values = {e.event_id: e.values for e in events} if window > 0 else {}
+        dumped: dict[int, str] = {}
+        result: list[store.NewNotification] = []
+        for n in notifications:
+            changes: dict[str, object] = {}
+            if n.channel == "sms" and n.body is not None:
+                sms = prepare_sms(n.body, self._sms_policy)
+                changes.update(
+                    body=sms.text, sms_encoding=str(sms.encoding), sms_segments=sms.segments
+                )
+                if sms.shortened:
+                    log.debug(
+                        "sms.shortened",
+                        event_id=n.source_event_id,
+                        segments=sms.original_segments,
+                        max_segments=self._sms_policy.max_segments,
+                    )
+            if window > 0 and n.status == "pending":
+                event_id = n.source_event_id
+                if event_id not in dumped:
+                    dumped[event_id] = dump_values(values.get(event_id, {}))
+                changes.update(delay=window, event_values=dumped[event_id])
+            result.append(dataclasses.replace(n, **changes) if changes else n)  # type: ignore[arg-type]
+        return result
+
+    def _guard(
+        self,
+        conn: sa.Connection,
+        notifications: Sequence[store.NewNotification],
+        vopi_now: dt.datetime,
+    ) -> storm_store.Guarded:
+        """The storm guard and the per-subscriber limit, in the batch's transaction."""
+        guarded = storm_store.apply_guard(
+            conn, self.settings.database.schema, notifications, self._limits, vopi_now
+        )
+        if time.monotonic() - self._last_prune > storm_store.PRUNE_EVERY.total_seconds():
+            storm_store.prune_counts(conn)
+            self._last_prune = time.monotonic()
+        return guarded
 
     def _settle_old_holes(self, waiting: Sequence[Hole]) -> tuple[list[VopiEvent], list[int]]:
         """Holes that can no longer be filled, on evidence; one fresh look before giving up."""
@@ -184,6 +260,7 @@ class Poller:
         all_parties = set().union(*parties.values()) if parties else set()
         with self.obvo.connect() as conn:
             subscribers = store.subscribers_for_parties(conn, all_parties)
+            limits = case_limits(conn, [s.id for s in subscribers])
         by_party = {s.party_id: s for s in subscribers}
 
         result: list[store.NewNotification] = []
@@ -191,17 +268,20 @@ class Poller:
             rule = self._rules.get(event.event_type)
             assert rule is not None  # noqa: S101 - filtered above
             case_subscribers = [
-                by_party[p] for p in sorted(parties.get(event.case_id or "", ())) if p in by_party
+                by_party[p]
+                for p in sorted(parties.get(event.case_id or "", ()))
+                if p in by_party and covers(limits, by_party[p].id, event.case_id)
             ]
             for recipient in recipients(rule.kind, case_subscribers):
                 subject: str | None = None
                 body: str | None = None
+                body_html: str | None = None
                 error: str | None = None
                 try:
                     message = render_message(
                         rule, recipient.channel, recipient.subscriber, event.values
                     )
-                    subject, body = message.subject, message.body
+                    subject, body, body_html = message.subject, message.body, message.html
                 except TemplateError as exc:
                     error = f"event type {rule.code}: {exc}"
                     log.error(
@@ -224,6 +304,7 @@ class Poller:
                         recipient=recipient.address,
                         subject=subject,
                         body=body,
+                        body_html=body_html,
                         status="failed" if error else "pending",
                         last_error=error,
                     )

@@ -12,11 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vopi_obvo import templates
+from vopi_obvo import html_templates, templates
 from vopi_obvo.errors import RulesError, TemplateError
 
 DEFAULT_LANGUAGE = "sl"
 TEMPLATE_PARTS = ("email_subject", "email_body", "sms")
+# Optional: the HTML part of the e-mail (values HTML-escaped); without it the plain text is
+# shown in the HTML layout.
+OPTIONAL_TEMPLATE_PARTS = ("email_html",)
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
 
 
@@ -41,9 +44,17 @@ class TemplateSet:
     email_subject: str
     email_body: str
     sms: str
+    email_html: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"email_subject": self.email_subject, "email_body": self.email_body, "sms": self.sms}
+        parts = {
+            "email_subject": self.email_subject,
+            "email_body": self.email_body,
+            "sms": self.sms,
+        }
+        if self.email_html is not None:
+            parts["email_html"] = self.email_html
+        return parts
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,8 @@ class Subscriber:
     phone: str | None
     events: EventsLevel
     language: str = DEFAULT_LANGUAGE
+    # Channels where the citizen turned non-key events off (an e-mail's List-Unsubscribe).
+    key_only_channels: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,7 @@ class Recipient:
 class RenderedMessage:
     subject: str | None  # e-mail only
     body: str
+    html: str | None = None  # e-mail with an email_html template only
 
 
 def wants(kind: EventKind, level: EventsLevel) -> bool:
@@ -109,33 +123,58 @@ def recipients(kind: EventKind, subscribers: Iterable[Subscriber]) -> list[Recip
         if sub.id in seen or not wants(kind, sub.events):
             continue
         seen.add(sub.id)
-        if sub.email:
+        if sub.email and (kind is EventKind.KEY or Channel.EMAIL not in sub.key_only_channels):
             result.append(Recipient(sub, Channel.EMAIL, sub.email))
-        if sub.phone:
+        if sub.phone and (kind is EventKind.KEY or Channel.SMS not in sub.key_only_channels):
             result.append(Recipient(sub, Channel.SMS, sub.phone))
     return result
 
 
-def template_context(
-    event: Mapping[str, Any], rule: EventTypeRule, subscriber: Subscriber
-) -> dict[str, Any]:
+def event_item(event: Mapping[str, Any], rule: EventTypeRule) -> dict[str, Any]:
+    """One event as templates see it: `event` (its values) and `event_type`."""
     return {
         "event": {k: templates.to_template_value(v) for k, v in event.items()},
         "event_type": {"code": rule.code, "name": rule.name, "kind": str(rule.kind)},
+    }
+
+
+def template_context(
+    event: Mapping[str, Any],
+    rule: EventTypeRule,
+    subscriber: Subscriber,
+    events: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`event`, `event_type`, `subscriber`, and `events`: every event the message is about
+    (event_item()s, oldest first; just this one unless several were coalesced)."""
+    item = event_item(event, rule)
+    return {
+        **item,
         "subscriber": {"party_id": subscriber.party_id, "language": subscriber.language},
+        "events": [item] if events is None else list(events),
     }
 
 
 def render_message(
-    rule: EventTypeRule, channel: Channel, subscriber: Subscriber, event: Mapping[str, Any]
+    rule: EventTypeRule,
+    channel: Channel,
+    subscriber: Subscriber,
+    event: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]] | None = None,
 ) -> RenderedMessage:
-    """The text for one recipient; raises TemplateError naming the part that failed."""
+    """The text for one recipient; raises TemplateError naming the part that failed.
+    `events` (event_item()s) when one message tells of several events."""
     tset = rule.templates_for(subscriber.language)
-    context = template_context(event, rule, subscriber)
+    context = template_context(event, rule, subscriber, events)
     if channel is Channel.EMAIL:
         subject = _render_part(tset.email_subject, context, "email_subject")
         body = _render_part(tset.email_body, context, "email_body")
-        return RenderedMessage(subject=" ".join(subject.split()), body=body)
+        html = None
+        if tset.email_html is not None:
+            try:
+                html = html_templates.render_html(tset.email_html, context)
+            except TemplateError as exc:
+                raise TemplateError(f"template email_html: {exc}") from exc
+        return RenderedMessage(subject=" ".join(subject.split()), body=body, html=html)
     return RenderedMessage(subject=None, body=_render_part(tset.sms, context, "sms"))
 
 
@@ -223,7 +262,7 @@ def parse_template_sets(
         if not isinstance(parts, dict):
             problems.append(f"{lwhere}: must be a table with {', '.join(TEMPLATE_PARTS)}")
             continue
-        unknown = set(parts) - set(TEMPLATE_PARTS)
+        unknown = set(parts) - set(TEMPLATE_PARTS) - set(OPTIONAL_TEMPLATE_PARTS)
         if unknown:
             problems.append(f"{lwhere}: unknown template key(s) {', '.join(sorted(unknown))}")
         texts: dict[str, str] = {}
@@ -241,14 +280,29 @@ def parse_template_sets(
                 problems.append(f"{lwhere}: template '{part}': {exc}")
                 continue
             texts[part] = text
+        html = _parse_html_part(parts.get("email_html"), lwhere, problems)
         if len(texts) == len(TEMPLATE_PARTS):
-            result[str(language)] = TemplateSet(**texts)
+            result[str(language)] = TemplateSet(**texts, email_html=html)
     if kind is not EventKind.INTERNAL and DEFAULT_LANGUAGE not in raw:
         problems.append(
             f"{where}: kind {kind} needs Slovenian templates "
             f"([event_types.templates.{DEFAULT_LANGUAGE}] with {', '.join(TEMPLATE_PARTS)})"
         )
     return result
+
+
+def _parse_html_part(text: Any, lwhere: str, problems: list[str]) -> str | None:
+    if text is None:
+        return None
+    if not isinstance(text, str) or not text.strip():
+        problems.append(f"{lwhere}: template 'email_html' must be text (or left out)")
+        return None
+    try:
+        html_templates.compile_html(text)
+    except TemplateError as exc:
+        problems.append(f"{lwhere}: template 'email_html': {exc}")
+        return None
+    return text
 
 
 def rules_to_document(ruleset: RuleSet) -> dict[str, Any]:
@@ -289,7 +343,11 @@ def describe_changes(old: RuleSet, new: RuleSet) -> list[str]:
             elif a is None:
                 changes.append(f"templates.{lang} kept (not in file)")
             else:
-                changed = [p for p in TEMPLATE_PARTS if getattr(b, p) != getattr(a, p)]
+                changed = [
+                    p
+                    for p in (*TEMPLATE_PARTS, *OPTIONAL_TEMPLATE_PARTS)
+                    if getattr(b, p) != getattr(a, p)
+                ]
                 changes.append(f"templates.{lang}.{'/'.join(changed)}")
         lines.append(f"changed   {code}: {', '.join(changes)}" if changes else f"unchanged {code}")
     lines.extend(

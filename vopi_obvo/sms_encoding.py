@@ -234,6 +234,11 @@ class _Packer:
         return 1 if total <= self._single else parts
 
 
+def _plain_segments(units: int, single: int, part: int) -> int:
+    """Parts for a text of one-unit characters only (nothing can straddle a boundary)."""
+    return 1 if units <= single else -(-units // part)
+
+
 def _gsm7_packer() -> _Packer:
     return _Packer(_GSM7_SINGLE, _GSM7_PART)
 
@@ -265,9 +270,23 @@ def gsm7_length(text: str) -> int:
 
 def analyse(text: str) -> SmsInfo:
     """Encoding, length in units and number of message parts of `text`."""
+    # Fast path (every SMS the poller renders goes through here): counted with str methods;
+    # only a long text holding two-unit characters, which may not straddle two parts, needs
+    # the character-by-character packing below.
     if is_gsm7(text):
+        escapes = sum(text.count(ch) for ch in _GSM7_EXTENSION_CHARS)
+        units = len(text) + escapes
+        if units <= _GSM7_SINGLE or not escapes:
+            return SmsInfo(
+                SmsEncoding.GSM7, units, _plain_segments(units, _GSM7_SINGLE, _GSM7_PART)
+            )
         encoding, cost, packer = SmsEncoding.GSM7, _septets, _gsm7_packer()
     else:
+        units = len(text.encode("utf-16-le", "surrogatepass")) // 2
+        if units <= _UCS2_SINGLE or units == len(text):
+            return SmsInfo(
+                SmsEncoding.UCS2, units, _plain_segments(units, _UCS2_SINGLE, _UCS2_PART)
+            )
         encoding, cost, packer = SmsEncoding.UCS2, _utf16_units, _ucs2_packer()
     for ch in text:
         packer.add(cost(ch))

@@ -7,13 +7,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vopi_obvo import store
+from vopi_obvo import health, store, storm_store
+from vopi_obvo.config import HealthSettings
+from vopi_obvo.errors import SourceQueryError
 from vopi_obvo.poller import SOURCE_NAME
 from vopi_obvo.queries import q
+from vopi_obvo.rule_validation import invalid_rules
 from vopi_obvo.source import VopiSource
 
 
-def gather_status(obvo: sa.Engine, source: VopiSource | None) -> dict[str, Any]:
+def gather_status(
+    obvo: sa.Engine, source: VopiSource | None, health_settings: HealthSettings | None = None
+) -> dict[str, Any]:
+    """Everything `obvo status` shows; with health settings also the verdict ("health")."""
+    health_settings = health_settings or HealthSettings()
     now = dt.datetime.now(dt.UTC)
     report: dict[str, Any] = {"time": now.isoformat()}
     with obvo.connect() as conn:
@@ -22,7 +29,10 @@ def gather_status(obvo: sa.Engine, source: VopiSource | None) -> dict[str, Any]:
         counts = conn.execute(q("count_notifications")).all()
         oldest = conn.execute(q("oldest_pending")).first()
         unclassified = conn.execute(q("list_unclassified")).all()
+        rule_problems = invalid_rules(store.load_rules(conn))
         workers = conn.execute(q("list_workers")).all()
+        held = storm_store.held_summary(conn)
+        quick = health.counts(conn, SOURCE_NAME, health_settings.failed_window)
     report["cursor"] = {
         "event_id": None if cursor_row is None else int(cursor_row.last_event_id),
         "updated_at": None if cursor_row is None else cursor_row.updated_at.isoformat(),
@@ -40,21 +50,13 @@ def gather_status(obvo: sa.Engine, source: VopiSource | None) -> dict[str, Any]:
         except sa.exc.SQLAlchemyError:
             evidence = None
         try:
-            newest = source.newest_event()
-        except sa.exc.SQLAlchemyError as exc:
-            lag["error"] = str(getattr(exc, "orig", exc)).splitlines()[0]
-            newest = None
-        if newest is not None:
-            newest_id, newest_at = newest
-            lag["newest_event_id"] = newest_id
-            lag["newest_event_at"] = newest_at.isoformat() if newest_at else None
-            cursor_id = report["cursor"]["event_id"]
-            behind = max(newest_id - cursor_id, 0) if cursor_id is not None else None
-            lag["events_behind"] = behind
-            if behind and newest_at is not None:
-                lag["seconds"] = round((now - newest_at).total_seconds(), 1)
-            elif behind == 0:
-                lag["seconds"] = 0.0
+            measured = health.measure_lag(source, report["cursor"]["event_id"])
+        except (sa.exc.SQLAlchemyError, SourceQueryError) as exc:
+            lag["error"] = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        else:
+            lag["newest_event_id"] = measured.newest_event_id
+            lag["events_behind"] = measured.events_behind
+            lag["seconds"] = None if measured.seconds is None else round(measured.seconds, 1)
     report["lag"] = lag
     report["holes"] = {
         "pending": len(holes),
@@ -64,6 +66,8 @@ def gather_status(obvo: sa.Engine, source: VopiSource | None) -> dict[str, Any]:
             for h in holes[:10]
         ],
     }
+    # Rule rows edited by hand that the daemon cannot use: their notifications fail.
+    report["invalid_rules"] = rule_problems
     report["unclassified_event_types"] = [
         {
             "event_type": r.event_type,
@@ -77,6 +81,8 @@ def gather_status(obvo: sa.Engine, source: VopiSource | None) -> dict[str, Any]:
     for r in counts:
         by_status.setdefault(r.status, {})[r.channel] = int(r.n)
     report["notifications"] = by_status
+    # The storm guard: storms in progress and held notifications waiting for an operator.
+    report["held"] = held
     report["oldest_pending"] = (
         None
         if oldest is None
@@ -96,11 +102,21 @@ def gather_status(obvo: sa.Engine, source: VopiSource | None) -> dict[str, Any]:
         }
         for w in workers
     ]
+    report["failed_recent"] = {
+        "window_seconds": health_settings.failed_window,
+        "count": quick.failed_recent,
+    }
+    problems = health.assess(report, health_settings)
+    report["health"] = {"ok": not problems, "problems": problems}
     return report
 
 
 def format_status(report: dict[str, Any]) -> str:
     lines: list[str] = []
+    verdict = report.get("health")
+    if verdict is not None:
+        lines.append("health            " + ("ok" if verdict["ok"] else "UNHEALTHY"))
+        lines.extend(f"  - {p}" for p in verdict["problems"])
     cursor = report["cursor"]
     lag = report["lag"]
     lines.append(f"cursor            {cursor['event_id']}  (updated {cursor['updated_at']})")
@@ -122,6 +138,10 @@ def format_status(report: dict[str, Any]) -> str:
     )
     if holes["evidence"] and holes["evidence"] != "full":
         lines.append(f"hole evidence     {holes['evidence']}")
+    invalid = report.get("invalid_rules", {})
+    if invalid:
+        lines.append(f"invalid rules     {len(invalid)} event type(s); their notifications fail")
+        lines.extend(f"  {code:<16} {p}" for code, problems in invalid.items() for p in problems)
     unclassified = report["unclassified_event_types"]
     lines.append(f"unclassified      {len(unclassified)} event type(s)")
     lines.extend(
@@ -134,6 +154,12 @@ def format_status(report: dict[str, Any]) -> str:
     for status, channels in sorted(report["notifications"].items()):
         detail = ", ".join(f"{c} {n}" for c, n in sorted(channels.items()))
         lines.append(f"  {status:<10} {sum(channels.values()):>8}   ({detail})")
+    failed = report.get("failed_recent")
+    if failed is not None:
+        lines.append(
+            f"failed recently   {failed['count']} in the last {failed['window_seconds']:g} s"
+        )
+    lines.extend(_held_lines(report.get("held") or {}))
     oldest = report["oldest_pending"]
     if oldest:
         lines.append(
@@ -146,3 +172,29 @@ def format_status(report: dict[str, Any]) -> str:
         f"  {w['id']}  heartbeat {w['heartbeat_age_seconds']} s ago" for w in report["workers"]
     )
     return "\n".join(lines)
+
+
+def _held_lines(held: dict[str, Any]) -> list[str]:
+    """Storms and held notifications, with the commands that decide about them."""
+    lines: list[str] = []
+    for storm in held.get("storms", []):
+        lines.append(
+            f"STORM             {storm['event_type']}: {storm['count']} notifications in the "
+            f"minute {storm['minute']} (threshold {storm['threshold']}), since "
+            f"{storm['started_at']}"
+        )
+    for item in held.get("held", []):
+        lines.append(
+            f"held              {item['event_type']:<16} {item['count']:>8}  ({item['reason']}, "
+            f"oldest {item['oldest']})"
+        )
+    codes = sorted(
+        {s["event_type"] for s in held.get("storms", [])}
+        | {h["event_type"] for h in held.get("held", [])}
+    )
+    lines.extend(
+        f"  decide: obvo notifications release --event-type {code}  |  "
+        f"obvo notifications cancel --event-type {code}"
+        for code in codes
+    )
+    return lines

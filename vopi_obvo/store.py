@@ -27,8 +27,14 @@ class NewNotification:
     recipient: str
     subject: str | None
     body: str | None
-    status: str  # 'pending', or 'failed' when the text could not be rendered
+    status: str  # 'pending'; 'failed' when the text could not be rendered; 'held' (storm)
     last_error: str | None
+    body_html: str | None = None  # e-mail from an email_html template only
+    sms_encoding: str | None = None  # SMS only: 'gsm7' or 'ucs2' of the text as sent
+    sms_segments: int | None = None  # SMS only: parts billed
+    held_reason: str | None = None  # status 'held': 'storm' or 'subscriber_rate'
+    delay: float = 0.0  # seconds before the first attempt ([delivery] coalesce_window)
+    event_values: str | None = None  # JSON (event_values.dump_values), for coalescing
 
     def params(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -44,6 +50,9 @@ class ClaimedNotification:
     attempts: int
     event_kind: str
     source_event_id: int
+    subscriber_id: int | None = None
+    language: str = "sl"
+    body_html: str | None = None
 
 
 def load_rules(conn: sa.Connection) -> RuleSet:
@@ -55,6 +64,7 @@ def load_rules(conn: sa.Connection) -> RuleSet:
             email_subject=row.email_subject or "",
             email_body=row.email_body or "",
             sms=row.sms or "",
+            email_html=row.email_html,
         )
     result: dict[str, EventTypeRule] = {}
     for row in conn.execute(q("list_event_types")):
@@ -79,7 +89,12 @@ def save_rules(conn: sa.Connection, ruleset: RuleSet) -> None:
         for language, tset in rule.templates.items():
             conn.execute(
                 q("upsert_template"),
-                {"event_type": rule.code, "language": language, **tset.as_dict()},
+                {
+                    "event_type": rule.code,
+                    "language": language,
+                    **tset.as_dict(),
+                    "email_html": tset.email_html,
+                },
             )
     conn.execute(q("forget_classified"))
 
@@ -101,6 +116,7 @@ def _subscriber(row: sa.Row[Any]) -> Subscriber:
         phone=row.phone,
         events=EventsLevel(row.events),
         language=row.language,
+        key_only_channels=frozenset(row.key_only_channels or ()),
     )
 
 

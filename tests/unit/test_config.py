@@ -141,7 +141,7 @@ def test_unknown_section_is_named(raw: dict[str, Any]) -> None:
     raw["smtp"] = {"host": "mail.example"}
     message = config_error(raw)
     assert "unknown section [smtp]" in message
-    assert "known: database, source, email, sms, delivery, logging" in message
+    assert "known: database, source, email, sms, sms_fallback, delivery, logging" in message
 
 
 def test_unknown_key_is_named_with_its_section(raw: dict[str, Any]) -> None:
@@ -174,8 +174,8 @@ def test_section_that_is_not_a_table(raw: dict[str, Any]) -> None:
         (
             "sms",
             "backend",
-            "smpp",
-            "[sms] backend: must be one of 'http', 'log', not 'smpp'",
+            "kannel",
+            "[sms] backend: must be one of 'http', 'log', 'smpp', not 'kannel'",
         ),
         (
             "logging",

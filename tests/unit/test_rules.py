@@ -167,8 +167,10 @@ def test_unknown_key_in_an_event_type() -> None:
 
 def test_unknown_template_key() -> None:
     e = entry("VLOZ")
-    e["templates"]["sl"]["email_html"] = "<p>x</p>"
-    assert problems_of(e) == ["event type VLOZ, language 'sl': unknown template key(s) email_html"]
+    e["templates"]["sl"]["email_footer"] = "<p>x</p>"
+    assert problems_of(e) == [
+        "event type VLOZ, language 'sl': unknown template key(s) email_footer"
+    ]
 
 
 @pytest.mark.parametrize("part", ["email_subject", "email_body", "sms"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +30,9 @@ class OutgoingMessage:
     subject: str | None
     body: str
     key_event: bool
+    html: str | None = None  # the rendered email_html template, if the event type has one
+    subscriber_id: int | None = None  # for the unsubscribe link
+    language: str = "sl"
 
 
 class Sender(Protocol):
@@ -39,3 +43,14 @@ class Sender(Protocol):
 
     def close(self) -> None:
         """Release connections (end of a batch, or shutdown)."""
+
+
+def shutdown_senders(senders: Iterable[Sender]) -> None:
+    """Stop what outlives a batch (an SMPP session and its receipt listener) at process end.
+
+    `close()` ends a batch; a sender with a long-lived session also has `shutdown()`.
+    """
+    for sender in senders:
+        stop = getattr(sender, "shutdown", None)
+        if callable(stop):
+            stop()

@@ -1,14 +1,31 @@
-"""E-mail over SMTP (smtplib), one connection reused for a whole batch."""
+"""E-mail over SMTP (smtplib), one connection reused for a whole batch.
+
+Every message is multipart/alternative: the plain text, and an HTML part (the event type's
+`email_html` template, or the plain text in paragraphs) inside the municipality's layout.
+Headers are what receiving servers and people expect: RFC 2047-encoded names and subject,
+`Date`, a stable `Message-ID`, `Auto-Submitted: auto-generated` (no auto-replies), and for
+events a citizen may switch off, `List-Unsubscribe` with one-click POST (RFC 8058).
+"""
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
+import structlog
+from markupsafe import Markup
+
+from vopi_obvo import html_templates, unsubscribe
 from vopi_obvo.config import EmailSettings
+from vopi_obvo.errors import ConfigError, TemplateError
 from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
+
+log = structlog.get_logger("vopi_obvo.email")
+
+DEFAULT_UNSUBSCRIBE_PATH = "{public_url}/odjava/{token}"
 
 
 def sender_domain(sender: str) -> str:
@@ -20,49 +37,126 @@ def message_id(notification_id: int, domain: str) -> str:
     return f"<obvo.{notification_id}@{domain}>"
 
 
-def build_email(settings: EmailSettings, message: OutgoingMessage) -> EmailMessage:
-    email = EmailMessage()
-    email["From"] = settings.sender
-    email["To"] = message.recipient
-    email["Subject"] = message.subject or ""
-    email["Date"] = formatdate(localtime=True)
-    email["Message-ID"] = message_id(message.notification_id, sender_domain(settings.sender))
-    email["Auto-Submitted"] = "auto-generated"
-    if settings.reply_to:
-        email["Reply-To"] = settings.reply_to
-    email.set_content(message.body, charset="utf-8")
-    return email
+def unsubscribe_link(
+    settings: EmailSettings, public_url: str, message: OutgoingMessage
+) -> str | None:
+    """The one-click unsubscribe URL for this message, or None (key event, no portal/secret)."""
+    if message.key_event or not settings.unsubscribe_secret:
+        return None
+    if message.subscriber_id is None or message.notification_id < 1:  # e.g. the portal's codes
+        return None
+    pattern = settings.unsubscribe_url or (DEFAULT_UNSUBSCRIBE_PATH if public_url else "")
+    if not pattern or ("{public_url}" in pattern and not public_url):
+        return None
+    token = unsubscribe.sign(
+        message.subscriber_id, message.notification_id, settings.unsubscribe_secret
+    )
+    return pattern.replace("{public_url}", public_url.rstrip("/")).replace("{token}", token)
+
+
+class EmailBuilder:
+    """Turns an OutgoingMessage into the MIME message; the layout is read and checked once."""
+
+    def __init__(self, settings: EmailSettings, public_url: str = "") -> None:
+        self.settings = settings
+        self.public_url = public_url
+        self.domain = settings.message_id_domain or sender_domain(settings.sender)
+        self.organisation = settings.organisation or parseaddr(settings.sender)[0]
+        try:
+            self.layout = html_templates.layout_source(settings.html_layout)
+            self._html("Preizkus", Markup("<p>Preizkus</p>"), "https://example.invalid/x", "sl")
+        except TemplateError as exc:
+            where = settings.html_layout or html_templates.DEFAULT_LAYOUT
+            raise ConfigError(f"[email] html_layout {where}: {exc}") from exc
+
+    def _html(self, subject: str, content: Markup, unsubscribe_url: str | None, lang: str) -> str:
+        return html_templates.render_layout(
+            self.layout,
+            content=content,
+            subject=subject,
+            organisation=self.organisation,
+            logo_url=self.settings.logo_url,
+            unsubscribe_url=unsubscribe_url,
+            language=lang,
+        )
+
+    def build(self, message: OutgoingMessage) -> EmailMessage:
+        s = self.settings
+        email = EmailMessage()
+        email["From"] = s.sender
+        email["To"] = message.recipient
+        email["Subject"] = message.subject or ""
+        email["Date"] = formatdate(localtime=True)
+        email["Message-ID"] = message_id(message.notification_id, self.domain)
+        email["Auto-Submitted"] = "auto-generated"
+        # Outlook/Exchange honour this instead of Auto-Submitted: no out-of-office replies.
+        email["X-Auto-Response-Suppress"] = "All"
+        if s.reply_to:
+            email["Reply-To"] = s.reply_to
+        link = unsubscribe_link(s, self.public_url, message)
+        if link:
+            email["List-Unsubscribe"] = f"<{link}>"
+            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        email.set_content(message.body, charset="utf-8")
+        content = (
+            Markup(message.html)  # noqa: S704 - rendered with autoescape when the row was made
+            if message.html
+            else html_templates.text_to_html(message.body)
+        )
+        try:
+            html = self._html(message.subject or "", content, link, message.language)
+        except TemplateError as exc:
+            raise PermanentFailure(f"e-mail layout: {exc}") from exc
+        email.add_alternative(html, subtype="html", charset="utf-8")
+        # After add_alternative, which moves Content-* headers into the first part.
+        email["Content-Language"] = message.language
+        return email
+
+
+def build_email(
+    settings: EmailSettings, message: OutgoingMessage, public_url: str = ""
+) -> EmailMessage:
+    return EmailBuilder(settings, public_url).build(message)
 
 
 class EmailSender:
     channel = "email"
 
-    def __init__(self, settings: EmailSettings) -> None:
+    def __init__(self, settings: EmailSettings, *, public_url: str = "") -> None:
         self.settings = settings
+        self.builder = EmailBuilder(settings, public_url)
         self._smtp: smtplib.SMTP | None = None
+        if public_url and not settings.unsubscribe_secret:
+            log.warning(
+                "email.no_unsubscribe_link",
+                reason="[portal] public_url is set but [email] unsubscribe_secret is not",
+            )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # With ca_file only that CA is trusted; otherwise the system's. Names are checked.
+        return ssl.create_default_context(cafile=self.settings.ca_file or None)
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if s.security == "tls":
-            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._tls_context())
         else:
             smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         try:
             smtp.ehlo()
             if s.security == "starttls":
-                smtp.starttls(context=context)
+                smtp.starttls(context=self._tls_context())
                 smtp.ehlo()
             if s.username:
-                smtp.login(s.username, s.password)
+                _login(smtp, s.username, s.password)
         except BaseException:
             smtp.close()
             raise
         return smtp
 
     def send(self, message: OutgoingMessage) -> str | None:
-        email = build_email(self.settings, message)
+        email = self.builder.build(message)
         try:
             self._send_reusing_connection(email)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -72,23 +166,39 @@ class EmailSender:
         except smtplib.SMTPAuthenticationError as exc:
             # Our credentials, not the message: never fail citizens' messages for it.
             self.close()
-            raise TemporaryFailure(f"SMTP authentication failed: {exc.smtp_code}") from None
+            raise TemporaryFailure(
+                f"SMTP {self._where}: authentication as {self.settings.username!r} failed: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)} (check [email] username/password)"
+            ) from None
         except smtplib.SMTPResponseException as exc:
             self.close()
             raise _classify(exc.smtp_code, exc.smtp_error) from None
-        except (smtplib.SMTPException, OSError) as exc:
+        except ssl.SSLCertVerificationError as exc:
             self.close()
             raise TemporaryFailure(
-                f"SMTP {self.settings.host}:{self.settings.port}: {exc}"
+                f"SMTP {self._where}: the server's TLS certificate is not trusted "
+                f"({exc.verify_message}); check its certificate, or trust its CA with "
+                "[email] ca_file"
             ) from None
+        except ssl.SSLError as exc:
+            self.close()
+            raise TemporaryFailure(f"SMTP {self._where}: TLS failed: {exc.reason}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise TemporaryFailure(f"SMTP {self._where}: {exc}") from None
         return str(email["Message-ID"])
+
+    @property
+    def _where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
 
     def _send_reusing_connection(self, email: EmailMessage) -> None:
         if self._smtp is not None:
             try:
                 self._smtp.send_message(email)
-            except smtplib.SMTPServerDisconnected:
-                self.close()  # the server hung up between messages: reconnect once
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                # The server hung up between messages (idle timeout, restart): reconnect once.
+                self.close()
             else:
                 return
         self._smtp = self._connect()
@@ -103,7 +213,35 @@ class EmailSender:
             self._smtp = None
 
 
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    if (username + password).isascii():
+        smtp.login(username, password)
+        return
+    # smtplib encodes credentials as ASCII; AUTH PLAIN is UTF-8 (RFC 4616), so send it as such.
+    if "plain" not in smtp.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPNotSupportedError("a non-ASCII password needs AUTH PLAIN")
+    token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+    code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+# 5xx replies about our own session, not the message: TLS or AUTH required, bad credentials.
+# Fixing the configuration lets the same message through, so they must not fail it for good.
+_SESSION_CODES = {
+    530: "[email] security / username",
+    534: "[email] username",
+    535: "[email] password",
+    538: "[email] security",
+}
+
+
 def _classify(code: int, reply: bytes | str) -> TemporaryFailure | PermanentFailure:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    description = f"SMTP {code} {text}".strip()
+    description = f"SMTP {code} {_text(reply)}".strip()
+    if code in _SESSION_CODES:
+        return TemporaryFailure(f"{description} (check {_SESSION_CODES[code]})")
     return PermanentFailure(description) if code >= 500 else TemporaryFailure(description)

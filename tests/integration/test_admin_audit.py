@@ -1,0 +1,69 @@
+"""`obvo audit`: every administrative change with its actor and time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.admin_helpers import Obvo, write_config
+from tests.support import EXAMPLE_RULES
+
+
+@pytest.fixture
+def obvo(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> Obvo:
+    return Obvo(write_config(tmp_path, database_url), capsys)
+
+
+def test_every_change_is_listed_with_actor_and_filters(
+    obvo: Obvo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert obvo("rules", "apply", str(EXAMPLE_RULES), "--actor", "admin.ana").code == 0
+    monkeypatch.setenv("SUDO_USER", "referent.bor")  # `sudo -u obvo obvo …`
+    assert obvo("subscribers", "add", "--party", "7", "--email", "a@example.si").code == 0
+    monkeypatch.delenv("SUDO_USER")
+    assert (
+        obvo("subscribers", "update", "--party", "7", "--events", "key", "--actor", "c").code == 0
+    )
+    assert obvo("subscribers", "remove", "--party", "7", "--actor", "c").code == 0
+    # Refused commands leave no trace.
+    assert obvo("subscribers", "remove", "--party", "7", "--actor", "c").code == 78
+
+    entries = json.loads(obvo("audit", "--json").out)
+    assert [(e["actor"], e["action"]) for e in entries] == [
+        ("c", "subscriber.remove"),
+        ("c", "subscriber.update"),
+        ("referent.bor", "subscriber.add"),
+        ("admin.ana", "rules.apply"),
+    ]
+    assert all(e["at"] for e in entries)
+    family = json.loads(obvo("audit", "--action", "subscriber", "--json").out)
+    assert len(family) == 3
+    assert len(json.loads(obvo("audit", "--actor", "c", "--json").out)) == 2
+    target = entries[0]["target"]
+    assert [e["action"] for e in json.loads(obvo("audit", "--target", target, "--json").out)] == [
+        "subscriber.remove",
+        "subscriber.update",
+        "subscriber.add",
+    ]
+    assert json.loads(obvo("audit", "--since", "2999-01-01", "--json").out) == []
+
+    human = obvo("audit", "--limit", "2").out.splitlines()
+    assert human[0].split() == ["id", "time", "actor", "action", "target", "detail"]
+    assert human[1].split()[3:5] == ["c", "subscriber.remove"]
+    assert human[-1] == "(the newest 2; --limit N for more)"
+
+
+BAD_FILTERS_CASES = [
+    (("--since", "lani"), "--since: 'lani' is not a time", 78),
+    (("--actor", " "), "--actor must not be empty", 78),
+    (("--limit", "x"), "argument --limit: 'x' is not a whole number", 2),
+]
+
+
+def test_bad_filters(obvo: Obvo) -> None:
+    for args, message, code in BAD_FILTERS_CASES:
+        result = obvo("audit", *args)
+        assert result.code == code
+        assert message in result.err

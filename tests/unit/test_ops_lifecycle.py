@@ -1,0 +1,106 @@
+"""Stop and reload requests, the message in flight and the grace period (no signals sent:
+the handlers' logic is called directly; tests/acceptance/test_ops_systemd.py sends real ones)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vopi_obvo.lifecycle import GraceOver, Signals, TrackedSender
+from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
+
+
+class Recorder:
+    channel = "sms"
+
+    def __init__(self, signals: Signals | None = None, fail: Exception | None = None) -> None:
+        self.signals = signals
+        self.fail = fail
+        self.sent: list[int] = []
+        self.closed = 0
+        self.in_flight_seen: list[int | None] = []
+
+    def send(self, message: OutgoingMessage) -> str | None:
+        if self.signals is not None:
+            self.in_flight_seen.append(self.signals.in_flight.notification_id)
+            self.signals.expire()  # the grace period ends while this send is going on
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append(message.notification_id)
+        return f"id-{message.notification_id}"
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def shutdown(self) -> str:
+        return "shut down"
+
+
+def message(n: int) -> OutgoingMessage:
+    return OutgoingMessage(
+        notification_id=n, recipient="+38641123456", subject=None, body="x", key_event=False
+    )
+
+
+def test_tracked_sender_reports_each_outcome() -> None:
+    seen: list[tuple[str, str]] = []
+    signals = Signals(lambda: 5.0)
+    ok = TrackedSender(Recorder(), signals.in_flight, lambda c, o, _s: seen.append((c, o)))
+    assert ok.send(message(1)) == "id-1"
+    for error in (TemporaryFailure("busy"), PermanentFailure("no")):
+        failing = TrackedSender(
+            Recorder(fail=error), signals.in_flight, lambda c, o, _s: seen.append((c, o))
+        )
+        with pytest.raises(type(error)):
+            failing.send(message(2))
+    assert seen == [("sms", "sent"), ("sms", "temporary"), ("sms", "permanent")]
+    assert signals.in_flight.notification_id is None
+    assert ok.shutdown() == "shut down"  # other sender methods pass through
+
+
+def test_grace_over_interrupts_only_a_send_in_progress() -> None:
+    signals = Signals(lambda: 5.0)
+    inner = Recorder(signals)
+    sender = TrackedSender(inner, signals.in_flight)
+    with pytest.raises(GraceOver) as over:
+        sender.send(message(7))
+    assert over.value.notification_id == 7
+    assert inner.in_flight_seen == [7]
+    assert signals.in_flight.interrupted == 7
+    assert signals.in_flight.notification_id is None
+    # Afterwards no send starts, and close() does not wait for a polite goodbye.
+    with pytest.raises(GraceOver):
+        sender.send(message(8))
+    sender.close()
+    assert inner.closed == 0
+    assert inner.sent == []
+
+
+def test_expiry_between_sends_raises_nothing() -> None:
+    signals = Signals(lambda: 5.0)
+    signals.expire()
+    assert signals.in_flight.expired
+    assert signals.in_flight.interrupted is None
+
+
+def test_stop_request_with_no_grace_expires_at_once_and_twice_means_now() -> None:
+    signals = Signals(lambda: 0.0)
+    signals.request_stop("SIGTERM")
+    assert signals.stop.is_set()
+    assert signals.in_flight.expired
+    patient = Signals(lambda: 30.0)
+    patient.request_stop("SIGTERM")
+    assert patient.stop.is_set()
+    assert not patient.in_flight.expired
+    patient.request_stop("SIGINT")
+    assert patient.in_flight.expired
+    patient.disarm()
+
+
+def test_sleep_ends_on_reload_request_and_ticks() -> None:
+    signals = Signals(lambda: 5.0)
+    ticks: list[int] = []
+    signals.request_reload()
+    signals.sleep(60.0, 0.01, lambda: ticks.append(1))
+    assert signals.reload_requested
+    assert ticks == [1]
+    assert not signals.wake.is_set()

@@ -1,0 +1,81 @@
+"""`obvo audit`: who changed what, and when (rules, subscribers, retries, cancellations)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from vopi_obvo import audit
+from vopi_obvo.admin.common import (
+    obvo_engine,
+    one_line,
+    positive_int,
+    print_json,
+    print_table,
+    settings_of,
+)
+from vopi_obvo.admin.timespec import parse_time, show_time
+from vopi_obvo.errors import ExitCode, InvalidInput
+
+Add = Any  # argparse's private _SubParsersAction type
+
+
+def add_audit_command(sub: Add, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="administrative changes: who, when, what",
+        description="Every administrative change (rules, subscribers, retries, cancellations) "
+        "with its actor and time, newest first.",
+    )
+    p.add_argument("--since", metavar="T", help="since T (2026-03-01, 2h, 7d, …)")
+    p.add_argument("--actor", help="only this actor")
+    p.add_argument(
+        "--action", help="only this action, or a family: subscriber, notification, rules"
+    )
+    p.add_argument("--target", help="only this target, e.g. subscriber:12, notification:345, rules")
+    p.add_argument("--limit", type=positive_int, default=100, help="at most N (default 100)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_audit)
+
+
+def _filter(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        raise InvalidInput(f"{field} must not be empty")
+    return text
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    since = parse_time(args.since, "--since") if args.since is not None else None
+    actor = _filter(args.actor, "--actor")
+    action = _filter(args.action, "--action")
+    target = _filter(args.target, "--target")
+    settings = settings_of(args)
+    with obvo_engine(settings).connect() as conn:
+        found = audit.entries(
+            conn, since=since, actor=actor, action=action, target=target, limit=args.limit
+        )
+    if args.json:
+        print_json([e.as_json() for e in found])
+        return ExitCode.OK
+    print_table(
+        ["id", "time", "actor", "action", "target", "detail"],
+        [
+            (
+                e.id,
+                show_time(e.at),
+                e.actor,
+                e.action,
+                e.target,
+                one_line(json.dumps(dict(e.detail), ensure_ascii=False), 70),
+            )
+            for e in found
+        ],
+    )
+    if len(found) == args.limit:
+        print(f"(the newest {args.limit}; --limit N for more)")
+    return ExitCode.OK

@@ -1,0 +1,49 @@
+"""Times typed by an administrator: `2026-03-01`, `2026-03-01 14:30`, ISO 8601, or `2h` ago."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from vopi_obvo.errors import InvalidInput
+from vopi_obvo.templates import LJUBLJANA
+
+_RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str, field: str, now: dt.datetime | None = None) -> dt.datetime:
+    """An aware datetime. A time without a zone is Europe/Ljubljana time (what the clerk's
+    clock shows); `30m`, `2h`, `7d`, `1w` mean that long before now."""
+    value = text.strip()
+    current = now or dt.datetime.now(dt.UTC)
+    relative = _RELATIVE.fullmatch(value)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        return current - dt.timedelta(**{_UNITS[unit]: amount})
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{field}: {text!r} is not a time; use 2026-03-01, 2026-03-01 14:30, "
+            "an ISO 8601 time with zone, or 30m / 2h / 7d / 1w before now"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=LJUBLJANA)
+    return parsed
+
+
+def parse_past_time(text: str, field: str, now: dt.datetime | None = None) -> dt.datetime:
+    """As parse_time, refusing a time in the future (consent cannot be given tomorrow)."""
+    current = now or dt.datetime.now(dt.UTC)
+    parsed = parse_time(text, field, current)
+    if parsed > current + dt.timedelta(minutes=5):  # a little slack for unsynchronised clocks
+        raise InvalidInput(f"{field}: {text!r} is in the future")
+    return parsed
+
+
+def show_time(value: dt.datetime | None) -> str:
+    """For tables: Ljubljana time to the second, no zone clutter."""
+    if value is None:
+        return ""
+    return value.astimezone(LJUBLJANA).strftime("%Y-%m-%d %H:%M:%S")

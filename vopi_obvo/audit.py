@@ -1,0 +1,99 @@
+"""The audit trail: who changed what, and when (table `audit_log`).
+
+Every administrative change (rules, subscribers, retries, cancellations) is recorded in the
+same transaction as the change itself, so a change without its record cannot exist. `detail`
+never holds a citizen's e-mail address, phone number or message text: an erasure must not
+have to rewrite history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from vopi_obvo.queries import q
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    target: str | None
+    detail: Mapping[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "detail": dict(self.detail),
+        }
+
+
+def default_actor(environ: Mapping[str, str] | None = None) -> str:
+    """The person at the keyboard: under `sudo -u obvo obvo …` that is SUDO_USER, not obvo."""
+    env = os.environ if environ is None else environ
+    sudo_user = env.get("SUDO_USER", "").strip()
+    if sudo_user:
+        return sudo_user
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return f"uid:{os.getuid()}"
+
+
+def record(
+    conn: sa.Connection,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """One entry, in the caller's transaction."""
+    conn.execute(
+        q("insert_audit"),
+        {
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "detail": json.dumps(dict(detail or {}), ensure_ascii=False, default=str),
+        },
+    )
+
+
+def entries(
+    conn: sa.Connection,
+    *,
+    since: dt.datetime | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """Newest first."""
+    rows = conn.execute(
+        q("list_audit"),
+        {"since": since, "actor": actor, "action": action, "target": target, "limit": limit},
+    )
+    return [
+        AuditEntry(
+            id=int(r.id),
+            at=r.at,
+            actor=r.actor,
+            action=r.action,
+            target=r.target,
+            detail=r.detail or {},
+        )
+        for r in rows
+    ]

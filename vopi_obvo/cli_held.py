@@ -1,0 +1,102 @@
+"""`obvo notifications release|cancel --event-type CODE`: the operator decides about held
+notifications (storm guard, per-subscriber limit)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vopi_obvo import audit
+from vopi_obvo.admin.common import actor_of, add_actor_option, obvo_engine, settings_of
+from vopi_obvo.errors import ExitCode, InvalidInput
+from vopi_obvo.queries import q
+from vopi_obvo.storm_store import HeldOutcome, cancel_held, release_held
+
+Add = Any  # argparse's private _SubParsersAction type
+
+
+def add_held_commands(actions: Add, common: argparse.ArgumentParser) -> dict[str, Any]:
+    """`release` and `cancel` in the `notifications` group; returns their parsers so that
+    other actions (e.g. cancelling one notification by id) can be added to them."""
+    parsers: dict[str, argparse.ArgumentParser] = {}
+    p = actions.add_parser(
+        "release",
+        parents=[common],
+        help="send the held notifications of an event type (storm guard, subscriber limit)",
+        description="Held notifications of the event type become due now (SMS still wait for "
+        "the end of quiet hours); a storm of that type ends, and new notifications are counted "
+        "afresh.",
+    )
+    p.add_argument("--event-type", required=True, metavar="CODE", help="VOPI event type code")
+    add_actor_option(p)
+    p.set_defaults(handler=cmd_release)
+    parsers["release"] = p
+    p = actions.add_parser(
+        "cancel",
+        parents=[common],
+        help="never send the held notifications of an event type",
+        description="Held notifications of the event type are cancelled (kept, with the "
+        "reason, never sent); a storm of that type ends.",
+    )
+    p.add_argument("--event-type", metavar="CODE", help="VOPI event type code")
+    add_actor_option(p)
+    p.set_defaults(handler=cmd_cancel)
+    parsers["cancel"] = p
+    return parsers
+
+
+def _event_type(args: argparse.Namespace) -> str:
+    code = str(args.event_type or "").strip()
+    if not code:
+        raise InvalidInput("--event-type must name a VOPI event type code, e.g. KLAS")
+    return code
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    return _decide(args, release=True)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    if args.event_type is None:
+        raise InvalidInput("give --event-type CODE: whose held notifications to cancel")
+    return _decide(args, release=False)
+
+
+def _decide(args: argparse.Namespace, *, release: bool) -> int:
+    code = _event_type(args)
+    settings = settings_of(args)
+    actor = actor_of(args)
+    schema = settings.database.schema
+    with obvo_engine(settings).begin() as conn:
+        outcome = (release_held if release else cancel_held)(conn, schema, code)
+        if outcome.notifications == 0 and not outcome.storm_ended:
+            known = conn.execute(q("list_event_types")).all()
+            codes = sorted(r.code for r in known)
+            if code not in codes:
+                raise InvalidInput(
+                    f"--event-type {code}: no such event type in the rules "
+                    f"(known: {', '.join(codes) or 'none'}); nothing changed"
+                )
+        else:
+            audit.record(
+                conn,
+                actor,
+                "notifications.release" if release else "notifications.cancel",
+                f"event_type:{code}",
+                {"notifications": outcome.notifications, "storm_ended": outcome.storm_ended},
+            )
+    print(_describe(outcome, release=release))  # noqa: T201 - the command's answer
+    return ExitCode.OK
+
+
+def _describe(outcome: HeldOutcome, *, release: bool) -> str:
+    code = outcome.event_type
+    if outcome.notifications == 0 and not outcome.storm_ended:
+        return f"nothing is held for event type {code}"
+    verb = "released" if release else "cancelled"
+    what = f"{verb} {outcome.notifications} held notification(s) of event type {code}" + (
+        " (due now)" if release and outcome.notifications else ""
+    )
+    if outcome.storm_ended:
+        what += "; its storm is over: new notifications of this type are counted afresh"
+    return what

@@ -1,0 +1,121 @@
+"""HTML e-mail: the administrator's `email_html` templates and the layout around every HTML part.
+
+Pure logic. Unlike the plain-text environment in templates.py, every value is HTML-escaped
+here (autoescape): a case subject like `<b>Gradnja</b> & rušenje` arrives as text, never as
+markup. The layout (config/email_layout.html, or `[email] html_layout`) frames the content with
+the municipality's name and logo; without an `email_html` template the plain text becomes the
+content, escaped, in paragraphs, with its web addresses as links.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
+
+from vopi_obvo import templates
+from vopi_obvo.errors import TemplateError
+from vopi_obvo.resources import config_path
+
+DEFAULT_LAYOUT = "email_layout.html"
+_URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]»]")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+
+
+@functools.cache
+def environment() -> ImmutableSandboxedEnvironment:
+    """Sandboxed like the text templates, strict undefined, and autoescape on."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    text_env = templates.environment()
+    for name in ("date", "datetime", "time"):
+        env.filters[name] = text_env.filters[name]
+    return env
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_html(source: str) -> jinja2.Template:
+    try:
+        return environment().from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"syntax error on line {exc.lineno}: {exc.message}") from exc
+
+
+def render_html(source: str, context: Mapping[str, Any]) -> str:
+    """An `email_html` template with every value escaped; errors as in templates.render."""
+    template = compile_html(source)
+    try:
+        return template.render(context).strip()
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"undefined value: {exc.message}") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc.message or exc}") from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _linked(text: str) -> Markup:
+    """`text` escaped, with http(s) addresses as links (the text itself is never markup)."""
+    pieces: list[Markup] = []
+    position = 0
+    for match in _URL_RE.finditer(text):
+        pieces.append(escape(text[position : match.start()]))
+        url = escape(match.group(0))
+        pieces.append(Markup('<a href="{0}">{0}</a>').format(url))
+        position = match.end()
+    pieces.append(escape(text[position:]))
+    return Markup("").join(pieces)
+
+
+def text_to_html(text: str) -> Markup:
+    """Plain text as HTML paragraphs: blank lines separate paragraphs, line breaks stay."""
+    paragraphs = [p.strip("\n") for p in _PARAGRAPH_BREAK.split(text.strip())]
+    return Markup("\n").join(
+        Markup("<p>{}</p>").format(Markup("<br>\n").join(_linked(line) for line in p.split("\n")))
+        for p in paragraphs
+        if p.strip()
+    )
+
+
+def layout_source(path: str) -> str:
+    """The layout's text: `path` if configured, else the one shipped in config/."""
+    file = Path(path) if path else config_path(DEFAULT_LAYOUT)
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TemplateError(f"e-mail layout {file}: cannot be read: {exc.strerror}") from exc
+
+
+def render_layout(
+    source: str,
+    *,
+    content: Markup,
+    subject: str,
+    organisation: str,
+    logo_url: str,
+    unsubscribe_url: str | None,
+    language: str = "sl",
+) -> str:
+    """A whole HTML document: the layout with `content` (already safe HTML) inside."""
+    return render_html(
+        source,
+        {
+            "content": content,
+            "subject": subject,
+            "organisation": organisation,
+            "logo_url": logo_url,
+            "unsubscribe_url": unsubscribe_url,
+            "language": language,
+        },
+    )

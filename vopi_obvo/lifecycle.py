@@ -1,0 +1,176 @@
+"""Stopping and reloading the daemon: signals, the grace period for a message in flight.
+
+SIGTERM/SIGINT ask the loop to stop: no new message is started, the one being handed to the
+SMTP server or SMS gateway may finish within `[delivery] shutdown_grace` seconds. When the
+grace period ends first, SIGALRM interrupts that one send (`GraceOver`, raised only while a
+send is in progress, never inside a database write), and the process releases its claims and
+exits 0. A second SIGTERM/SIGINT ends the grace period at once. SIGHUP asks for a reload
+between two rounds of the loop, so no work is dropped.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from vopi_obvo import systemd
+from vopi_obvo.senders import OutgoingMessage, Sender, SendError
+
+log = structlog.get_logger("vopi_obvo.lifecycle")
+
+# Told of every send: the channel, its outcome (sent, temporary, permanent, interrupted) and
+# how many seconds it took.
+SendObserver = Callable[[str, str, float], None]
+
+
+class GraceOver(BaseException):
+    """The shutdown grace period ended while a message was being sent. A BaseException, so
+    that no `except Exception` in a sender swallows it."""
+
+    def __init__(self, notification_id: int | None) -> None:
+        self.notification_id = notification_id
+        super().__init__(f"grace period over while sending notification {notification_id}")
+
+
+class InFlight:
+    """Which notification this process is handing over right now, and whether the grace
+    period is over (then no send starts any more)."""
+
+    def __init__(self) -> None:
+        self.notification_id: int | None = None
+        self.expired = False
+        self.interrupted: int | None = None  # the send that GraceOver cut short
+
+
+class TrackedSender:
+    """Wraps a sender: records the message in flight (for the grace period) and reports each
+    send's outcome and duration (for metrics)."""
+
+    def __init__(
+        self, inner: Sender, in_flight: InFlight, observe: SendObserver | None = None
+    ) -> None:
+        self.inner = inner
+        self.channel = inner.channel
+        self.in_flight = in_flight
+        self.observe = observe
+
+    def send(self, message: OutgoingMessage) -> str | None:
+        if self.in_flight.expired:
+            raise GraceOver(None)
+        started = time.monotonic()
+        outcome = "interrupted"
+        self.in_flight.notification_id = message.notification_id
+        try:
+            provider_id = self.inner.send(message)
+            outcome = "sent"
+        except SendError as exc:
+            outcome = "permanent" if exc.permanent else "temporary"
+            raise
+        finally:
+            self.in_flight.notification_id = None
+            if self.observe is not None:
+                self.observe(self.channel, outcome, time.monotonic() - started)
+        return provider_id
+
+    def close(self) -> None:
+        if self.in_flight.expired:
+            return  # the process is about to exit: a polite QUIT could hang as long again
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else a sender offers (e.g. shutdown() of an SMPP session) passes through.
+        return getattr(self.inner, name)
+
+
+class Signals:
+    """The process's stop and reload requests; `installed()` wires them to the signals."""
+
+    def __init__(self, grace: Callable[[], float]) -> None:
+        self.grace = grace
+        self.stop = threading.Event()  # set: stop taking work
+        self.wake = threading.Event()  # set: cut the current wait short
+        self.reload_requested = False
+        self.in_flight = InFlight()
+        self._armed = False
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop.is_set():
+            log.warning("daemon.stop_now", signal=reason, reason="asked twice")
+            self.expire()
+            return
+        grace = self.grace()
+        log.info("daemon.stopping", signal=reason, grace_seconds=grace)
+        systemd.notify("STOPPING=1", f"STATUS=stopping ({reason}), at most {grace:g} s")
+        self.stop.set()
+        self.wake.set()
+        if grace <= 0:
+            self.expire()
+        elif threading.current_thread() is threading.main_thread():
+            signal.setitimer(signal.ITIMER_REAL, grace)
+            self._armed = True
+
+    def request_reload(self) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+    def expire(self) -> None:
+        """The grace period is over: interrupt the send in progress, start no other."""
+        self.in_flight.expired = True
+        busy = self.in_flight.notification_id
+        if busy is not None and threading.current_thread() is threading.main_thread():
+            self.in_flight.interrupted = busy
+            raise GraceOver(busy)
+
+    def disarm(self) -> None:
+        if self._armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self._armed = False
+
+    def sleep(self, seconds: float, tick: float | None, on_tick: Callable[[], None]) -> None:
+        """Wait up to `seconds`, or less when woken; call on_tick at least every `tick` s."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            woke = self.wake.wait(remaining if tick is None else min(remaining, tick))
+            on_tick()
+            if woke:
+                self.wake.clear()
+                break
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """SIGTERM/SIGINT stop, SIGHUP reloads, SIGALRM ends the grace period (main thread)."""
+
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            self.request_stop(signal.Signals(signum).name)
+
+        def on_reload(_signum: int, _frame: FrameType | None) -> None:
+            log.info("daemon.reload_requested", signal="SIGHUP")
+            self.request_reload()
+
+        def on_alarm(_signum: int, _frame: FrameType | None) -> None:
+            log.warning("daemon.grace_over", grace_seconds=self.grace())
+            self.expire()
+
+        handlers: dict[signal.Signals, Callable[[int, FrameType | None], None]] = {
+            signal.SIGTERM: on_stop,
+            signal.SIGINT: on_stop,
+            signal.SIGHUP: on_reload,
+            signal.SIGALRM: on_alarm,
+        }
+        previous = {s: signal.signal(s, h) for s, h in handlers.items()}
+        try:
+            yield
+        finally:
+            self.disarm()
+            for sig, old in previous.items():
+                signal.signal(sig, old)

@@ -1,0 +1,30 @@
+"""A structlog processor that masks any e-mail address or E.164 number left in a log value.
+
+Log calls mask the recipient they name (`to=a***@example.si`), but other values carry text
+from outside: an SMTP server's refusal quotes the address (`550 <ana.kos@example.si>: no such
+user`), a gateway's error may echo the number. This is the last guard before the line is
+written: a citizen's contact never reaches journald in clear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import MutableMapping
+from typing import Any
+
+from vopi_obvo.contacts import mask_email, mask_phone
+
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w+])\+\d{8,15}(?!\d)")
+
+
+def mask_text(text: str) -> str:
+    text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def mask_contacts(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    for key, value in event.items():
+        if isinstance(value, str) and key != "event":
+            event[key] = mask_text(value)
+    return event

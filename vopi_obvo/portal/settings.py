@@ -1,0 +1,122 @@
+"""The `[portal]` section, checked as a whole when the portal starts (pure, besides reading the
+CA files): every problem is named by its key, and the portal refuses to start on any."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+from vopi_obvo.config import Settings
+from vopi_obvo.errors import ConfigError
+from vopi_obvo.portal import tokens
+from vopi_obvo.portal.certificates import TrustedIssuers, load_ca_files
+
+MIN_SECRET_LENGTH = 32
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+_OID = re.compile(r"[0-2](\.[0-9]+)+")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class PortalConfig:
+    host: str
+    port: int
+    public_url: str
+    https: bool
+    trusted_proxies: tuple[Network, ...]
+    cert_header: str
+    issuers: TrustedIssuers
+    api_clients: dict[str, str]  # token digest → client name
+
+    def is_trusted_proxy(self, address: str | None) -> bool:
+        if not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted_proxies)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`127.0.0.1:8080`, `[::1]:8080` or `:8080` (all addresses)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"must be HOST:PORT such as 127.0.0.1:8080, not {value!r}")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - an explicit ':PORT' asks for all
+    return host, int(port)
+
+
+def portal_config(settings: Settings) -> PortalConfig:
+    p = settings.portal
+    problems: list[str] = []
+    host, port = "127.0.0.1", 8080
+    try:
+        host, port = parse_listen(p.listen)
+    except ValueError as exc:
+        problems.append(f"[portal] listen {exc}")
+    url = urllib.parse.urlsplit(p.public_url)
+    if p.public_url and (url.scheme not in ("http", "https") or not url.netloc or url.query):
+        problems.append(
+            f"[portal] public_url must be an https:// address such as https://obvestila.koper.si,"
+            f" not {p.public_url!r}"
+        )
+    networks: list[Network] = []
+    for entry in p.trusted_proxies:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            problems.append(f"[portal] trusted_proxies: {entry!r} is not an address or network")
+    if not _HEADER_NAME.fullmatch(p.client_cert_header):
+        problems.append(f"[portal] client_cert_header {p.client_cert_header!r} is not a header")
+    if p.tax_number_oid and not _OID.fullmatch(p.tax_number_oid):
+        problems.append(f"[portal] tax_number_oid {p.tax_number_oid!r} is not an OID (2.5.4.5)")
+    if not p.ca_files:
+        problems.append(
+            "[portal] ca_files is required: PEM files of the CAs whose certificates may sign in"
+        )
+    issuers = TrustedIssuers([])
+    try:
+        issuers = TrustedIssuers(load_ca_files(p.ca_files))
+    except ConfigError as exc:
+        problems.append(str(exc))
+    clients, token_problems = tokens.parse_entries(p.api_tokens)
+    problems.extend(token_problems)
+    if len(p.session_secret) < MIN_SECRET_LENGTH:
+        problems.append(
+            f"[portal] session_secret must have at least {MIN_SECRET_LENGTH} characters "
+            "(set OBVO_PORTAL_SESSION_SECRET)"
+        )
+    if p.sms_status_secret and len(p.sms_status_secret) < 16:
+        problems.append("[portal] sms_status_secret must have at least 16 characters")
+    for name, value in (
+        ("session_ttl", p.session_ttl),
+        ("code_ttl", p.code_ttl),
+    ):
+        if not value > 0:
+            problems.append(f"[portal] {name} must be greater than 0")
+    for name, number in (
+        ("code_max_attempts", p.code_max_attempts),
+        ("codes_per_hour", p.codes_per_hour),
+        ("rate_limit", p.rate_limit),
+        ("history_days", p.history_days),
+    ):
+        if number < 1:
+            problems.append(f"[portal] {name} must be at least 1")
+    if problems:
+        raise ConfigError(
+            "invalid [portal] configuration:\n" + "\n".join(f"  - {x}" for x in problems)
+        )
+    return PortalConfig(
+        host=host,
+        port=port,
+        public_url=p.public_url.rstrip("/"),
+        https=url.scheme == "https",
+        trusted_proxies=tuple(networks),
+        cert_header=p.client_cert_header.lower(),
+        issuers=issuers,
+        api_clients=clients,
+    )
