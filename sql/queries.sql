@@ -36,13 +36,19 @@ SELECT statement_timestamp() AS now,
        pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax
 
 -- name: vopi_hole_evidence
--- [vopi] In one statement: the oldest other running client transaction, the oldest xid in
--- progress, and whether this role can see other roles' sessions at all.
+-- [vopi] In one statement: the oldest other transaction in VOPI's database (sessions and
+-- prepared transactions; only VOPI's database can commit a VOPI row), the oldest xid in
+-- progress anywhere (the fallback evidence), and whether this role sees other roles' sessions.
 SELECT statement_timestamp() AS now,
-       (SELECT min(a.xact_start) FROM pg_stat_activity AS a
-         WHERE a.xact_start IS NOT NULL
-           AND a.pid <> pg_backend_pid()
-           AND a.backend_type = 'client backend') AS oldest_transaction_start,
+       (SELECT min(started) FROM (
+            SELECT a.xact_start AS started FROM pg_stat_activity AS a
+             WHERE a.xact_start IS NOT NULL
+               AND a.pid <> pg_backend_pid()
+               AND a.backend_type = 'client backend'
+               AND a.datname = current_database()
+            UNION ALL
+            SELECT p.prepared FROM pg_prepared_xacts AS p
+             WHERE p.database = current_database()) AS t) AS oldest_transaction_start,
        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x)
            AS oldest_running_xid,
        (pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
@@ -855,3 +861,12 @@ SELECT now() - make_interval(days => :days) AS cutoff
 -- name: metrics_holes
 -- Prometheus: pending holes of the source.
 SELECT count(*) FROM pending_holes WHERE source = :source
+
+-- name: portal_identities_present
+-- `subscribers forget`: whether the portal's tables exist in this schema.
+SELECT to_regclass('portal_identities') IS NOT NULL AS present
+
+-- name: forget_portal_identities_of_party
+-- `subscribers forget`: the certificate links of the party (their sessions and pending codes,
+-- which may hold a new address, go with them by cascade).
+DELETE FROM portal_identities WHERE party_id = :party_id RETURNING id

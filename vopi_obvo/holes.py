@@ -52,13 +52,16 @@ def new_holes(previous_cursor: int, seen_ids: Iterable[int], max_gap: int) -> tu
 def can_give_up(hole: Hole, evidence: Evidence, max_age: dt.timedelta) -> bool:
     """True when the id can no longer appear (then the caller takes one fresh look first).
 
-    With full visibility: no other transaction that started at or before the hole was first
-    seen is still running, and no transaction id below the first-seen xmax is in progress.
-    Without it, other roles' transactions are invisible, so the hole must also be older than
-    `max_age` (a bound far above any normal VOPI transaction).
+    With full visibility: no other transaction in VOPI's database (session or prepared) that
+    started at or before the hole was first seen is still running. That covers an id drawn
+    with nextval() before the transaction's first write, which no snapshot shows.
+    Without it, other roles' sessions are invisible: then no transaction id below the
+    first-seen xmax may be in progress anywhere on the server, and the hole must also be older
+    than `max_age` (a bound far above any normal VOPI transaction).
     """
     xid_still_running = (
-        hole.first_seen_xmax is not None
+        not evidence.can_see_all_sessions
+        and hole.first_seen_xmax is not None
         and evidence.oldest_running_xid is not None
         and evidence.oldest_running_xid < hole.first_seen_xmax
     )
