@@ -423,7 +423,8 @@ def stub_servers() -> Iterator[Stubs]:
 def reset_outbox(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            b"TRUNCATE obvo.notifications, obvo.pending_holes, obvo.unclassified_event_types"
+            b"TRUNCATE obvo.notifications, obvo.pending_holes, obvo.unclassified_event_types,"
+            b" obvo.delivery_counts, obvo.storms"
             b" CASCADE"  # and whatever newer migrations hang off notifications
         )
         conn.execute(b"DELETE FROM obvo.source_cursor")

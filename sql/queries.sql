@@ -384,7 +384,7 @@ UPDATE notification_attempts SET error = :error WHERE id = :id
 -- name: erase_notifications_of_subscriber
 -- `subscribers forget`: addresses and rendered texts removed; channel, type, status, times kept.
 UPDATE notifications
-SET recipient = NULL, subject = NULL, body = NULL, body_html = NULL,
+SET recipient = NULL, subject = NULL, body = NULL, body_html = NULL, event_values = NULL,
     last_error = CAST(:error AS text), updated_at = now()
 WHERE id = :id
 

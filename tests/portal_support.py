@@ -192,7 +192,7 @@ class PortalServer:
 
     def start(self) -> None:
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise AssertionError("the portal did not start")

@@ -78,6 +78,7 @@ class SmppServer:
         self.submitted: list[Submitted] = []
         self.binds: list[tuple[str, bool]] = []
         self.enquire_links = 0
+        self.unbinds = 0
         self.receipts_acknowledged: list[tuple[str, int]] = []  # (message id, resp status)
         self.outcomes: dict[str, Outcome] = {}  # destination → receipt outcome
         self.refuse: dict[str, int] = {}  # destination → submit_sm_resp error status
@@ -186,6 +187,8 @@ class SmppServer:
                     if waiting is not None:
                         self.receipts_acknowledged.append((waiting[1].message_id, status))
             elif command == UNBIND:
+                with self.lock:
+                    self.unbinds += 1
                 self._write(conn, _pdu(UNBIND_RESP, 0, sequence))
                 break
             elif command in (ENQUIRE_LINK_RESP, UNBIND_RESP):

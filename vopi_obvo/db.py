@@ -25,7 +25,10 @@ def obvo_engine(url: str, schema: str, pool_size: int = 3) -> sa.Engine:
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=2,
-        pool_pre_ping=True,  # a restarted database is noticed at checkout, not mid-batch
+        # No pre-ping: it doubles an idle poll's round trips. A connection broken by a database
+        # restart fails its statement, SQLAlchemy discards the pool, and the daemon's loop logs
+        # `database.unavailable` and reconnects on the next cycle.
+        pool_pre_ping=False,
         connect_args={
             # Keepalives on the server's side of the connection: when a host running obvo dies
             # without closing its connections (power, network), PostgreSQL ends its session
@@ -55,7 +58,7 @@ def source_engine(url: str, statement_timeout: float) -> sa.Engine:
         sqlalchemy_url(url),
         pool_size=2,
         max_overflow=1,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         connect_args={
             "options": _options(
                 default_transaction_read_only="on",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,9 @@ def dispatch_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+_ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit = off")
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -74,6 +78,7 @@ class Dispatcher:
         self.sms_policy = sms_policy or SmsPolicy()
         self.clock = clock
         self._rules = RulesCache()
+        self._batch_conn: sa.Connection | None = None
         self._paused_until: dict[str, float] = {}
 
     def ready_channels(self) -> list[str]:
@@ -93,6 +98,7 @@ class Dispatcher:
         claimed = self._prepare_claimed(claimed, result)
         last_beat = time.monotonic()
         try:
+            self._batch_conn = self.obvo.connect() if claimed else None
             for index, item in enumerate(claimed):
                 if self.should_stop():
                     self._release([c.id for c in claimed[index:]], result)
@@ -105,9 +111,28 @@ class Dispatcher:
                     self.heartbeat()
                     last_beat = time.monotonic()
         finally:
+            if self._batch_conn is not None:
+                self._batch_conn.close()
+                self._batch_conn = None
             for sender in self.senders.values():
                 sender.close()
         return result
+
+    @contextmanager
+    def _outcome_transaction(self) -> Iterator[sa.Connection]:
+        """A short transaction recording one message's outcome, on the connection held for the
+        batch. Commits are asynchronous (synchronous_commit off): a crash of the database
+        server, not of this process, could forget the last fraction of a second of outcomes,
+        and those messages would be sent again: the at-least-once duplicate we accept anyway,
+        for 5-10x fewer waits on the disk per message."""
+        conn = self._batch_conn
+        if conn is None:
+            with self.obvo.begin() as fresh:
+                yield fresh
+            return
+        with conn.begin():
+            conn.execute(_ASYNC_COMMIT)
+            yield conn
 
     # ---- quiet hours and coalescing, between the claim and the sending ----
 
@@ -159,7 +184,7 @@ class Dispatcher:
                     continue
             keep.append(item)
         if back:
-            with self.obvo.begin() as conn:
+            with self._outcome_transaction() as conn:
                 for until, ids in back.items():
                     conn.execute(
                         q("defer_claimed"),
@@ -176,7 +201,7 @@ class Dispatcher:
     def _release(self, ids: list[int], result: DispatchResult) -> None:
         if not ids:
             return
-        with self.obvo.begin() as conn:
+        with self._outcome_transaction() as conn:
             store.release_claims(conn, self.worker_id, ids)
         result.released += len(ids)
 
@@ -189,7 +214,7 @@ class Dispatcher:
             to=mask_recipient(item.recipient),
         )
         if not item.recipient or item.body is None:
-            with self.obvo.begin() as conn:
+            with self._outcome_transaction() as conn:
                 store.mark_failed(conn, item.id, self.worker_id, "no recipient or text to send")
             result.failed += 1
             bound.error("notification.failed", error="no recipient or text to send")
@@ -211,7 +236,7 @@ class Dispatcher:
         except SendError as exc:
             self._record_failure(item, exc, result, bound, started_at)
             return
-        with self.obvo.begin() as conn:
+        with self._outcome_transaction() as conn:
             store.mark_sent(conn, item.id, provider_id)
             store.record_attempt(
                 conn,
@@ -238,7 +263,7 @@ class Dispatcher:
     ) -> None:
         error = str(exc)
         if exc.permanent or item.attempts >= self.settings.max_attempts:
-            with self.obvo.begin() as conn:
+            with self._outcome_transaction() as conn:
                 store.mark_failed(conn, item.id, self.worker_id, error)
                 store.record_attempt(
                     conn,
@@ -259,7 +284,7 @@ class Dispatcher:
         delay = retry_delay(
             item.attempts, self.settings.retry_initial_delay, self.settings.retry_max_delay
         )
-        with self.obvo.begin() as conn:
+        with self._outcome_transaction() as conn:
             store.schedule_retry(conn, item.id, self.worker_id, delay, error)
             store.record_attempt(
                 conn,

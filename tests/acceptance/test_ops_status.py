@@ -42,6 +42,7 @@ def status_json(deployment: Deployment, **env: str) -> tuple[int, dict[str, Any]
     return code, report
 
 
+@pytest.mark.slow
 def test_healthy_while_a_daemon_runs_and_unhealthy_when_none_does(ready: Deployment) -> None:
     daemon = Daemon([OBVO, "run"], cwd=ready.directory, env=ready.env)
     try:

@@ -132,15 +132,15 @@ def test_citizen_changes_level_and_phone_in_a_real_browser(
             phone.clear()
             phone.send_keys("040 222 333")
             chrome.find_element(By.ID, "save").click()
-            wait_for(lambda: "/potrditev" in chrome.current_url)
-            [sms] = wait_for(lambda: sms_gateway.messages)
+            wait_for(lambda: "/potrditev" in chrome.current_url, timeout=30)
+            [sms] = wait_for(lambda: sms_gateway.messages, timeout=30)
             assert sms.payload["to"] == "+38640222333"
             code = re.search(r"\b(\d{6})\b", sms.payload["text"])
             assert code
             field = chrome.find_element(By.ID, "code-phone")
             field.send_keys(code.group(1))
             field.submit()
-            wait_for(lambda: "/obvestila" in chrome.current_url)
+            wait_for(lambda: "/obvestila" in chrome.current_url, timeout=30)
             page = chrome.find_element(By.TAG_NAME, "main").text
             assert "Mobilna številka je potrjena." in page
             assert "+38640222333" in page

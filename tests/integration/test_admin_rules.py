@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -232,11 +232,12 @@ def test_unclassified_lists_seen_types_and_the_vopi_catalogue(
     capsys: pytest.CaptureFixture[str],
     vopi: Vopi,
     make_settings: Callable[..., Settings],
+    poll: Callable[[Settings], Poller],
 ) -> None:
     apply_example_rules(database_url)
     app = vopi.application(vopi.party())
     vopi.events("ARHIV", app, 3)
-    _poll(make_settings())
+    poll(make_settings())
     plain = Obvo(write_config(tmp_path, database_url), capsys)
     result = plain("rules", "unclassified")
     assert result.code == 0
@@ -366,27 +367,41 @@ def test_preview_bad_input(with_rules: Obvo, vopi: Vopi) -> None:
 # ---- rule rows edited in SQL while the daemon runs ----
 
 
-def _poll(settings: Settings) -> Poller:
-    obvo = db.obvo_engine(settings.database.url, "obvo")
-    source = VopiSource(
-        db.source_engine(settings.source_url, 5.0),
-        settings.source.events_query,
-        settings.source.parties_query,
-    )
-    poller = Poller(settings, obvo, source)
-    poller.poll_once()
-    return poller
+@pytest.fixture
+def poll() -> Iterator[Callable[[Settings], Poller]]:
+    """A poller on its own engines, polled once; the engines are closed after the test."""
+    made: list[Poller] = []
+
+    def first_poll(settings: Settings) -> Poller:
+        obvo = db.obvo_engine(settings.database.url, "obvo")
+        source = VopiSource(
+            db.source_engine(settings.source_url, 5.0),
+            settings.source.events_query,
+            settings.source.parties_query,
+        )
+        poller = Poller(settings, obvo, source)
+        made.append(poller)
+        poller.poll_once()
+        return poller
+
+    yield first_poll
+    for poller in made:
+        poller.obvo.dispose()
+        poller.source.engine.dispose()
 
 
 def test_sql_edits_are_reloaded_validated_logged_and_shown_in_status(
-    vopi: Vopi, make_settings: Callable[..., Settings], database_url: str
+    vopi: Vopi,
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    poll: Callable[[Settings], Poller],
 ) -> None:
     apply_example_rules(database_url)
     settings = make_settings()
     party = vopi.party()
     app = vopi.application(party)
     _subscriber(database_url, party, email="a@example.si")
-    poller = _poll(settings)
+    poller = poll(settings)
     # An administrator breaks KLAS in psql, without touching updated_at.
     execute(
         database_url,
@@ -419,4 +434,37 @@ def test_sql_edits_are_reloaded_validated_logged_and_shown_in_status(
     with capture_logs() as quiet:
         poller.poll_once()
     assert not [e for e in quiet if e["event"].startswith("rules.")]
+    structlog.reset_defaults()
+
+
+def test_a_type_without_slovenian_texts_fails_only_where_they_are_needed(
+    vopi: Vopi,
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    poll: Callable[[Settings], Poller],
+) -> None:
+    apply_example_rules(database_url)
+    execute(
+        database_url, "DELETE FROM obvo.templates WHERE event_type = 'KLAS' AND language = 'sl'"
+    )
+    slovene, italian = vopi.party(), vopi.party()
+    app = vopi.application(slovene, italian)
+    _subscriber(database_url, slovene, email="a@example.si")
+    _subscriber(database_url, italian, email="b@example.si", language="it")
+    event_id = vopi.event("KLAS", app)
+    with capture_logs() as logs:
+        poll(make_settings())
+    [invalid] = [e for e in logs if e["event"] == "rules.invalid_row"]
+    assert invalid["event_type"] == "KLAS"
+    assert "kind key needs Slovenian templates" in invalid["problems"][0]
+    outcome = rows(
+        database_url,
+        "SELECT recipient, status, last_error FROM obvo.notifications"
+        " WHERE source_event_id = %s ORDER BY recipient",
+        (event_id,),
+    )
+    assert outcome == [
+        ("a@example.si", "failed", "event type KLAS: event type KLAS has no Slovenian templates"),
+        ("b@example.si", "pending", None),
+    ]
     structlog.reset_defaults()

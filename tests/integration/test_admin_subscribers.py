@@ -347,6 +347,20 @@ def test_forget_erases_personal_data_and_keeps_counts(
         for (e,) in rows(database_url, "SELECT error FROM obvo.notification_attempts")
     )
 
+    # The citizen also signed in on the portal and asked for a new address there.
+    [(identity,)] = rows(
+        database_url,
+        "INSERT INTO obvo.portal_identities (issuer, subject_serial, party_id, linked_at,"
+        " linked_by) VALUES ('CN=SIGEN-CA', 'PNOSI-123', %s, now(), 'code') RETURNING id",
+        (str(party),),
+    )
+    execute(
+        database_url,
+        "INSERT INTO obvo.portal_codes (identity_id, purpose, target, code_hash, expires_at)"
+        " VALUES (%s, 'email', 'novi.janez@example.si', 'h', now() + interval '1 hour')",
+        (identity,),
+    )
+
     refused = obvo("subscribers", "forget", "--party", str(party))
     assert refused.code == 78
     assert "confirm with --yes" in refused.err
@@ -354,7 +368,11 @@ def test_forget_erases_personal_data_and_keeps_counts(
 
     result = obvo("subscribers", "forget", "--party", str(party), "--yes", "--actor", "dpo")
     assert result.code == 0, result.err
-    assert "addresses and texts of 4 notification(s) removed, 2 still due cancelled" in result.out
+    assert (
+        "addresses and texts of 4 notification(s) removed, 2 still due cancelled; "
+        "1 portal sign-in link(s) removed" in result.out
+    )
+    assert rows(database_url, "SELECT count(*) FROM obvo.portal_codes") == [(0,)]
     assert subscribers(database_url) == []
     assert rows(database_url, "SELECT count(*) FROM obvo.subscriber_cases") == [(0,)]
     after = rows(
@@ -370,6 +388,7 @@ def test_forget_erases_personal_data_and_keeps_counts(
             rows(database_url, "SELECT * FROM obvo.notifications"),
             rows(database_url, "SELECT * FROM obvo.notification_attempts"),
             rows(database_url, "SELECT * FROM obvo.audit_log"),
+            rows(database_url, "SELECT * FROM obvo.portal_identities"),
         ],
         default=str,
     )

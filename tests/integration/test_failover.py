@@ -35,8 +35,9 @@ def test_fail_over_and_back(
         sms__failover_probe_after=1.0,
         sms_fallback__backend="http",
         sms_fallback__url=second.url,
-        delivery__retry_initial_delay=0.05,
-        delivery__retry_max_delay=0.1,
+        # Long enough that one `run(once=True)` cannot also make the retry.
+        delivery__retry_initial_delay=2.0,
+        delivery__retry_max_delay=2.0,
     )
     apply_rules(settings)
     party = vopi.party()

@@ -159,7 +159,7 @@ def test_undelivered_receipt_carries_the_network_error(
     smpp_settings: Callable[..., ObvoSettings],
     services: list[Service],
 ) -> None:
-    smsc.outcomes["38641123456"] = Outcome("UNDELIV", error=34, delay=0.5)
+    smsc.outcomes["38641123456"] = Outcome("UNDELIV", error=34, delay=1.5)
     settings = smpp_settings()
     send_one(vopi, settings, services)
     assert sms_rows(settings)[0]["status"] == "sent"  # before the receipt
@@ -193,7 +193,7 @@ def test_wrong_password_is_a_temporary_failure(
     smpp_settings: Callable[..., ObvoSettings],
     services: list[Service],
 ) -> None:
-    settings = smpp_settings(sms__password="napacno", sms__timeout=1.0)
+    settings = smpp_settings(sms__password="napacno", sms__timeout=3.0)
     send_one(vopi, settings, services)
     [row] = sms_rows(settings)
     assert row["status"] == "pending"
@@ -288,3 +288,33 @@ def test_text_too_long_for_sms_is_permanent(smsc: SmppServer) -> None:
     finally:
         session.stop()
     assert smsc.submitted == []
+
+
+def test_senders_share_one_session_and_the_last_one_unbinds(
+    smsc: SmppServer, smpp_settings: Callable[..., ObvoSettings]
+) -> None:
+    settings = smpp_settings()
+    first = smpp_module.smpp_sender(settings, settings.sms)
+    second = smpp_module.smpp_sender(settings, settings.sms)  # e.g. a reload, or the portal
+    assert first.session is second.session
+    assert first.session.wait_bound(5)
+    first.shutdown()
+    first.shutdown()  # twice is once
+    assert second.session.bound
+    assert second.send(OutgoingMessage(-1, PHONE, None, "še vedno", key_event=True))
+    second.shutdown()
+    assert not second.session.bound
+    wait_for(lambda: smsc.unbinds == 1, timeout=5)
+    assert smsc.binds == [("obvo", True)]
+
+
+def test_service_close_unbinds(
+    vopi: Vopi,
+    smsc: SmppServer,
+    smpp_settings: Callable[..., ObvoSettings],
+) -> None:
+    settings = smpp_settings()
+    service = Service(settings)
+    service.run(once=True)
+    service.close()
+    wait_for(lambda: smsc.unbinds == 1, timeout=5)

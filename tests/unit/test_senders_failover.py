@@ -192,3 +192,16 @@ def test_bad_failover_settings(sections: dict[str, Any], problem: str) -> None:
 def test_unknown_fallback_variable_is_still_an_error() -> None:
     with pytest.raises(ConfigError, match="OBVO_SMS_FALLBACK_TOKN"):
         settings_from_mapping(config(), {"OBVO_SMS_FALLBACK_TOKN": "x"})
+
+
+def test_shutdown_reaches_through_wrappers() -> None:
+    from vopi_obvo.senders import shutdown_senders  # noqa: PLC0415
+
+    @dataclass
+    class Wrapper:
+        inner: Any
+        channel: str = "sms"
+
+    gateway = ScriptedGateway("a")
+    shutdown_senders([Wrapper(Wrapper(gateway)), ScriptedGateway("plain")])  # type: ignore[list-item]
+    assert gateway.shut_down == 1

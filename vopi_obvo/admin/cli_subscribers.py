@@ -461,7 +461,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         again = subscriber_store.find(conn, subscriber_id=record.id)
         if not again:
             raise InvalidInput(f"subscriber {record.id} was removed meanwhile")
-        cancelled, erased = subscriber_store.forget(conn, again[0])
+        erasure = subscriber_store.forget(conn, again[0])
         audit.record(
             conn,
             actor,
@@ -469,14 +469,20 @@ def cmd_forget(args: argparse.Namespace) -> int:
             f"subscriber:{record.id}",
             {
                 "party": record.party_id,
-                "notifications_erased": erased,
-                "notifications_cancelled": cancelled,
+                "notifications_erased": erasure.erased,
+                "notifications_cancelled": erasure.cancelled,
+                "portal_identities_removed": erasure.portal_identities,
             },
         )
+    portal = (
+        f"; {erasure.portal_identities} portal sign-in link(s) removed"
+        if erasure.portal_identities
+        else ""
+    )
     print(
         f"erased subscriber {record.id} (party {record.party_id}): addresses and texts of "
-        f"{erased} notification(s) removed, {cancelled} still due cancelled; "
-        "anonymised delivery counts kept"
+        f"{erasure.erased} notification(s) removed, {erasure.cancelled} still due cancelled"
+        f"{portal}; anonymised delivery counts kept"
     )
     return ExitCode.OK
 

@@ -153,9 +153,15 @@ def remove(conn: sa.Connection, subscriber_id: int, reason: str) -> int:
     return len(cancelled)
 
 
-def forget(conn: sa.Connection, record: SubscriberRecord) -> tuple[int, int]:
-    """Erase a subscriber: addresses and rendered texts go, the delivery counts stay.
-    Returns (notifications cancelled, notifications erased)."""
+@dataclass(frozen=True)
+class Erasure:
+    cancelled: int  # notifications that were still due
+    erased: int  # notifications whose address and texts were removed
+    portal_identities: int  # certificate links to the party removed
+
+
+def forget(conn: sa.Connection, record: SubscriberRecord) -> Erasure:
+    """Erase a subscriber: addresses and rendered texts go, the delivery counts stay."""
     cancelled = len(
         conn.execute(
             q("cancel_open_notifications_of_subscriber"),
@@ -181,4 +187,11 @@ def forget(conn: sa.Connection, record: SubscriberRecord) -> tuple[int, int]:
             [{"id": nid, "error": err} for nid, err in notification_errors.items()],
         )
     conn.execute(q("admin_delete_subscriber"), {"id": record.id})
-    return cancelled, len(notification_errors)
+    portal = 0
+    if conn.execute(q("portal_identities_present")).scalar():
+        portal = len(
+            conn.execute(
+                q("forget_portal_identities_of_party"), {"party_id": record.party_id}
+            ).all()
+        )
+    return Erasure(cancelled, len(notification_errors), portal)

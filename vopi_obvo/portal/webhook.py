@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from vopi_obvo.portal import store
 from vopi_obvo.portal.context import Portal
@@ -131,8 +132,6 @@ def make_router(portal: Portal) -> APIRouter:
             report = parse_report(await _fields(request, body))
         except BadReport as exc:
             return refuse(request, exc.status, str(exc))
-        from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
-
         status, reply = await run_in_threadpool(_apply, portal, report)
         if status >= 400:
             return refuse(request, status, str(reply["error"]))

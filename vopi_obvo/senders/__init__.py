@@ -51,6 +51,11 @@ def shutdown_senders(senders: Iterable[Sender]) -> None:
     `close()` ends a batch; a sender with a long-lived session also has `shutdown()`.
     """
     for sender in senders:
-        stop = getattr(sender, "shutdown", None)
-        if callable(stop):
-            stop()
+        # Through wrappers that keep the sender they wrap as `inner` (lifecycle.TrackedSender).
+        current: object = sender
+        while current is not None:
+            stop = getattr(current, "shutdown", None)
+            if callable(stop):
+                stop()
+                break
+            current = getattr(current, "inner", None)

@@ -391,6 +391,7 @@ class SmppSender:
         self.session = session
         self.sender_id = sender_id
         self.sink = sink
+        self._released = False
 
     def send(self, message: OutgoingMessage) -> str | None:
         ids = self.session.submit(message, self.sender_id)
@@ -410,12 +411,15 @@ class SmppSender:
         """The session stays bound between batches: receipts arrive on it."""
 
     def shutdown(self) -> None:
-        release_session(self.session)
+        if not self._released:
+            self._released = True
+            release_session(self.session)
 
 
 # ---- one session per gateway and process ----
 
 _sessions: dict[tuple[str, ...], SmppSession] = {}
+_users: dict[tuple[str, ...], int] = {}  # senders holding each session (a reload overlaps)
 _sessions_lock = threading.Lock()
 
 
@@ -437,14 +441,19 @@ def smpp_sender(settings: Settings, gateway: SmsGatewaySettings) -> SmppSender:
             session = SmppSession(gateway, ReceiptStore(engine), sweep_interval=SWEEP_SECONDS)
             session.start()
             _sessions[key] = session
+        _users[key] = _users.get(key, 0) + 1
     return SmppSender(session, settings.sms.sender, session.sink)
 
 
-def release_session(session: SmppSession) -> None:
+def release_session(session: SmppSession, *, force: bool = False) -> None:
+    """One sender less; the last one (or `force`, at exit) unbinds."""
     with _sessions_lock:
         for key, known in list(_sessions.items()):
             if known is session:
-                del _sessions[key]
+                _users[key] = 0 if force else _users.get(key, 1) - 1
+                if _users[key] > 0:
+                    return
+                del _sessions[key], _users[key]
     session.stop()
     sink = session.sink
     engine = getattr(sink, "engine", None)
@@ -457,4 +466,4 @@ def _unbind_all() -> None:
     with _sessions_lock:
         sessions = list(_sessions.values())
     for session in sessions:
-        release_session(session)
+        release_session(session, force=True)
