@@ -174,6 +174,8 @@ def test_check_shows_texts_and_json(with_rules: Obvo, vopi: Vopi) -> None:
     assert {(r["language"], r["channel"]) for r in data["results"]} == {
         ("sl", "email"),
         ("sl", "sms"),
+        ("it", "email"),
+        ("it", "sms"),
     }
     sms = next(r for r in data["results"] if r["channel"] == "sms" and r["language"] == "sl")
     assert sms["sms_segments"] == 1

@@ -145,6 +145,7 @@ def test_the_example_rules_are_bilingual_slovenian_and_italian() -> None:
                 "case_subject": "Gradnja",
                 "occurred_at": dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC),
                 "classification_code": "1",
+                "clerk_name": "Žana Čuk",
             },
         )
         assert italian.body.startswith("Gentili,")

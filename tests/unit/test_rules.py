@@ -79,7 +79,7 @@ def test_example_rules_parse_with_the_right_kinds(example_document: dict[str, An
         "OGLED": EventKind.INTERNAL,
     }
     assert sorted(ruleset.rules["VLOZ"].templates) == ["it", "sl"]
-    assert sorted(ruleset.rules["DODELJ"].templates) == ["sl"]
+    assert sorted(ruleset.rules["DODELJ"].templates) == ["it", "sl"]
     assert ruleset.rules["OGLED"].templates == {}
     assert ruleset.rules["KLAS"].name == "Vloga je dobila klasifikacijsko oznako"
     assert ruleset.get("ODLOC") is ruleset.rules["ODLOC"]
