@@ -144,10 +144,18 @@ class Daemon:
         return code
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, then the exit code."""
+        """SIGTERM, then the exit code; a process that does not stop fails with its output."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            tail = "\n".join(self.output.splitlines()[-40:])
+            raise AssertionError(
+                f"{self.name} did not stop within {timeout} s after SIGTERM; its last lines:\n"
+                f"{tail}"
+            ) from None
 
     def kill(self) -> None:
         if self.process.poll() is None:

@@ -224,6 +224,7 @@ class Service:
                 if self.signals.reload_requested:
                     self.reload()  # between two rounds: nothing in flight is dropped
                 wait = self._guarded_cycle(once=once)
+                self.signals.report()
                 self._report_to_systemd()
                 if wait is None:
                     break
@@ -236,6 +237,7 @@ class Service:
                 grace_seconds=self.settings.delivery.shutdown_grace,
             )
         finally:
+            self.signals.report()
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             self._release_own_claims()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -99,14 +100,28 @@ class Signals:
         self.reload_requested = False
         self.in_flight = InFlight()
         self._armed = False
+        # Log lines of the signal handlers, written later by the main loop (`report()`): a
+        # handler that logged could interrupt the same thread in the middle of writing a log
+        # line and wait forever for the lock that write holds.
+        self._notes: deque[tuple[str, str, dict[str, Any]]] = deque()
+
+    def _note(self, level: str, event: str, **values: Any) -> None:
+        self._notes.append((level, event, values))
+
+    def report(self) -> None:
+        """Write what the signal handlers noted (main thread, outside any handler)."""
+        while self._notes:
+            level, event, values = self._notes.popleft()
+            getattr(log, level)(event, **values)
 
     def request_stop(self, reason: str) -> None:
         if self.stop.is_set():
-            log.warning("daemon.stop_now", signal=reason, reason="asked twice")
+            self._note("warning", "daemon.stop_now", signal=reason, reason="asked twice")
             self.expire()
             return
         grace = self.grace()
-        log.info("daemon.stopping", signal=reason, grace_seconds=grace)
+        self._note("info", "daemon.stopping", signal=reason, grace_seconds=grace)
+        # A datagram: no lock of this process is involved, so it is safe in a handler.
         systemd.notify("STOPPING=1", f"STATUS=stopping ({reason}), at most {grace:g} s")
         self.stop.set()
         self.wake.set()
@@ -141,6 +156,7 @@ class Signals:
             if remaining <= 0:
                 break
             woke = self.wake.wait(remaining if tick is None else min(remaining, tick))
+            self.report()
             on_tick()
             if woke:
                 self.wake.clear()
@@ -154,11 +170,11 @@ class Signals:
             self.request_stop(signal.Signals(signum).name)
 
         def on_reload(_signum: int, _frame: FrameType | None) -> None:
-            log.info("daemon.reload_requested", signal="SIGHUP")
+            self._note("info", "daemon.reload_requested", signal="SIGHUP")
             self.request_reload()
 
         def on_alarm(_signum: int, _frame: FrameType | None) -> None:
-            log.warning("daemon.grace_over", grace_seconds=self.grace())
+            self._note("warning", "daemon.grace_over", grace_seconds=self.grace())
             self.expire()
 
         handlers: dict[signal.Signals, Callable[[int, FrameType | None], None]] = {

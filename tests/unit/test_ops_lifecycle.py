@@ -4,6 +4,7 @@ the handlers' logic is called directly; tests/acceptance/test_ops_systemd.py sen
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from vopi_obvo.lifecycle import GraceOver, Signals, TrackedSender
 from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
@@ -104,3 +105,16 @@ def test_sleep_ends_on_reload_request_and_ticks() -> None:
     assert signals.reload_requested
     assert ticks == [1]
     assert not signals.wake.is_set()
+
+
+def test_handlers_leave_logging_to_the_main_loop() -> None:
+    """A handler that logged could interrupt its own thread inside a log write and wait
+    forever for the lock that write holds: it only notes, `report()` writes."""
+    signals = Signals(lambda: 0.0)
+    with capture_logs() as during:
+        signals.request_reload()
+        signals.request_stop("SIGTERM")
+    assert during == []
+    with capture_logs() as after:
+        signals.report()
+    assert [(e["event"], e.get("signal")) for e in after] == [("daemon.stopping", "SIGTERM")]
