@@ -151,17 +151,29 @@ FROM unclassified_event_types ORDER BY last_seen_at DESC
 SELECT id, party_id, email, phone, events, language, key_only_channels FROM subscribers
 WHERE party_id = ANY(:party_ids)
 
--- name: insert_notification
--- The outbox row for one (event, subscriber, channel); re-reading a batch inserts nothing.
+-- name: insert_notifications_bulk
+-- A batch's outbox rows in one statement (one array per column): a per-row INSERT costs a
+-- round trip per notification, which dominated a backlog's poll.
 INSERT INTO notifications
     (source_event_id, subscriber_id, channel, event_type, event_kind, case_id, occurred_at,
      language, recipient, subject, body, status, last_error, body_html,
      sms_encoding, sms_segments, held_reason, next_attempt_at, event_values)
-VALUES
-    (:source_event_id, :subscriber_id, :channel, :event_type, :event_kind, :case_id,
-     :occurred_at, :language, :recipient, :subject, :body, :status, :last_error, :body_html,
-     :sms_encoding, :sms_segments, :held_reason, now() + make_interval(secs => :delay),
-     CAST(:event_values AS jsonb))
+SELECT t.source_event_id, t.subscriber_id, t.channel, t.event_type, t.event_kind, t.case_id,
+       t.occurred_at, t.language, t.recipient, t.subject, t.body, t.status, t.last_error,
+       t.body_html, t.sms_encoding, t.sms_segments, t.held_reason,
+       now() + make_interval(secs => t.delay), CAST(t.event_values AS jsonb)
+FROM unnest(
+    CAST(:source_event_id AS bigint[]), CAST(:subscriber_id AS bigint[]),
+    CAST(:channel AS text[]), CAST(:event_type AS text[]), CAST(:event_kind AS text[]),
+    CAST(:case_id AS text[]), CAST(:occurred_at AS timestamptz[]), CAST(:language AS text[]),
+    CAST(:recipient AS text[]), CAST(:subject AS text[]), CAST(:body AS text[]),
+    CAST(:status AS text[]), CAST(:last_error AS text[]), CAST(:body_html AS text[]),
+    CAST(:sms_encoding AS text[]), CAST(:sms_segments AS integer[]),
+    CAST(:held_reason AS text[]), CAST(:delay AS double precision[]),
+    CAST(:event_values AS text[])
+) AS t (source_event_id, subscriber_id, channel, event_type, event_kind, case_id, occurred_at,
+        language, recipient, subject, body, status, last_error, body_html, sms_encoding,
+        sms_segments, held_reason, delay, event_values)
 ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
 
 -- name: claim_due

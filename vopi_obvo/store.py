@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -178,8 +179,13 @@ def note_unclassified(conn: sa.Connection, counts: Mapping[str, tuple[int, int]]
 
 
 def insert_notifications(conn: sa.Connection, notifications: Sequence[NewNotification]) -> None:
-    if notifications:
-        conn.execute(q("insert_notification"), [n.params() for n in notifications])
+    """One statement for the whole batch; a row already there (a re-read batch) is skipped."""
+    if not notifications:
+        return
+    columns = [f.name for f in dataclasses.fields(NewNotification)]
+    arrays = {c: [getattr(n, c) for n in notifications] for c in columns}
+    arrays["delay"] = [float(d) for d in arrays["delay"]]
+    conn.execute(q("insert_notifications_bulk"), arrays)
 
 
 # ---- the dispatcher's side ----
