@@ -49,3 +49,9 @@ def test_the_configured_json_log_masks_every_value(monkeypatch: pytest.MonkeyPat
     assert line["error"] == "550 <a***@example.si> unknown"
     assert "ana.kos@example.si" not in out.getvalue()
     assert mask_contacts(None, "info", {"event": "x@y.si", "n": 5}) == {"event": "x@y.si", "n": 5}
+
+
+def test_obvo_message_ids_stay_readable_but_lookalike_addresses_do_not() -> None:
+    assert mask_text("provider_id <obvo.42@koper.si>") == "provider_id <obvo.42@koper.si>"
+    assert mask_text("550 <obvo.ana@koper.si> unknown") == "550 <o***@koper.si> unknown"
+    assert mask_text("550 <janez@obvo.si>") == "550 <j***@obvo.si>"
