@@ -17,10 +17,9 @@ from vopi_obvo.admin.cli_audit import add_audit_command
 from vopi_obvo.admin.cli_notifications import add_notifications_commands
 from vopi_obvo.admin.cli_rules import add_preview_command, add_rules_commands
 from vopi_obvo.admin.cli_subscribers import add_subscribers_commands
+from vopi_obvo.admin.common import obvo_engine, settings_of, vopi_source
 from vopi_obvo.cli_held import add_held_commands
-from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.errors import ExitCode, ObvoError, RulesError
-from vopi_obvo.logsetup import configure_logging
 from vopi_obvo.rules import parse_rules_document
 
 Handler = Callable[[argparse.Namespace], int]
@@ -107,32 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- helpers ----
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
-    configure_logging(settings.logging.level, settings.logging.format)
-    return settings
-
-
-def _obvo_engine(settings: Settings) -> sa.Engine:
-    return db.obvo_engine(settings.database.url, settings.database.schema, pool_size=1)
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
 # ---- commands ----
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from vopi_obvo.migrate import migrate  # noqa: PLC0415 - keeps `obvo --help` fast
 
-    settings = _settings(args)
-    engine = _obvo_engine(settings)
+    settings = settings_of(args)
+    engine = obvo_engine(settings)
     applied = migrate(engine, settings.database.schema)
     if applied:
         for m in applied:
@@ -145,13 +126,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from vopi_obvo.file_secrets import exposed_secrets  # noqa: PLC0415
     from vopi_obvo.migrate import pending_migrations  # noqa: PLC0415
-    from vopi_obvo.source import VopiSource  # noqa: PLC0415
 
-    settings = _settings(args)
+    settings = settings_of(args)
     for warning in exposed_secrets(settings.path):
         print(f"warning: {warning}", file=sys.stderr)
     problems: list[str] = []
-    obvo = _obvo_engine(settings)
+    obvo = obvo_engine(settings)
     try:
         pending = pending_migrations(obvo, settings.database.schema)
         if pending:
@@ -163,9 +143,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"OBVO database: ok ({len(ruleset.rules)} event type rule(s))")
     except sa.exc.OperationalError as exc:
         problems.append(f"OBVO database unreachable: {_first_line(exc)}")
-    vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
     try:
-        source = VopiSource(vopi, settings.source.events_query, settings.source.parties_query)
+        source = vopi_source(settings)
         source_problems = source.check()
         problems.extend(source_problems)
         if not source_problems:
@@ -190,7 +169,7 @@ def _rule_row_problems(ruleset: Any) -> list[str]:
 def _service(args: argparse.Namespace) -> Any:
     from vopi_obvo.daemon import Service  # noqa: PLC0415
 
-    settings = _settings(args)
+    settings = settings_of(args)
     service = Service(settings)
     service.verify()
     return service
@@ -230,13 +209,11 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from vopi_obvo.source import VopiSource  # noqa: PLC0415
     from vopi_obvo.status import format_status, gather_status  # noqa: PLC0415
 
-    settings = _settings(args)
-    vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
-    source = VopiSource(vopi, settings.source.events_query, settings.source.parties_query)
-    report = gather_status(_obvo_engine(settings), source, settings.health)
+    settings = settings_of(args)
+    source = vopi_source(settings)
+    report = gather_status(obvo_engine(settings), source, settings.health)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
@@ -250,8 +227,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     from vopi_obvo import retention  # noqa: PLC0415
 
-    settings = _settings(args)
-    engine = _obvo_engine(settings)
+    settings = settings_of(args)
+    engine = obvo_engine(settings)
     days = settings.retention.message_days
     report = retention.preview(engine, days) if args.dry_run else retention.purge(engine, days)
     print(report.describe(dry_run=args.dry_run))
@@ -261,7 +238,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def cmd_roles(args: argparse.Namespace) -> int:
     from vopi_obvo import roles  # noqa: PLC0415
 
-    settings = _settings(args)
+    settings = settings_of(args)
     reader = roles.check_identifier(args.reader, "--reader")
     owner = roles.check_identifier(args.owner, "--owner")
     queries = [
