@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.support_tls makes the certificate
 
 from vopi_obvo.config import EmailSettings  # noqa: E402
-from vopi_obvo.logsetup import configure_logging  # noqa: E402
+from vopi_obvo.ops.logsetup import configure_logging  # noqa: E402
 from vopi_obvo.senders import OutgoingMessage  # noqa: E402
 from vopi_obvo.senders.email import EmailSender  # noqa: E402
 

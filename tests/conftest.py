@@ -22,7 +22,7 @@ from psycopg import sql
 from tests.support import EXAMPLE_CONFIG, ROOT, SmsGateway, SmtpServer, Vopi
 from vopi_obvo import db
 from vopi_obvo.config import Settings, settings_from_mapping
-from vopi_obvo.migrate import migrate
+from vopi_obvo.ops.migrate import migrate
 
 
 def _with_database(url: str, name: str) -> str:

@@ -12,14 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo import __version__, db, store, systemd
+from vopi_obvo import __version__, db, store
 from vopi_obvo.admin.cli_audit import add_audit_command
+from vopi_obvo.admin.cli_held import add_held_commands
 from vopi_obvo.admin.cli_notifications import add_notifications_commands
 from vopi_obvo.admin.cli_rules import add_preview_command, add_rules_commands
 from vopi_obvo.admin.cli_subscribers import add_subscribers_commands
 from vopi_obvo.admin.common import obvo_engine, settings_of, vopi_source
-from vopi_obvo.cli_held import add_held_commands
 from vopi_obvo.errors import ExitCode, ObvoError, RulesError
+from vopi_obvo.ops import systemd
 from vopi_obvo.rules import parse_rules_document
 
 Handler = Callable[[argparse.Namespace], int]
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from vopi_obvo.migrate import migrate  # noqa: PLC0415 - keeps `obvo --help` fast
+    from vopi_obvo.ops.migrate import migrate  # noqa: PLC0415 - keeps `obvo --help` fast
 
     settings = settings_of(args)
     engine = obvo_engine(settings)
@@ -124,8 +125,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vopi_obvo.file_secrets import exposed_secrets  # noqa: PLC0415
-    from vopi_obvo.migrate import pending_migrations  # noqa: PLC0415
+    from vopi_obvo.ops.file_secrets import exposed_secrets  # noqa: PLC0415
+    from vopi_obvo.ops.migrate import pending_migrations  # noqa: PLC0415
 
     settings = settings_of(args)
     for warning in exposed_secrets(settings.path):
@@ -182,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     metrics: Any = None
     try:
         if service.settings.metrics.listen:
-            from vopi_obvo.metrics import MetricsServer  # noqa: PLC0415
+            from vopi_obvo.ops.metrics import MetricsServer  # noqa: PLC0415
 
             metrics = MetricsServer(service, service.settings.metrics.listen)
         with service.signals_stop():
@@ -209,7 +210,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from vopi_obvo.status import format_status, gather_status  # noqa: PLC0415
+    from vopi_obvo.ops.status import format_status, gather_status  # noqa: PLC0415
 
     settings = settings_of(args)
     source = vopi_source(settings)
@@ -225,7 +226,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from vopi_obvo import retention  # noqa: PLC0415
+    from vopi_obvo.ops import retention  # noqa: PLC0415
 
     settings = settings_of(args)
     engine = obvo_engine(settings)
@@ -236,7 +237,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
-    from vopi_obvo import roles  # noqa: PLC0415
+    from vopi_obvo.ops import roles  # noqa: PLC0415
 
     settings = settings_of(args)
     reader = roles.check_identifier(args.reader, "--reader")

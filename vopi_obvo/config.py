@@ -21,7 +21,7 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 
 from vopi_obvo.errors import ConfigError
-from vopi_obvo.quiet_hours import parse_window
+from vopi_obvo.messages.quiet_hours import parse_window
 
 DEFAULT_CONFIG_PATH = Path("config/obvo.toml")
 ENV_PREFIX = "OBVO_"

@@ -16,18 +16,19 @@ import sqlalchemy as sa
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from vopi_obvo import db, health, retention, store, systemd
+from vopi_obvo import db, store
 from vopi_obvo.config import Settings, load_settings
-from vopi_obvo.dispatcher import Dispatcher, DispatchResult, dispatch_options
+from vopi_obvo.delivery.dispatcher import Dispatcher, DispatchResult, dispatch_options
 from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError
-from vopi_obvo.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
-from vopi_obvo.logsetup import configure_logging
-from vopi_obvo.migrate import pending_migrations
+from vopi_obvo.ops import health, retention, systemd
+from vopi_obvo.ops.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
+from vopi_obvo.ops.logsetup import configure_logging
+from vopi_obvo.ops.migrate import pending_migrations
 from vopi_obvo.poller import SOURCE_NAME, Poller, PollResult
 from vopi_obvo.queries import q
 from vopi_obvo.senders import Sender, shutdown_senders
 from vopi_obvo.senders.factory import build_senders
-from vopi_obvo.source import VopiSource
+from vopi_obvo.source.vopi import VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
 

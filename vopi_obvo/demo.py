@@ -39,9 +39,9 @@ import structlog
 
 from vopi_obvo import db, resources, store
 from vopi_obvo.config import Settings, settings_from_mapping
-from vopi_obvo.contacts import normalise_email, normalise_phone
 from vopi_obvo.errors import ExitCode
-from vopi_obvo.logsetup import configure_logging
+from vopi_obvo.messages.contacts import normalise_email, normalise_phone
+from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.queries import q
 from vopi_obvo.rules import EventKind, RuleSet, parse_rules_document
 from vopi_obvo.senders import OutgoingMessage, Sender
@@ -400,7 +400,7 @@ def insert_application(
 def seed(vopi_url: str, obvo: sa.Engine, console: Console) -> SeedResult:
     """Reference VOPI schema + sample data, OBVO's schema, rules and subscribers. On a kept
     data directory that already has them, only the (idempotent) migrations and rules run."""
-    from vopi_obvo.migrate import migrate  # noqa: PLC0415
+    from vopi_obvo.ops.migrate import migrate  # noqa: PLC0415
 
     vopi = sa.create_engine(db.sqlalchemy_url(vopi_url), pool_size=1)
     try:

@@ -12,15 +12,17 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo import store, storm, storm_store
+from vopi_obvo import store
 from vopi_obvo.config import Settings
+from vopi_obvo.delivery import storm_store
 from vopi_obvo.errors import TemplateError
-from vopi_obvo.event_values import dump_values
-from vopi_obvo.holes import Hole, can_give_up, new_holes
+from vopi_obvo.messages import storm
+from vopi_obvo.messages.event_values import dump_values
+from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
 from vopi_obvo.rule_validation import invalid_rules, rule_changes
 from vopi_obvo.rules import EventKind, RuleSet, recipients, render_message
-from vopi_obvo.sms_text import SmsPolicy, prepare_sms
-from vopi_obvo.source import VopiEvent, VopiSource
+from vopi_obvo.source.holes import Hole, can_give_up, new_holes
+from vopi_obvo.source.vopi import VopiEvent, VopiSource
 from vopi_obvo.subscriber_cases import case_limits, covers
 
 log = structlog.get_logger("vopi_obvo.poller")

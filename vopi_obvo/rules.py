@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vopi_obvo import html_templates, templates
 from vopi_obvo.errors import RulesError, TemplateError
+from vopi_obvo.messages import html_templates, templates
 
 DEFAULT_LANGUAGE = "sl"
 TEMPLATE_PARTS = ("email_subject", "email_body", "sms")

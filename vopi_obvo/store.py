@@ -10,9 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vopi_obvo.holes import Hole
 from vopi_obvo.queries import q
 from vopi_obvo.rules import EventKind, EventsLevel, EventTypeRule, RuleSet, Subscriber, TemplateSet
+from vopi_obvo.source.holes import Hole
 
 
 @dataclass(frozen=True)

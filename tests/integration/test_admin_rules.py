@@ -21,9 +21,9 @@ from tests.admin_helpers import (
 from tests.support import EXAMPLE_RULES, Vopi
 from vopi_obvo import db
 from vopi_obvo.config import Settings
+from vopi_obvo.ops.status import format_status, gather_status
 from vopi_obvo.poller import Poller
-from vopi_obvo.source import VopiSource
-from vopi_obvo.status import format_status, gather_status
+from vopi_obvo.source.vopi import VopiSource
 
 
 @pytest.fixture

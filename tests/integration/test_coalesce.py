@@ -13,13 +13,14 @@ import sqlalchemy as sa
 from tests.integration.messages_helpers import citizen, execute, rows, rules_document, run_once
 from tests.integration.test_pipeline import subscribe
 from tests.support import SmsGateway, SmtpServer, Vopi
-from vopi_obvo import coalesce_store, db, queries, store
-from vopi_obvo.coalesce import EMAIL_SEPARATOR
-from vopi_obvo.coalesce_store import RulesCache, coalesce_claimed
+from vopi_obvo import db, queries, store
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
-from vopi_obvo.sms_text import SmsPolicy
-from vopi_obvo.templates import LJUBLJANA
+from vopi_obvo.delivery import coalesce_store
+from vopi_obvo.delivery.coalesce_store import RulesCache, coalesce_claimed
+from vopi_obvo.messages.coalesce import EMAIL_SEPARATOR
+from vopi_obvo.messages.sms_text import SmsPolicy
+from vopi_obvo.messages.templates import LJUBLJANA
 
 WINDOW = 300.0
 

@@ -17,9 +17,9 @@ import pytest
 from tests.integration.test_pipeline import apply_rules, notifications, subscribe
 from tests.support import EXAMPLE_RULES, SmtpServer, Vopi
 from tests.support_tls import CertFiles, TlsSmtpServer, make_certificates
-from vopi_obvo import unsubscribe
 from vopi_obvo.config import EmailSettings, Settings
 from vopi_obvo.daemon import Service
+from vopi_obvo.messages import unsubscribe
 from vopi_obvo.senders import OutgoingMessage, TemporaryFailure
 from vopi_obvo.senders.email import EmailSender
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from tests.integration.messages_helpers import citizen, rows, rules_document, run_once
 from tests.support import SmsGateway, SmtpServer, Vopi
 from vopi_obvo.config import Settings
-from vopi_obvo.sms_encoding import analyse
+from vopi_obvo.messages.sms_encoding import analyse
 
 SLOVENIAN_SMS = "Vloga {{ event.case_number }}: izdana je odločba, vročena bo po pošti."
 

@@ -16,7 +16,7 @@ from tests.support import SmsGateway, SmtpServer, Vopi, free_port, wait_for
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 from vopi_obvo.errors import ConfigError
-from vopi_obvo.metrics import MetricsServer
+from vopi_obvo.ops.metrics import MetricsServer
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -14,9 +14,10 @@ from tests.acceptance.test_cli import Deployment
 from tests.integration.test_pipeline import apply_rules, subscribe
 from tests.ops_support import run_cli
 from tests.support import SmsGateway, SmtpServer, Vopi, wait_for
-from vopi_obvo import db, retention
+from vopi_obvo import db
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
+from vopi_obvo.ops import retention
 
 REFUSED = "gone.away@example.si"
 COLUMNS = (

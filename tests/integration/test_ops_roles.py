@@ -16,11 +16,12 @@ from psycopg import sql
 from tests.acceptance.test_cli import Deployment
 from tests.ops_support import run_cli
 from tests.support import EXAMPLE_CONFIG, EXAMPLE_RULES, ROOT, SmsGateway, SmtpServer, Vopi
-from vopi_obvo import db, roles, store
+from vopi_obvo import db, store
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 from vopi_obvo.errors import ConfigError
-from vopi_obvo.migrate import migrate
+from vopi_obvo.ops import roles
+from vopi_obvo.ops.migrate import migrate
 from vopi_obvo.rules import parse_rules_document
 
 

@@ -22,8 +22,8 @@ from tests.portal_support import (
     running_portal,
 )
 from tests.support import SmsGateway, SmtpServer, Vopi
-from vopi_obvo import unsubscribe
 from vopi_obvo.config import Settings
+from vopi_obvo.messages import unsubscribe
 
 pki = ps.pki
 portal_settings = ps.portal_settings

@@ -11,11 +11,11 @@ from tests.integration.messages_helpers import citizen, execute, rows, run_once
 from tests.support import SmsGateway, SmtpServer, Vopi
 from vopi_obvo import db, store
 from vopi_obvo.config import Settings
-from vopi_obvo.dispatcher import Dispatcher, DispatchResult
+from vopi_obvo.delivery.dispatcher import Dispatcher, DispatchResult
+from vopi_obvo.messages.quiet_hours import LJUBLJANA, QuietHours, QuietWindow
 from vopi_obvo.poller import Poller
-from vopi_obvo.quiet_hours import LJUBLJANA, QuietHours, QuietWindow
 from vopi_obvo.senders.sms_log import LogSmsSender
-from vopi_obvo.source import VopiSource
+from vopi_obvo.source.vopi import VopiSource
 
 
 def window_around_now(before: int = 60, after: int = 60) -> tuple[str, dt.datetime]:

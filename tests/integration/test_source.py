@@ -18,8 +18,8 @@ from vopi_obvo import db, queries
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 from vopi_obvo.errors import SourceQueryError
-from vopi_obvo.migrate import available_migrations, migrate
-from vopi_obvo.source import VopiSource
+from vopi_obvo.ops.migrate import available_migrations, migrate
+from vopi_obvo.source.vopi import VopiSource
 
 
 def test_poll_query_is_an_index_scan_on_a_large_event_log(vopi: Vopi, settings: Settings) -> None:

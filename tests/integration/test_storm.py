@@ -13,8 +13,8 @@ from tests.integration.test_pipeline import apply_rules, subscribe
 from tests.support import SmsGateway, SmtpServer, Vopi
 from vopi_obvo import db
 from vopi_obvo.config import Settings
-from vopi_obvo.status import format_status, gather_status
-from vopi_obvo.storm_store import cancel_held, release_held
+from vopi_obvo.delivery.storm_store import cancel_held, release_held
+from vopi_obvo.ops.status import format_status, gather_status
 
 
 def statuses(settings: Settings) -> Counter[tuple[str, str]]:

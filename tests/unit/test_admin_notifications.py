@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from vopi_obvo.admin.retry import CannotRetry, needs_render, plan_retry, status_problem
+from vopi_obvo.messages.sms_text import SmsPolicy
 from vopi_obvo.rules import EventKind, EventsLevel, EventTypeRule, Subscriber, TemplateSet
-from vopi_obvo.sms_text import SmsPolicy
 
 SL = TemplateSet(
     "Vloga {{ event.case_number }}", "Telo {{ event.case_number }}", "Š {{ event.case_number }}"

@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from tests.support import EXAMPLE_RULES
 from vopi_obvo.admin.rendering import check_rule, render_part, sample_subscriber, sample_values
 from vopi_obvo.admin.rules_toml import diff_rules, dump_rules, has_changes
+from vopi_obvo.messages.sms_encoding import SmsEncoding
+from vopi_obvo.messages.sms_text import SmsPolicy
+from vopi_obvo.messages.templates import LJUBLJANA
 from vopi_obvo.rule_validation import format_problems, invalid_rules, rule_changes, rule_problems
 from vopi_obvo.rules import (
     Channel,
@@ -21,9 +24,6 @@ from vopi_obvo.rules import (
     TemplateSet,
     parse_rules_document,
 )
-from vopi_obvo.sms_encoding import SmsEncoding
-from vopi_obvo.sms_text import SmsPolicy
-from vopi_obvo.templates import LJUBLJANA
 
 
 def example() -> RuleSet:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vopi_obvo.backoff import retry_delay
+from vopi_obvo.delivery.backoff import retry_delay
 
 INITIAL = 30.0
 MAXIMUM = 3600.0

@@ -8,14 +8,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vopi_obvo.coalesce import (
+from vopi_obvo.messages.coalesce import (
     EMAIL_SEPARATOR,
     Member,
     plan_groups,
     render_group,
     uses_events,
 )
-from vopi_obvo.event_values import dump_values, load_values
+from vopi_obvo.messages.event_values import dump_values, load_values
 from vopi_obvo.rules import Channel, EventsLevel, Subscriber, parse_rules_document
 
 T0 = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)

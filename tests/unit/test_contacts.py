@@ -8,14 +8,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from vopi_obvo.contacts import (
+from vopi_obvo.errors import ExitCode, InvalidInput
+from vopi_obvo.messages.contacts import (
     mask_email,
     mask_phone,
     mask_recipient,
     normalise_email,
     normalise_phone,
 )
-from vopi_obvo.errors import ExitCode, InvalidInput
 
 # ---- phone numbers ----
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vopi_obvo.holes import Evidence, Hole, can_give_up, new_holes
+from vopi_obvo.source.holes import Evidence, Hole, can_give_up, new_holes
 
 # ---- new_holes ----
 

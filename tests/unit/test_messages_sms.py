@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from tests.support import EXAMPLE_CONFIG, EXAMPLE_RULES
 from vopi_obvo.config import Settings, settings_from_mapping
 from vopi_obvo.errors import ConfigError
+from vopi_obvo.messages.sms_encoding import SmsEncoding, analyse, is_gsm7
+from vopi_obvo.messages.sms_text import PreparedSms, SmsPolicy, prepare_sms
+from vopi_obvo.messages.sms_warnings import sms_length_warnings
 from vopi_obvo.rules import parse_rules_document
-from vopi_obvo.sms_encoding import SmsEncoding, analyse, is_gsm7
-from vopi_obvo.sms_text import PreparedSms, SmsPolicy, prepare_sms
-from vopi_obvo.sms_warnings import sms_length_warnings
 
 SLOVENIAN = "Vloga 354-12/2026: odločba je izdana, vročena bo po pošti. Referentka Žana Čuk."
 

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import example_config
 from vopi_obvo.config import HealthSettings, settings_from_mapping
 from vopi_obvo.errors import ConfigError
-from vopi_obvo.health import assess
+from vopi_obvo.ops.health import assess
 
 
 @pytest.mark.parametrize(

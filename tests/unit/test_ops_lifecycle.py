@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from vopi_obvo.lifecycle import GraceOver, Signals, TrackedSender
+from vopi_obvo.ops.lifecycle import GraceOver, Signals, TrackedSender
 from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
 
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 import structlog
 
-from vopi_obvo.log_privacy import mask_contacts, mask_text
-from vopi_obvo.logsetup import configure_logging
+from vopi_obvo.ops.log_privacy import mask_contacts, mask_text
+from vopi_obvo.ops.logsetup import configure_logging
 
 
 @pytest.mark.parametrize(

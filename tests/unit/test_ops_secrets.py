@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vopi_obvo.file_secrets import dotenv_secrets, exposed_secrets, toml_secrets
+from vopi_obvo.ops.file_secrets import dotenv_secrets, exposed_secrets, toml_secrets
 
 
 def test_secret_keys_and_passwords_in_urls_are_found() -> None:

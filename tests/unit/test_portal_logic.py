@@ -14,10 +14,10 @@ from tests.support import EXAMPLE_CONFIG
 from vopi_obvo.config import settings_from_mapping
 from vopi_obvo.errors import ConfigError
 from vopi_obvo.portal import codes, forms, texts, tokens, webhook
-from vopi_obvo.portal.certificates import CertificateRefused, TrustedIssuers, decode_header
 from vopi_obvo.portal.settings import parse_listen, portal_config
 from vopi_obvo.portal.store import Subscription
 from vopi_obvo.rules import EventKind, EventsLevel, Subscriber, recipients
+from vopi_obvo.web.certificates import CertificateRefused, TrustedIssuers, decode_header
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from vopi_obvo.quiet_hours import LJUBLJANA, QuietHours, QuietWindow, parse_window
+from vopi_obvo.messages.quiet_hours import LJUBLJANA, QuietHours, QuietWindow, parse_window
 
 UTC = dt.UTC
 NIGHT = QuietWindow(dt.time(21, 0), dt.time(7, 0))

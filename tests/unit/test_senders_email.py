@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from markupsafe import Markup
 
-from vopi_obvo import html_templates, unsubscribe
 from vopi_obvo.config import EmailSettings, settings_from_mapping
 from vopi_obvo.errors import ConfigError, RulesError, TemplateError
+from vopi_obvo.messages import html_templates, unsubscribe
 from vopi_obvo.rules import (
     Channel,
     EventKind,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vopi_obvo import sms_encoding
+from vopi_obvo.messages import sms_encoding
 from vopi_obvo.senders.smpp_text import (
     DATA_CODING_GSM7,
     DATA_CODING_UCS2,

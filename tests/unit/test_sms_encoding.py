@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vopi_obvo.sms_encoding import (
+from vopi_obvo.messages.sms_encoding import (
     SmsEncoding,
     SmsInfo,
     analyse,

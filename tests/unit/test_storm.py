@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vopi_obvo.storm import (
+from vopi_obvo.messages.storm import (
     EVENT_TYPE,
     STORM,
     SUBSCRIBER,

@@ -4,7 +4,7 @@ import os
 import socket
 from pathlib import Path
 
-from vopi_obvo import systemd
+from vopi_obvo.ops import systemd
 
 
 def test_notify_sends_one_datagram_to_the_socket(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vopi_obvo import templates
 from vopi_obvo.errors import TemplateError
-from vopi_obvo.templates import compile_template, render, to_template_value
+from vopi_obvo.messages import templates
+from vopi_obvo.messages.templates import compile_template, render, to_template_value
 
 UTC = dt.UTC
 NEW_YORK = ZoneInfo("America/New_York")

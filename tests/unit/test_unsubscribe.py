@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vopi_obvo.unsubscribe import UnsubscribeToken, sign, verify
+from vopi_obvo.messages.unsubscribe import UnsubscribeToken, sign, verify
 
 SECRET = "k" * 32
 OTHER = "x" * 32

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from vopi_obvo import audit
+from vopi_obvo.admin import audit
 from vopi_obvo.admin.common import (
     obvo_engine,
     one_line,

@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vopi_obvo import audit, cli_held, store
-from vopi_obvo.admin import subscriber_store
+from vopi_obvo import store
+from vopi_obvo.admin import audit, cli_held, subscriber_store
 from vopi_obvo.admin.cli_rules import sms_policy
 from vopi_obvo.admin.common import (
     actor_of,

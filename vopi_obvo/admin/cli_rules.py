@@ -11,7 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vopi_obvo import audit, queries, store
+from vopi_obvo import queries, store
+from vopi_obvo.admin import audit
 from vopi_obvo.admin.common import (
     actor_of,
     add_actor_option,
@@ -31,11 +32,11 @@ from vopi_obvo.admin.rendering import (
 from vopi_obvo.admin.rules_toml import diff_rules, dump_rules, has_changes
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ExitCode, InvalidInput, RulesError, SourceQueryError
+from vopi_obvo.messages.sms_text import SmsPolicy
+from vopi_obvo.messages.sms_warnings import sms_length_warnings
 from vopi_obvo.rule_validation import format_problems, invalid_rules
 from vopi_obvo.rules import EventKind, RuleSet, describe_changes, parse_rules_document
-from vopi_obvo.sms_text import SmsPolicy
-from vopi_obvo.sms_warnings import sms_length_warnings
-from vopi_obvo.source import VopiSource
+from vopi_obvo.source.vopi import VopiSource
 
 Add = Any  # argparse's private _SubParsersAction type
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vopi_obvo import audit
+from vopi_obvo.admin import audit, subscriber_store
 from vopi_obvo.admin import subscriber_input as inp
-from vopi_obvo.admin import subscriber_store
 from vopi_obvo.admin.common import (
     actor_of,
     add_actor_option,

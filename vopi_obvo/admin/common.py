@@ -11,11 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from vopi_obvo import db
-from vopi_obvo.audit import default_actor
+from vopi_obvo.admin.audit import default_actor
 from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.errors import InvalidInput
-from vopi_obvo.logsetup import configure_logging
-from vopi_obvo.source import VopiSource
+from vopi_obvo.ops.logsetup import configure_logging
+from vopi_obvo.source.vopi import VopiSource
 
 
 def settings_of(args: argparse.Namespace) -> Settings:

@@ -15,6 +15,7 @@ from vopi_obvo.admin.common import obvo_engine, print_json, vopi_source
 from vopi_obvo.admin.rendering import RenderedPart, render_part
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ExitCode, InvalidInput
+from vopi_obvo.messages.sms_text import SmsPolicy
 from vopi_obvo.rules import (
     Channel,
     EventKind,
@@ -24,8 +25,7 @@ from vopi_obvo.rules import (
     recipients,
     wants,
 )
-from vopi_obvo.sms_text import SmsPolicy
-from vopi_obvo.source import VopiEvent
+from vopi_obvo.source.vopi import VopiEvent
 from vopi_obvo.subscriber_cases import case_limits, covers
 
 _LANGUAGE = re.compile(r"[a-z]{2}")

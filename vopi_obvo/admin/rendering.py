@@ -16,6 +16,9 @@ import jinja2
 from jinja2 import nodes
 
 from vopi_obvo.errors import TemplateError
+from vopi_obvo.messages.sms_encoding import SmsInfo, analyse
+from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
+from vopi_obvo.messages.templates import LJUBLJANA, environment
 from vopi_obvo.rules import (
     DEFAULT_LANGUAGE,
     Channel,
@@ -24,9 +27,6 @@ from vopi_obvo.rules import (
     Subscriber,
     render_message,
 )
-from vopi_obvo.sms_encoding import SmsInfo, analyse
-from vopi_obvo.sms_text import SmsPolicy, prepare_sms
-from vopi_obvo.templates import LJUBLJANA, environment
 
 # PostgreSQL type OIDs → a sample value of that type, so filters such as `| date` work.
 _INT_OIDS = {20, 21, 23, 26}

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vopi_obvo.errors import TemplateError
+from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
 from vopi_obvo.rules import Channel, EventKind, EventTypeRule, Subscriber, render_message
-from vopi_obvo.sms_text import SmsPolicy, prepare_sms
 
 RETRYABLE = ("failed", "cancelled", "pending")
 _WHY_NOT = {

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from vopi_obvo.admin.subscriber_store import SubscriberData
 from vopi_obvo.admin.timespec import parse_past_time
-from vopi_obvo.contacts import normalise_email, normalise_phone
 from vopi_obvo.errors import InvalidInput
+from vopi_obvo.messages.contacts import normalise_email, normalise_phone
 from vopi_obvo.rules import DEFAULT_LANGUAGE, EventsLevel
 
 _LANGUAGE = re.compile(r"[a-z]{2}")

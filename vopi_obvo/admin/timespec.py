@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from vopi_obvo.errors import InvalidInput
-from vopi_obvo.templates import LJUBLJANA
+from vopi_obvo.messages.templates import LJUBLJANA
 
 _RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

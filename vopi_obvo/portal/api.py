@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from vopi_obvo.contacts import normalise_email, normalise_phone
 from vopi_obvo.errors import InvalidInput
+from vopi_obvo.messages.contacts import normalise_email, normalise_phone
 from vopi_obvo.portal import store, tokens
 from vopi_obvo.portal.context import Portal
 

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo.contacts import mask_recipient
 from vopi_obvo.daemon import make_senders
+from vopi_obvo.messages.contacts import mask_recipient
 from vopi_obvo.portal import codes, store
 from vopi_obvo.portal.codes import Check, Purpose
 from vopi_obvo.portal.context import Citizen, Portal

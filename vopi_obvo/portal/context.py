@@ -23,9 +23,9 @@ from starlette.requests import Request
 from vopi_obvo import db
 from vopi_obvo.config import Settings
 from vopi_obvo.portal import store, texts, tokens
-from vopi_obvo.portal.certificates import CertificateIdentity, CertificateRefused
-from vopi_obvo.portal.ratelimit import SlidingWindow
 from vopi_obvo.portal.settings import PortalConfig
+from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
+from vopi_obvo.web.ratelimit import SlidingWindow
 
 log = structlog.get_logger("vopi_obvo.portal")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vopi_obvo.contacts import normalise_email, normalise_phone
 from vopi_obvo.errors import InvalidInput
+from vopi_obvo.messages.contacts import normalise_email, normalise_phone
 from vopi_obvo.portal.store import Subscription
 from vopi_obvo.portal.texts import LANGUAGES
 

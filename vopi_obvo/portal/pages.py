@@ -19,14 +19,14 @@ import structlog
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from vopi_obvo import unsubscribe
-from vopi_obvo.contacts import normalise_email, normalise_phone
 from vopi_obvo.errors import InvalidInput
+from vopi_obvo.messages import unsubscribe
+from vopi_obvo.messages.contacts import normalise_email, normalise_phone
+from vopi_obvo.messages.templates import LJUBLJANA
 from vopi_obvo.portal import changes, forms, store
 from vopi_obvo.portal.codes import Purpose
 from vopi_obvo.portal.context import STATIC_DIR, Citizen, PageRefusal, Portal
 from vopi_obvo.portal.texts import LANGUAGES, TEXTS, Translator
-from vopi_obvo.templates import LJUBLJANA
 
 log = structlog.get_logger("vopi_obvo.portal")
 

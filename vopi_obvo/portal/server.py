@@ -12,7 +12,7 @@ import structlog
 from vopi_obvo import __version__
 from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.errors import ConfigError, ExitCode, InvalidInput
-from vopi_obvo.logsetup import configure_logging
+from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.portal import tokens
 
 log = structlog.get_logger("vopi_obvo.portal")
@@ -55,7 +55,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from vopi_obvo.migrate import pending_migrations  # noqa: PLC0415
+    from vopi_obvo.ops.migrate import pending_migrations  # noqa: PLC0415
     from vopi_obvo.portal.app import create_app  # noqa: PLC0415
     from vopi_obvo.portal.context import Portal  # noqa: PLC0415
     from vopi_obvo.portal.settings import parse_listen, portal_config  # noqa: PLC0415

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ConfigError
 from vopi_obvo.portal import tokens
-from vopi_obvo.portal.certificates import TrustedIssuers, load_ca_files
+from vopi_obvo.web.certificates import TrustedIssuers, load_ca_files
 
 MIN_SECRET_LENGTH = 32
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")

@@ -18,9 +18,9 @@ from email.utils import formatdate, parseaddr
 import structlog
 from markupsafe import Markup
 
-from vopi_obvo import html_templates, unsubscribe
 from vopi_obvo.config import EmailSettings
 from vopi_obvo.errors import ConfigError, TemplateError
+from vopi_obvo.messages import html_templates, unsubscribe
 from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
 
 log = structlog.get_logger("vopi_obvo.email")

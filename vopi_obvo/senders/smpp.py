@@ -430,7 +430,7 @@ def _key(gateway: SmsGatewaySettings, database: str) -> tuple[str, ...]:
 def smpp_sender(settings: Settings, gateway: SmsGatewaySettings) -> SmppSender:
     """The sender for `gateway`, bound (or binding) on the process's shared session."""
     from vopi_obvo import db  # noqa: PLC0415
-    from vopi_obvo.sms_receipts import ReceiptStore  # noqa: PLC0415
+    from vopi_obvo.delivery.sms_receipts import ReceiptStore  # noqa: PLC0415
 
     database = f"{settings.database.url}#{settings.database.schema}"
     key = _key(gateway, database)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vopi_obvo import sms_encoding
+from vopi_obvo.messages import sms_encoding
 
 DATA_CODING_GSM7 = 0x00
 DATA_CODING_UCS2 = 0x08

@@ -13,8 +13,8 @@ import urllib.request
 
 import structlog
 
-from vopi_obvo import sms_encoding
 from vopi_obvo.config import SmsGatewaySettings
+from vopi_obvo.messages import sms_encoding
 from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
 from vopi_obvo.senders.http_request import (
     DEFAULT_ID_PATH,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from vopi_obvo.contacts import mask_phone
+from vopi_obvo.messages.contacts import mask_phone
 from vopi_obvo.senders import OutgoingMessage
 
 log = structlog.get_logger("vopi_obvo.sms")

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from vopi_obvo import queries
 from vopi_obvo.config import HealthSettings
 from vopi_obvo.queries import q
-from vopi_obvo.source import VopiSource
+from vopi_obvo.source.vopi import VopiSource
 
 
 @dataclass(frozen=True)

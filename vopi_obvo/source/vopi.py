@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from vopi_obvo import queries
 from vopi_obvo.errors import SourceQueryError
-from vopi_obvo.holes import Evidence
+from vopi_obvo.source.holes import Evidence
 
 REQUIRED_EVENT_COLUMNS = ("event_id", "event_type", "occurred_at", "case_id")
 REQUIRED_PARTY_COLUMNS = ("case_id", "party_id")

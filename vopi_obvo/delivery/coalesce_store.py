@@ -19,12 +19,12 @@ import sqlalchemy as sa
 import structlog
 
 from vopi_obvo import store
-from vopi_obvo.coalesce import Group, Member, plan_groups, render_group
-from vopi_obvo.event_values import load_values
+from vopi_obvo.messages.coalesce import Group, Member, plan_groups, render_group
+from vopi_obvo.messages.event_values import load_values
+from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
 from vopi_obvo.queries import q
 from vopi_obvo.rules import Channel, EventsLevel, RuleSet
 from vopi_obvo.rules import Subscriber as RuleSubscriber
-from vopi_obvo.sms_text import SmsPolicy, prepare_sms
 
 log = structlog.get_logger("vopi_obvo.coalesce")
 

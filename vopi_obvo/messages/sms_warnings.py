@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vopi_obvo import templates
 from vopi_obvo.errors import TemplateError
+from vopi_obvo.messages import templates
+from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
 from vopi_obvo.rules import (
     EventKind,
     EventsLevel,
@@ -19,7 +20,6 @@ from vopi_obvo.rules import (
     sample_event,
     template_context,
 )
-from vopi_obvo.sms_text import SmsPolicy, prepare_sms
 
 __all__ = ["sms_length_warnings"]
 

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo import storm
+from vopi_obvo.messages import storm
 from vopi_obvo.queries import q
 from vopi_obvo.store import NewNotification
 

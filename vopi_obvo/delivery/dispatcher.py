@@ -13,14 +13,14 @@ import sqlalchemy as sa
 import structlog
 
 from vopi_obvo import store
-from vopi_obvo.backoff import retry_delay
-from vopi_obvo.coalesce_store import RulesCache, coalesce_claimed
 from vopi_obvo.config import DeliverySettings, Settings
-from vopi_obvo.contacts import mask_recipient
+from vopi_obvo.delivery.backoff import retry_delay
+from vopi_obvo.delivery.coalesce_store import RulesCache, coalesce_claimed
+from vopi_obvo.messages.contacts import mask_recipient
+from vopi_obvo.messages.quiet_hours import QuietHours
+from vopi_obvo.messages.sms_text import SmsPolicy
 from vopi_obvo.queries import q
-from vopi_obvo.quiet_hours import QuietHours
 from vopi_obvo.senders import OutgoingMessage, Sender, SendError
-from vopi_obvo.sms_text import SmsPolicy
 
 log = structlog.get_logger("vopi_obvo.dispatcher")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vopi_obvo import audit
+from vopi_obvo.admin import audit
 from vopi_obvo.admin.common import actor_of, add_actor_option, obvo_engine, settings_of
+from vopi_obvo.delivery.storm_store import HeldOutcome, cancel_held, release_held
 from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.queries import q
-from vopi_obvo.storm_store import HeldOutcome, cancel_held, release_held
 
 Add = Any  # argparse's private _SubParsersAction type
 
@@ -85,7 +85,7 @@ def _decide(args: argparse.Namespace, *, release: bool) -> int:
                 f"event_type:{code}",
                 {"notifications": outcome.notifications, "storm_ended": outcome.storm_ended},
             )
-    print(_describe(outcome, release=release))  # noqa: T201 - the command's answer
+    print(_describe(outcome, release=release))
     return ExitCode.OK
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vopi_obvo.sms_encoding import SmsEncoding, analyse, transliterate, truncate
+from vopi_obvo.messages.sms_encoding import SmsEncoding, analyse, transliterate, truncate
 
 __all__ = ["PreparedSms", "SmsPolicy", "prepare_sms"]
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 import structlog
 
-from vopi_obvo.log_privacy import mask_contacts
+from vopi_obvo.ops.log_privacy import mask_contacts
 
 _LEVELS = {
     "debug": logging.DEBUG,

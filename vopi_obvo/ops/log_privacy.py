@@ -12,7 +12,7 @@ import re
 from collections.abc import MutableMapping
 from typing import Any
 
-from vopi_obvo.contacts import mask_email, mask_phone
+from vopi_obvo.messages.contacts import mask_email, mask_phone
 
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w+])\+\d{8,15}(?!\d)")

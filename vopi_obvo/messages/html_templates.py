@@ -19,8 +19,8 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
-from vopi_obvo import templates
 from vopi_obvo.errors import TemplateError
+from vopi_obvo.messages import templates
 from vopi_obvo.resources import config_path
 
 DEFAULT_LAYOUT = "email_layout.html"

@@ -19,9 +19,10 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from vopi_obvo import __version__, health
+from vopi_obvo import __version__
 from vopi_obvo.config import parse_host_port
 from vopi_obvo.errors import ConfigError, SourceQueryError
+from vopi_obvo.ops import health
 from vopi_obvo.poller import SOURCE_NAME
 from vopi_obvo.queries import q
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from jinja2 import meta
 
-from vopi_obvo import html_templates, templates
 from vopi_obvo.errors import TemplateError
+from vopi_obvo.messages import html_templates, templates
 from vopi_obvo.rules import Channel, RuleSet, event_item, template_context
 from vopi_obvo.rules import Subscriber as RuleSubscriber
 

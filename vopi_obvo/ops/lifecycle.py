@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from vopi_obvo import systemd
+from vopi_obvo.ops import systemd
 from vopi_obvo.senders import OutgoingMessage, Sender, SendError
 
 log = structlog.get_logger("vopi_obvo.lifecycle")

@@ -1,0 +1,4 @@
+"""Delivering the outbox: the dispatcher and what it needs at run time.
+
+Back-off, coalescing and storm stores, SMS receipts.
+"""

@@ -1,0 +1,1 @@
+"""What the citizens' portal and the staff console share: certificate identity, rate limits."""
