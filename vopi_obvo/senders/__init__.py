@@ -26,6 +26,11 @@ class Throttled(TemporaryFailure):
         self.retry_after = retry_after  # seconds, when the provider said (Retry-After)
 
 
+class NotAttempted(SendError):
+    """The message was not handed over at all (the process is stopping): it goes back to
+    pending as it was, the attempt not counted."""
+
+
 class PermanentFailure(SendError):
     """Trying again cannot help: SMTP 5xx, HTTP 4xx, an address the server rejects."""
 
