@@ -27,6 +27,7 @@ demo: $(VENV)/.demo-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check vopi_obvo tests bench
 	$(BIN)/ruff format --check vopi_obvo tests bench
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
@@ -40,4 +41,4 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
