@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DURATION ?=
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# sql/schema.sql from sql/migrations/ (after adding a migration): needs a PostgreSQL server
+# ($$OBVO_TEST_DATABASE_URL, default the machine's at 127.0.0.1:5432) and pg_dump.
+schema: $(VENV)/.dev-installed
+	$(BIN)/python -m tests.tools.schema
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/bench.py
