@@ -112,11 +112,8 @@ def restore_backlog(url: str) -> None:
 
 
 def outbox(url: str) -> dict[str, int]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            b"SELECT status, count(*) FROM obvo.notifications GROUP BY 1"
-        ).fetchall()
-    return {str(s): int(n) for s, n in rows}
+    """Notifications by status/channel after a run."""
+    return common.count_notifications(url)
 
 
 def arrivals_check(stubs: common.Stubs, expected: int) -> dict[str, int]:
