@@ -10,9 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = ROOT / "sql" / "queries.sql"
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-# q("name"), queries.q("name"), queries.vopi("name", ...), raw("name"): how vopi_obvo.queries
-# is called everywhere.
-_CALL = re.compile(r"""\b(?:q|vopi|raw)\(\s*["'](\w+)["']""")
+# q("name"), queries.q("name"), queries.vopi("name", ...), raw("name") and a VOPI source's
+# wrapped("name") (an engine's form of a [vopi] query): how named queries are asked for.
+_CALL = re.compile(r"""\b(?:q|vopi|raw|wrapped)\(\s*["'](\w+)["']""")
 
 
 def defined() -> list[str]:
@@ -31,7 +31,8 @@ def test_every_named_query_is_used() -> None:
     unused = sorted(set(defined()) - set(used()))
     assert not unused, (
         "sql/queries.sql has queries no module under vopi_obvo/ runs; remove them "
-        f"(or call them with q(...)): {', '.join(unused)}"
+        "(or ask for them by a literal name: q('x'), queries.vopi('x', ...), wrapped('x')): "
+        + ", ".join(unused)
     )
 
 
