@@ -10,7 +10,6 @@ identity, so another certificate in the same browser starts a new session.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,12 @@ from starlette.requests import Request
 
 from vopi_obvo import db
 from vopi_obvo.config import Settings
-from vopi_obvo.portal import store, texts, tokens
+from vopi_obvo.portal import store, texts
 from vopi_obvo.portal.settings import PortalConfig
+from vopi_obvo.web import proxy, sessions
 from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
 from vopi_obvo.web.ratelimit import SlidingWindow
+from vopi_obvo.web.responses import session_cookie_name
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -99,8 +100,7 @@ class Portal:
 
     @property
     def cookie_name(self) -> str:
-        # __Host- cookies must be Secure, host-only and Path=/: browsers enforce it.
-        return "__Host-obvo_session" if self.config.https else "obvo_session"
+        return session_cookie_name("obvo_session", self.config.https)
 
     # ---- who is asking ----
 
@@ -109,12 +109,9 @@ class Portal:
 
     def client_address(self, request: Request) -> str:
         """The citizen's address for rate limits: X-Real-IP only from a trusted proxy."""
-        peer = self.peer(request) or "unknown"
-        if self.config.is_trusted_proxy(peer):
-            real = request.headers.get("x-real-ip", "").strip()
-            if real:
-                return real
-        return peer
+        return proxy.client_address(
+            self.peer(request), request.headers.get("x-real-ip", ""), self.config.trusted_proxies
+        )
 
     def language(self, request: Request) -> str:
         return texts.pick_language(
@@ -176,8 +173,8 @@ class Portal:
                 return Citizen(identity_id, party_id, cert.name, session[1], cert)
         if not self.signin_limiter.allow(f"signin:{self.client_address(request)}"):
             raise PageRefusal(429, "too_many_title", "too_many_text")
-        new_token = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(32)
+        new_token = sessions.new_token()
+        csrf = sessions.new_token()
         with self.engine.begin() as conn:
             store.create_session(conn, self.session_hash(new_token), identity_id, csrf, ttl)
             store.audit(
@@ -193,7 +190,7 @@ class Portal:
         return Citizen(identity_id, party_id, cert.name, csrf, cert)
 
     def session_hash(self, token: str) -> str:
-        return tokens.keyed_hash(self.settings.portal.session_secret, "session", token)
+        return sessions.keyed_hash(self.settings.portal.session_secret, "session", token)
 
     def end_session(self, request: Request) -> None:
         token = request.cookies.get(self.cookie_name, "")

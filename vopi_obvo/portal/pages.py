@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hmac
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from vopi_obvo.portal import changes, forms, store
 from vopi_obvo.portal.codes import Purpose
 from vopi_obvo.portal.context import STATIC_DIR, Citizen, PageRefusal, Portal
 from vopi_obvo.portal.texts import LANGUAGES, TEXTS, Translator
+from vopi_obvo.web import sessions
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -85,7 +85,7 @@ def make_router(portal: Portal) -> APIRouter:  # noqa: PLR0915 - one closure per
         return citizen, citizen.party_id
 
     def check_csrf(citizen: Citizen, token: str) -> None:
-        if not token or not hmac.compare_digest(token, citizen.csrf_token):
+        if not sessions.csrf_matches(token, citizen.csrf_token):
             raise PageRefusal(403, "csrf_title", "csrf_text")
 
     def limit_codes(request: Request, citizen: Citizen) -> None:

@@ -81,7 +81,7 @@ def decode_header(value: str) -> x509.Certificate:
         raise ValueError("the header does not hold a valid X.509 certificate") from None
 
 
-def load_ca_files(paths: Sequence[str]) -> list[x509.Certificate]:
+def load_ca_files(paths: Sequence[str], section: str) -> list[x509.Certificate]:
     """Every certificate in the PEM files; ConfigError naming the file that fails."""
     cas: list[x509.Certificate] = []
     for name in paths:
@@ -89,11 +89,11 @@ def load_ca_files(paths: Sequence[str]) -> list[x509.Certificate]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"[portal] ca_files: cannot read {name}: {exc.strerror}") from None
+            raise ConfigError(f"[{section}] ca_files: cannot read {name}: {exc.strerror}") from None
         try:
             found = x509.load_pem_x509_certificates(data)
         except ValueError:
-            raise ConfigError(f"[portal] ca_files: {name} holds no PEM certificate") from None
+            raise ConfigError(f"[{section}] ca_files: {name} holds no PEM certificate") from None
         cas.extend(found)
     return cas
 
@@ -101,8 +101,9 @@ def load_ca_files(paths: Sequence[str]) -> list[x509.Certificate]:
 class TrustedIssuers:
     """The CA list: a certificate signs in only when one of these issued it."""
 
-    def __init__(self, cas: Sequence[x509.Certificate]) -> None:
+    def __init__(self, cas: Sequence[x509.Certificate], section: str) -> None:
         self.cas = list(cas)
+        self.section = section  # the configuration section that lists them, for messages
 
     def names(self) -> list[str]:
         return [ca.subject.rfc4514_string() for ca in self.cas]
@@ -118,7 +119,9 @@ class TrustedIssuers:
         issuer = cert.issuer.rfc4514_string()
         if not any(self._issued_by(cert, ca) for ca in self.cas):
             raise CertificateRefused(
-                Refusal.UNKNOWN_ISSUER, f"issuer {issuer} is not in [portal] ca_files", fingerprint
+                Refusal.UNKNOWN_ISSUER,
+                f"issuer {issuer} is not in [{self.section}] ca_files",
+                fingerprint,
             )
         if now < cert.not_valid_before_utc:
             raise CertificateRefused(

@@ -1,0 +1,55 @@
+"""What every response of the portal and the console carries, and how a request is logged.
+
+Security headers on every response (CSP without any script, frame denial, no referrer, HSTS
+when served over https), `no-store` caching for anything but static files, and the session
+cookie (HttpOnly, SameSite=Lax, a browser-session cookie; Secure and `__Host-` on https).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def session_cookie_name(base: str, https: bool) -> str:
+    # __Host- cookies must be Secure, host-only and Path=/: browsers enforce it.
+    return f"__Host-{base}" if https else base
+
+
+def set_session_cookie(
+    response: Response, name: str, *, new_token: str | None, end: bool, https: bool
+) -> None:
+    """Start (new_token) or end the session cookie; nothing when neither is asked for."""
+    if end:
+        response.delete_cookie(name, path="/", secure=https, httponly=True)
+    elif new_token:
+        # No max-age: a browser session cookie, gone when the browser closes; the server
+        # side expires after the configured inactivity.
+        response.set_cookie(name, new_token, path="/", secure=https, httponly=True, samesite="lax")
+
+
+def security_headers(request: Request, response: Response, *, https: bool) -> None:
+    headers = response.headers
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Frame-Options"] = "DENY"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"  # tokens in URLs must not leak onwards
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if request.url.path.startswith("/static/"):
+        headers["Cache-Control"] = "public, max-age=3600"
+    else:
+        headers["Cache-Control"] = "no-store"
+    if https:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+
+def route_of(request: Request) -> str:
+    """The route pattern for logs: never the path itself (it may hold a token or an id)."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "(no route)"))
