@@ -19,9 +19,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vopi_obvo import __version__
 from vopi_obvo.portal import api, pages, webhook
-from vopi_obvo.portal.context import LANG_COOKIE, NoCertificate, PageRefusal, Portal
+from vopi_obvo.portal.context import NoCertificate, PageRefusal, Portal
 from vopi_obvo.portal.texts import LANGUAGES, TEXTS, Translator
-from vopi_obvo.web.responses import route_of, security_headers, set_session_cookie
+from vopi_obvo.web.responses import (
+    remember_language,
+    route_of,
+    security_headers,
+    set_session_cookie,
+)
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -133,22 +138,11 @@ def create_app(portal: Portal) -> FastAPI:
 
 
 def _session_cookie(portal: Portal, request: Request, response: Response) -> None:
-    secure = portal.config.https
     set_session_cookie(
         response,
         portal.cookie_name,
         new_token=request.state.new_session,
         end=request.state.end_session,
-        https=secure,
+        https=portal.config.https,
     )
-    chosen = request.query_params.get("lang")
-    if chosen in LANGUAGES and request.cookies.get(LANG_COOKIE) != chosen:
-        response.set_cookie(
-            LANG_COOKIE,
-            chosen,
-            max_age=365 * 24 * 3600,
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="lax",
-        )
+    remember_language(request, response, https=portal.config.https)

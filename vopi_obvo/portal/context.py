@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import sqlalchemy as sa
 import structlog
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from vopi_obvo.portal import store, texts
 from vopi_obvo.portal.settings import PortalConfig
 from vopi_obvo.web import proxy, sessions
 from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
+from vopi_obvo.web.language import LANG_COOKIE, page_environment
 from vopi_obvo.web.ratelimit import SlidingWindow
 from vopi_obvo.web.responses import session_cookie_name
 
@@ -32,7 +32,6 @@ log = structlog.get_logger("vopi_obvo.portal")
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-LANG_COOKIE = "obvo_lang"
 
 
 class PageRefusal(Exception):
@@ -85,13 +84,7 @@ class Portal:
         p = settings.portal
         self.signin_limiter = SlidingWindow(p.rate_limit, 60.0)
         self.code_limiter = SlidingWindow(p.rate_limit, 60.0)
-        self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.templates = page_environment(TEMPLATE_DIR)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -54,7 +54,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from vopi_obvo.ops.migrate import pending_migrations  # noqa: PLC0415
+    from vopi_obvo.ops.migrate import require_up_to_date  # noqa: PLC0415
     from vopi_obvo.portal.app import create_app  # noqa: PLC0415
     from vopi_obvo.portal.context import Portal  # noqa: PLC0415
     from vopi_obvo.portal.settings import portal_config  # noqa: PLC0415
@@ -70,12 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError(f"--listen {exc}") from None
     portal = Portal(settings, config)
     try:
-        pending = pending_migrations(portal.engine, settings.database.schema)
-        if pending:
-            raise ConfigError(
-                f"OBVO's schema is not up to date ({len(pending)} migration(s) pending): "
-                "run `obvo migrate` first"
-            )
+        require_up_to_date(portal.engine, settings.database.schema)
         log.info(
             "portal.started",
             version=__version__,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vopi_obvo.web.language import LANG_COOKIE, LANGUAGES
+
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -31,6 +33,21 @@ def set_session_cookie(
         # No max-age: a browser session cookie, gone when the browser closes; the server
         # side expires after the configured inactivity.
         response.set_cookie(name, new_token, path="/", secure=https, httponly=True, samesite="lax")
+
+
+def remember_language(request: Request, response: Response, *, https: bool) -> None:
+    """A language chosen with ?lang= is kept in a cookie for the next visits."""
+    chosen = request.query_params.get("lang")
+    if chosen in LANGUAGES and request.cookies.get(LANG_COOKIE) != chosen:
+        response.set_cookie(
+            LANG_COOKIE,
+            chosen,
+            max_age=365 * 24 * 3600,
+            path="/",
+            secure=https,
+            httponly=True,
+            samesite="lax",
+        )
 
 
 def security_headers(request: Request, response: Response, *, https: bool) -> None:
