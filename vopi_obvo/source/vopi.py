@@ -13,6 +13,8 @@ from vopi_obvo import queries
 from vopi_obvo.errors import SourceQueryError
 from vopi_obvo.source.holes import Evidence
 
+# The name OBVO keeps VOPI's cursor and holes under (source_cursor, pending_holes).
+SOURCE_NAME = "vopi"
 REQUIRED_EVENT_COLUMNS = ("event_id", "event_type", "occurred_at", "case_id")
 REQUIRED_PARTY_COLUMNS = ("case_id", "party_id")
 # PostgreSQL type OIDs the wrapped query relies on: integer ids, timestamps.
