@@ -4,9 +4,6 @@ request naming the route pattern, never the path, which may hold an id)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -14,15 +11,11 @@ from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vopi_obvo import __version__
-from vopi_obvo.console.context import STATIC_DIR, Console, NoCertificate, PageRefusal
+from vopi_obvo.console.context import STATIC_DIR, Console, PageRefusal
 from vopi_obvo.console.pages import overview, session, staff
 from vopi_obvo.console.views import Views
-from vopi_obvo.web.responses import (
-    remember_language,
-    route_of,
-    security_headers,
-    set_session_cookie,
-)
+from vopi_obvo.web.certificates import NoCertificateHeader
+from vopi_obvo.web.responses import add_response_middleware, route_of
 
 log = structlog.get_logger("vopi_obvo.console")
 
@@ -58,8 +51,8 @@ def create_app(console: Console) -> FastAPI:
         keys = [exc.text_key] + (["unknown_staff_ask"] if exc.certificate else [])
         return views.message(request, exc.status, exc.title_key, *keys, certificate=exc.certificate)
 
-    @app.exception_handler(NoCertificate)
-    async def no_certificate(request: Request, exc: NoCertificate) -> Response:
+    @app.exception_handler(NoCertificateHeader)
+    async def no_certificate(request: Request, exc: NoCertificateHeader) -> Response:
         return views.message(request, 401, "landing_title", "landing_text", "landing_help")
 
     @app.exception_handler(RequestValidationError)
@@ -77,31 +70,12 @@ def create_app(console: Console) -> FastAPI:
         log.error("console.error", error=type(exc).__name__, route=route_of(request))
         return views.message(request, 500, "error_title", "error_text")
 
-    @app.middleware("http")
-    async def every_response(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.monotonic()
-        request.state.new_session = None
-        request.state.end_session = False
-        response = await call_next(request)
-        https = console.config.https
-        set_session_cookie(
-            response,
-            console.cookie_name,
-            new_token=request.state.new_session,
-            end=request.state.end_session,
-            https=https,
-        )
-        remember_language(request, response, https=https)
-        security_headers(request, response, https=https)
-        log.info(
-            "console.request",
-            method=request.method,
-            route=route_of(request),
-            status=response.status_code,
-            ms=round((time.monotonic() - started) * 1000, 1),
-        )
-        return response
+    add_response_middleware(
+        app,
+        cookie_name=console.cookie_name,
+        https=console.config.https,
+        log=log,
+        event="console.request",
+    )
 
     return app

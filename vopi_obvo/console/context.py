@@ -30,13 +30,12 @@ from vopi_obvo.console.staff import StaffMember
 from vopi_obvo.queries import q
 from vopi_obvo.source.vopi import VopiSource
 from vopi_obvo.web import proxy, sessions
-from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
-from vopi_obvo.web.language import (
-    LANG_COOKIE,
-    from_accept_language,
-    page_environment,
-    pick_language,
+from vopi_obvo.web.certificates import (
+    CertificateIdentity,
+    CertificateRefused,
+    identify_header,
 )
+from vopi_obvo.web.pages import page_environment, request_language
 from vopi_obvo.web.ratelimit import SlidingWindow
 from vopi_obvo.web.responses import session_cookie_name
 
@@ -62,10 +61,6 @@ class PageRefusal(Exception):
         self.title_key = title_key
         self.text_key = text_key
         self.certificate = certificate  # shown on the "unknown certificate" page
-
-
-class NoCertificate(Exception):
-    """No certificate came with the request: the page explains how to sign in."""
 
 
 @dataclass(frozen=True)
@@ -128,25 +123,20 @@ class Console:
         )
 
     def language(self, request: Request) -> str:
-        return pick_language(
-            request.query_params.get("lang"),
-            request.cookies.get(LANG_COOKIE),
-            from_accept_language(request.headers.get("accept-language")),
-        )
+        return request_language(request)
 
     def certificate(self, request: Request) -> CertificateIdentity:
-        """The verified certificate of this request; PageRefusal (audited) or NoCertificate."""
-        header = request.headers.get(self.config.cert_header, "").strip()
-        if not header or header == "(null)":
-            raise NoCertificate
-        if not self.config.is_trusted_proxy(self.peer(request)):
-            self._refuse(request, "untrusted_proxy", 403, {"header": self.config.cert_header})
+        """The verified certificate of this request; PageRefusal (audited), or
+        NoCertificateHeader when none came (the sign-in page)."""
         try:
-            return self.config.issuers.identify(header, self.clock())
+            return identify_header(
+                request.headers.get(self.config.cert_header, ""),
+                from_trusted_proxy=self.config.is_trusted_proxy(self.peer(request)),
+                issuers=self.config.issuers,
+                now=self.clock(),
+            )
         except CertificateRefused as exc:
-            status = 400 if exc.reason == "malformed" else 403
-            detail: dict[str, object] = {"reason": exc.detail, "fingerprint": exc.fingerprint}
-            self._refuse(request, str(exc.reason), status, detail)
+            self._refuse(request, str(exc.reason), exc.status, exc.audit_detail())
             raise  # pragma: no cover - _refuse always raises
 
     def _refuse(

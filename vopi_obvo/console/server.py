@@ -22,7 +22,7 @@ from vopi_obvo.admin.timespec import show_time
 from vopi_obvo.console import staff
 from vopi_obvo.console.roles import ROLES, parse_role, staff_name
 from vopi_obvo.console.settings import console_issuers
-from vopi_obvo.errors import ConfigError, ExitCode, InvalidInput
+from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
 
 log = structlog.get_logger("vopi_obvo.console")
@@ -143,17 +143,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vopi_obvo.console.context import Console  # noqa: PLC0415
     from vopi_obvo.console.settings import console_config  # noqa: PLC0415
     from vopi_obvo.ops.migrate import require_up_to_date  # noqa: PLC0415
-    from vopi_obvo.web.proxy import parse_listen  # noqa: PLC0415
+    from vopi_obvo.web.proxy import listen_address  # noqa: PLC0415
     from vopi_obvo.web.serving import serve_until_stopped  # noqa: PLC0415
 
     settings = settings_of(args)
     config = console_config(settings)
-    host, port = config.host, config.port
-    if args.listen:
-        try:
-            host, port = parse_listen(args.listen)
-        except ValueError as exc:
-            raise ConfigError(f"--listen {exc}") from None
+    host, port = listen_address((config.host, config.port), args.listen)
     console = Console(settings, config)
     try:
         require_up_to_date(console.engine, settings.database.schema)

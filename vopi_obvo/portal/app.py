@@ -7,9 +7,6 @@ pattern, never the path itself (it may hold a token) or the client address.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -21,12 +18,7 @@ from vopi_obvo import __version__
 from vopi_obvo.portal import api, pages, webhook
 from vopi_obvo.portal.context import NoCertificate, PageRefusal, Portal
 from vopi_obvo.portal.texts import LANGUAGES, TEXTS, Translator
-from vopi_obvo.web.responses import (
-    remember_language,
-    route_of,
-    security_headers,
-    set_session_cookie,
-)
+from vopi_obvo.web.responses import add_response_middleware, route_of
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -115,34 +107,12 @@ def create_app(portal: Portal) -> FastAPI:
             conn.exec_driver_sql("SELECT 1")
         return JSONResponse({"status": "ok"})
 
-    @app.middleware("http")
-    async def every_response(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.monotonic()
-        request.state.new_session = None
-        request.state.end_session = False
-        response = await call_next(request)
-        _session_cookie(portal, request, response)
-        security_headers(request, response, https=portal.config.https)
-        log.info(
-            "portal.request",
-            method=request.method,
-            route=route_of(request),
-            status=response.status_code,
-            ms=round((time.monotonic() - started) * 1000, 1),
-        )
-        return response
+    add_response_middleware(
+        app,
+        cookie_name=portal.cookie_name,
+        https=portal.config.https,
+        log=log,
+        event="portal.request",
+    )
 
     return app
-
-
-def _session_cookie(portal: Portal, request: Request, response: Response) -> None:
-    set_session_cookie(
-        response,
-        portal.cookie_name,
-        new_token=request.state.new_session,
-        end=request.state.end_session,
-        https=portal.config.https,
-    )
-    remember_language(request, response, https=portal.config.https)

@@ -20,11 +20,16 @@ from starlette.requests import Request
 
 from vopi_obvo import db
 from vopi_obvo.config import Settings
-from vopi_obvo.portal import store, texts
+from vopi_obvo.portal import store
 from vopi_obvo.portal.settings import PortalConfig
 from vopi_obvo.web import proxy, sessions
-from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
-from vopi_obvo.web.language import LANG_COOKIE, page_environment
+from vopi_obvo.web.certificates import (
+    CertificateIdentity,
+    CertificateRefused,
+    NoCertificateHeader,
+    identify_header,
+)
+from vopi_obvo.web.pages import page_environment, request_language
 from vopi_obvo.web.ratelimit import SlidingWindow
 from vopi_obvo.web.responses import session_cookie_name
 
@@ -107,32 +112,22 @@ class Portal:
         )
 
     def language(self, request: Request) -> str:
-        return texts.pick_language(
-            request.query_params.get("lang"),
-            request.cookies.get(LANG_COOKIE),
-            texts.from_accept_language(request.headers.get("accept-language")),
-        )
+        return request_language(request)
 
     def certificate(self, request: Request) -> CertificateIdentity:
         """The verified certificate of this request; PageRefusal (audited) or NoCertificate."""
-        header = request.headers.get(self.config.cert_header, "").strip()
-        peer = self.peer(request)
-        if not header or header == "(null)":
-            raise NoCertificate
-        if not self.config.is_trusted_proxy(peer):
-            self._refuse(request, "untrusted_proxy", 403, {"header": self.config.cert_header})
         try:
-            return self.config.issuers.identify(
-                header, self.clock(), self.settings.portal.tax_number_oid
+            return identify_header(
+                request.headers.get(self.config.cert_header, ""),
+                from_trusted_proxy=self.config.is_trusted_proxy(self.peer(request)),
+                issuers=self.config.issuers,
+                now=self.clock(),
+                tax_number_oid=self.settings.portal.tax_number_oid,
             )
+        except NoCertificateHeader:
+            raise NoCertificate from None
         except CertificateRefused as exc:
-            status = 400 if exc.reason == "malformed" else 403
-            self._refuse(
-                request,
-                str(exc.reason),
-                status,
-                {"reason": exc.detail, "fingerprint": exc.fingerprint},
-            )
+            self._refuse(request, str(exc.reason), exc.status, exc.audit_detail())
             raise  # pragma: no cover - _refuse always raises
 
     def _refuse(

@@ -9,7 +9,7 @@ import structlog
 
 from vopi_obvo import __version__
 from vopi_obvo.config import Settings, load_settings
-from vopi_obvo.errors import ConfigError, ExitCode, InvalidInput
+from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.portal import tokens
 from vopi_obvo.web.serving import serve_until_stopped
@@ -58,16 +58,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vopi_obvo.portal.app import create_app  # noqa: PLC0415
     from vopi_obvo.portal.context import Portal  # noqa: PLC0415
     from vopi_obvo.portal.settings import portal_config  # noqa: PLC0415
-    from vopi_obvo.web.proxy import parse_listen  # noqa: PLC0415
+    from vopi_obvo.web.proxy import listen_address  # noqa: PLC0415
 
     settings = _settings(args)
     config = portal_config(settings)
-    host, port = config.host, config.port
-    if args.listen:
-        try:
-            host, port = parse_listen(args.listen)
-        except ValueError as exc:
-            raise ConfigError(f"--listen {exc}") from None
+    host, port = listen_address((config.host, config.port), args.listen)
     portal = Portal(settings, config)
     try:
         require_up_to_date(portal.engine, settings.database.schema)

@@ -36,6 +36,7 @@ MAX_HEADER_LENGTH = 16_384  # a citizen's certificate is 1-3 KiB; anything far l
 class Refusal(enum.StrEnum):
     """Why a certificate does not sign anyone in (also the audit action's suffix)."""
 
+    UNTRUSTED_PROXY = "untrusted_proxy"
     MALFORMED = "malformed"
     UNKNOWN_ISSUER = "unknown_issuer"
     NOT_YET_VALID = "not_yet_valid"
@@ -49,6 +50,18 @@ class CertificateRefused(Exception):
         self.reason = reason
         self.detail = detail
         self.fingerprint = fingerprint
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of the refusal page."""
+        return 400 if self.reason is Refusal.MALFORMED else 403
+
+    def audit_detail(self) -> dict[str, object]:
+        return {"reason": self.detail, "fingerprint": self.fingerprint}
+
+
+class NoCertificateHeader(Exception):
+    """The request carries no certificate at all (the proxy sends none, or `(null)`)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,26 @@ def load_ca_files(paths: Sequence[str], section: str) -> list[x509.Certificate]:
             raise ConfigError(f"[{section}] ca_files: {name} holds no PEM certificate") from None
         cas.extend(found)
     return cas
+
+
+def identify_header(
+    header: str,
+    *,
+    from_trusted_proxy: bool,
+    issuers: TrustedIssuers,
+    now: dt.datetime,
+    tax_number_oid: str = "",
+) -> CertificateIdentity:
+    """The identity a request's certificate header proves: NoCertificateHeader when there is
+    none; CertificateRefused when the peer may not pass one or the certificate fails."""
+    value = header.strip()
+    if not value or value == "(null)":
+        raise NoCertificateHeader
+    if not from_trusted_proxy:
+        raise CertificateRefused(
+            Refusal.UNTRUSTED_PROXY, "the certificate header came from an untrusted peer"
+        )
+    return issuers.identify(value, now, tax_number_oid)
 
 
 class TrustedIssuers:

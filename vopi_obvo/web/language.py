@@ -1,12 +1,9 @@
 """The language of a page: Slovenian by default, Italian second (Koper, Izola and Piran are
-bilingual), chosen by ?lang=, a cookie or Accept-Language; and texts looked up by key (pure)."""
+bilingual), chosen by ?lang=, a cookie or Accept-Language; and texts looked up by key."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-
-import jinja2
 
 DEFAULT = "sl"
 LANGUAGES = ("sl", "it")
@@ -52,14 +49,3 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         text = self.texts[self.language].get(key) or self.texts[DEFAULT][key]
         return text.format(**values) if values else text
-
-
-def page_environment(template_dir: Path) -> jinja2.Environment:
-    """The Jinja environment of a site's HTML pages: autoescaped, strict about names."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dir),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )

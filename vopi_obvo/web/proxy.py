@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+from vopi_obvo.errors import ConfigError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -15,6 +17,16 @@ def parse_listen(value: str) -> tuple[str, int]:
         raise ValueError(f"must be HOST:PORT such as 127.0.0.1:8080, not {value!r}")
     host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - an explicit ':PORT' asks for all
     return host, int(port)
+
+
+def listen_address(configured: tuple[str, int], given: str | None) -> tuple[str, int]:
+    """The configured listener, or the one `--listen` gives instead."""
+    if not given:
+        return configured
+    try:
+        return parse_listen(given)
+    except ValueError as exc:
+        raise ConfigError(f"--listen {exc}") from None
 
 
 def parse_networks(

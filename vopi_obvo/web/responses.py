@@ -7,6 +7,12 @@ cookie (HttpOnly, SameSite=Lax, a browser-session cookie; Secure and `__Host-` o
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -70,3 +76,38 @@ def route_of(request: Request) -> str:
     """The route pattern for logs: never the path itself (it may hold a token or an id)."""
     route = request.scope.get("route")
     return str(getattr(route, "path", "(no route)"))
+
+
+def add_response_middleware(
+    app: Starlette, *, cookie_name: str, https: bool, log: Any, event: str
+) -> None:
+    """What every response of a site carries: the session cookie a handler started or ended
+    (`request.state.new_session`, `end_session`), the language cookie, the security headers,
+    and one log line naming the route pattern and the time taken."""
+
+    async def every_response(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.monotonic()
+        request.state.new_session = None
+        request.state.end_session = False
+        response = await call_next(request)
+        set_session_cookie(
+            response,
+            cookie_name,
+            new_token=request.state.new_session,
+            end=request.state.end_session,
+            https=https,
+        )
+        remember_language(request, response, https=https)
+        security_headers(request, response, https=https)
+        log.info(
+            event,
+            method=request.method,
+            route=route_of(request),
+            status=response.status_code,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return response
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=every_response)
