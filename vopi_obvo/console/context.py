@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from vopi_obvo import db
 from vopi_obvo.admin import audit
+from vopi_obvo.admin.common import vopi_source
 from vopi_obvo.config import Settings
 from vopi_obvo.console import staff
 from vopi_obvo.console.roles import Role
@@ -94,11 +95,7 @@ class Console:
         self.engine = db.obvo_engine(settings.database.url, settings.database.schema, pool_size=5)
         # VOPI, read-only: the health verdict's lag, cases checked on registration, the
         # preview's newest real event. Connections are opened only when a page needs one.
-        self.vopi = VopiSource(
-            db.source_engine(settings.source_url, settings.source.statement_timeout),
-            settings.source.events_query,
-            settings.source.parties_query,
-        )
+        self.vopi: VopiSource = vopi_source(settings)
         limit = settings.console.rate_limit
         self.signin_limiter = SlidingWindow(limit, 60.0)
         self.change_limiter = SlidingWindow(limit, 60.0)
