@@ -52,7 +52,7 @@ import tomli_w
 import bench as common  # bench/bench.py: scratch databases, the VOPI population, the stubs
 from vopi_obvo.config import DeliverySettings
 from vopi_obvo.ops.logsetup import configure_logging
-from vopi_obvo.poller import SOURCE_NAME
+from vopi_obvo.source.vopi import SOURCE_NAME
 
 OBVO = Path(sys.executable).with_name("obvo")
 RESULTS = common.RESULTS_DIR / "side_by_side.json"
