@@ -329,14 +329,6 @@ VALUES (:party_id, :email, :phone, :events, :language)
 ON CONFLICT (party_id) DO NOTHING
 RETURNING id
 
--- name: list_subscribers
--- `subscribers list`.
-SELECT id, party_id, email, phone, events, language, created_at FROM subscribers ORDER BY id
-
--- name: delete_subscriber
--- `subscribers remove`: the subscription ends; sent notifications keep their history.
-DELETE FROM subscribers WHERE party_id = :party_id RETURNING id
-
 -- ---- administration (`obvo rules|preview|subscribers|notifications|audit`) ----
 
 -- name: vopi_newest_event_of_type
