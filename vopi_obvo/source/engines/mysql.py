@@ -88,11 +88,11 @@ class MySQL:
         return engine
 
     def wrapped(self, name: str, events_query: str) -> sa.TextClause:
-        specific = f"mysql_{name}"
-        stmt = sql_queries.vopi(specific if specific in sql_queries.names() else name, events_query)
-        if ":event_ids" in stmt.text:
-            stmt = stmt.bindparams(sa.bindparam("event_ids", expanding=True))
-        return stmt
+        if name == "vopi_events_by_id":  # IN with an expanding list: MySQL has no = ANY(array)
+            return sql_queries.vopi("mysql_vopi_events_by_id", events_query).bindparams(
+                sa.bindparam("event_ids", expanding=True)
+            )
+        return sql_queries.vopi(name, events_query)
 
     def is_query_error(self, exc: sa.exc.DBAPIError) -> bool:
         # PyMySQL raises OperationalError for most server errors, the query's own among them.
