@@ -613,7 +613,10 @@ def _positive(problems: list[str], name: str, value: float) -> None:
 def _source_engine_problems(source: SourceSettings) -> list[str]:
     problems: list[str] = []
     if source.url and kind_of_url(source.url) is None:
-        problems.append("[source] url must start with postgresql:// or postgresql+psycopg://")
+        problems.append(
+            "[source] url must start with postgresql:// (or postgresql+psycopg://) or, for "
+            "MariaDB/MySQL, mysql+pymysql://"
+        )
     try:
         ZoneInfo(source.timezone)
     except (ValueError, ZoneInfoNotFoundError):
