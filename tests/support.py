@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.message
@@ -56,6 +57,7 @@ class ReceivedMail:
     sender: str
     recipients: list[str]
     message: email.message.EmailMessage
+    arrived: float = 0.0  # time.monotonic() at the start of DATA
 
     @property
     def subject(self) -> str:
@@ -74,6 +76,9 @@ class _MailHandler:
     # recipient → SMTP reply for RCPT TO (e.g. "550 5.1.1 no such user")
     refuse: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0  # seconds before DATA is answered (a relay far away)
+    busy: int = 0  # messages in DATA right now
+    most_busy: int = 0  # the most at once so far
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -87,13 +92,20 @@ class _MailHandler:
     async def handle_DATA(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        arrived = time.monotonic()
         content = envelope.original_content or envelope.content
         assert isinstance(content, bytes)
         msg = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(msg, email.message.EmailMessage)
         with self.lock:
+            self.busy += 1
+            self.most_busy = max(self.most_busy, self.busy)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.busy -= 1
             self.received.append(
-                ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), msg)
+                ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), msg, arrived)
             )
         return "250 Message accepted"
 
@@ -140,6 +152,10 @@ class SmsGateway:
     def __init__(self) -> None:
         self.requests: list[SmsRequest] = []
         self.status = 200
+        # The next `throttle` requests are answered 429 with Retry-After: `retry_after`.
+        self.throttle = 0
+        self.retry_after = "1"
+        self.answers: list[tuple[float, int]] = []  # (time.monotonic(), status) per request
         self.lock = threading.Lock()
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -163,6 +179,10 @@ class SmsGateway:
                 payload = json.loads(self.rfile.read(length).decode("utf-8"))
                 with gateway.lock:
                     status = gateway.status
+                    if gateway.throttle > 0:
+                        gateway.throttle -= 1
+                        status = 429
+                    gateway.answers.append((time.monotonic(), status))
                     if status < 300:
                         gateway._counter += 1
                         gateway.requests.append(SmsRequest(payload, dict(self.headers.items())))
@@ -171,6 +191,8 @@ class SmsGateway:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                if status == 429:
+                    self.send_header("Retry-After", gateway.retry_after)
                 self.end_headers()
                 self.wfile.write(body)
 
