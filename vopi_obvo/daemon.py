@@ -28,8 +28,8 @@ from vopi_obvo.ops.migrate import pending_migrations
 from vopi_obvo.poller import Poller, PollResult
 from vopi_obvo.queries import q
 from vopi_obvo.senders import Sender, shutdown_senders
-from vopi_obvo.senders.factory import build_senders
-from vopi_obvo.senders.paced import pacers_of
+from vopi_obvo.senders.factory import Wait, build_senders
+from vopi_obvo.senders.paced import pacers_of, sleep_then_go
 from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
@@ -42,9 +42,10 @@ HEARTBEAT_EVERY = 5.0
 _TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
-def make_senders(settings: Settings) -> dict[str, Sender]:
-    """SMTP and the SMS gateway(s) (vopi_obvo/senders/factory.py)."""
-    return build_senders(settings)
+def make_senders(settings: Settings, wait: Wait = sleep_then_go) -> dict[str, Sender]:
+    """SMTP and the SMS gateway(s) (vopi_obvo/senders/factory.py); `wait` is how a paced
+    sender waits (False: stopping)."""
+    return build_senders(settings, wait)
 
 
 @dataclass
@@ -88,10 +89,11 @@ class Service:
         self.dispatcher = Dispatcher(
             settings.delivery,
             self.obvo,
-            self._tracked(senders if senders is not None else make_senders(settings)),
+            self._tracked(senders if senders is not None else make_senders(settings, self._wait)),
             self.worker_id,
             should_stop=self.stop_event.is_set,
             heartbeat=self.heartbeat,
+            in_flight=self.signals.in_flight,
             **dispatch_options(settings),
         )
         self._lock_conn: sa.Connection | None = None
@@ -262,7 +264,7 @@ class Service:
         except GraceOver as over:
             log.warning(
                 "daemon.send_interrupted",
-                notification_id=over.notification_id,
+                notification_ids=over.notification_ids,
                 grace_seconds=self.settings.delivery.shutdown_grace,
             )
         finally:
@@ -460,7 +462,7 @@ class Service:
                     "VOPI queries do not fit:\n" + "\n".join(f"  - {p}" for p in problems)
                 )
         senders = self._tracked(
-            self._fixed_senders if self._fixed_senders is not None else make_senders(new)
+            self._fixed_senders if self._fixed_senders is not None else make_senders(new, self._wait)
         )
         poller = Poller(new, self.obvo, source)
         with self.obvo.connect() as conn:
@@ -472,8 +474,10 @@ class Service:
             self.worker_id,
             should_stop=self.stop_event.is_set,
             heartbeat=self.heartbeat,
+            in_flight=self.signals.in_flight,
             **dispatch_options(new),
         )
+        self.dispatcher.close()
         if self._fixed_senders is None:
             shutdown_senders(self.dispatcher.senders.values())
         if vopi is not self.vopi:
@@ -495,7 +499,12 @@ class Service:
         log.error(event, error=error, retry_in=wait)
         return wait
 
+    def _wait(self, seconds: float) -> bool:
+        """How a paced sender waits for its turn: False when the process is stopping."""
+        return not self.stop_event.wait(seconds)
+
     def close(self) -> None:
+        self.dispatcher.close()
         self._drop_lock_connection()
         shutdown_senders(self.dispatcher.senders.values())  # e.g. an SMPP session
         self.obvo.dispose()
