@@ -19,6 +19,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from vopi_obvo import db, store
 from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.delivery.dispatcher import Dispatcher, DispatchResult, dispatch_options
+from vopi_obvo.delivery.outcomes import first_line, is_connection_error
+from vopi_obvo.delivery.presence import WorkerPresence
 from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError
 from vopi_obvo.ops import health, retention, systemd
 from vopi_obvo.ops.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
@@ -32,10 +34,12 @@ from vopi_obvo.source.vopi import VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
 
-MAX_ERROR_WAIT = 30.0
+# After a database error the loop retries soon and often: a failover or a restart of
+# PostgreSQL is over in seconds, and a failed connect costs nothing. Reset once it answers.
+FIRST_ERROR_WAIT = 0.25
+MAX_ERROR_WAIT = 2.0
 # STATUS= (lag, pending, failed) is measured at most this often: a few index look-ups.
 STATUS_EVERY = 5.0
-_TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def make_senders(settings: Settings) -> dict[str, Sender]:
@@ -72,17 +76,13 @@ class Service:
             self.vopi, settings.source.events_query, settings.source.parties_query
         )
         self.poller = Poller(settings, self.obvo, self.source)
-        self.dispatcher = Dispatcher(
-            settings.delivery,
-            self.obvo,
-            self._tracked(senders if senders is not None else make_senders(settings)),
-            self.worker_id,
-            should_stop=self.stop_event.is_set,
-            heartbeat=self.heartbeat,
-            **dispatch_options(settings),
+        self.presence = WorkerPresence(
+            self.obvo, self.worker_id, liveness=settings.delivery.liveness
+        )
+        self.dispatcher = self._make_dispatcher(
+            settings, self._tracked(senders if senders is not None else make_senders(settings))
         )
         self._lock_conn: sa.Connection | None = None
-        self._registered = False
         self._errors = 0
         self._totals = DispatchResult()
         self._cursor: int | None = None
@@ -116,36 +116,55 @@ class Service:
 
     # ---- worker presence ----
 
+    def _make_dispatcher(self, settings: Settings, senders: dict[str, Sender]) -> Dispatcher:
+        return Dispatcher(
+            settings.delivery,
+            self.obvo,
+            senders,
+            self.worker_id,
+            should_stop=self.stop_event.is_set,
+            heartbeat=self.heartbeat,
+            claims_valid=self.presence.intact,
+            **dispatch_options(settings),
+        )
+
     def heartbeat(self) -> None:
-        with self.obvo.begin() as conn:
-            store.heartbeat(conn, self.worker_id)
+        """The worker row (an upsert: back after a long outage) with the problems the senders
+        meet; with liveness "lock", a new lock session if the old one was lost."""
+        self.presence.beat(self.dispatcher.problem)
         # Also during a long batch of sends: the loop is busy, not hung.
         self._ping_watchdog()
 
-    def _register(self) -> None:
-        with self.obvo.begin() as conn:
-            store.register_worker(conn, self.worker_id, socket.gethostname(), os.getpid())
-        self._registered = True
+    @property
+    def _registered(self) -> bool:
+        return self.presence.registered
 
     def _unregister(self) -> None:
-        if not self._registered:
-            return
-        try:
-            with self.obvo.begin() as conn:
-                store.unregister_worker(conn, self.worker_id)
-        except sa.exc.SQLAlchemyError:
-            log.warning("worker.unregister_failed", worker_id=self.worker_id)
-        self._registered = False
+        self.presence.leave()
 
     def reclaim(self) -> None:
+        """The background sweep (also when the loop is busy with a long batch): claims of dead
+        or hung workers; rows of workers silent for 10x stale_worker_after are forgotten."""
+        d = self.settings.delivery
         try:
             with self.obvo.begin() as conn:
-                ids = store.reclaim_dead_claims(conn, self.settings.delivery.stale_worker_after)
+                taken = store.reclaim_dead_claims(
+                    conn,
+                    stale_after=d.stale_worker_after,
+                    claim_timeout=d.claim_timeout,
+                    max_attempts=d.max_attempts,
+                )
+                store.forget_dead_workers(conn, d.stale_worker_after * 10)
         except sa.exc.SQLAlchemyError as exc:
-            log.warning("reclaim.failed", error=str(exc).splitlines()[0])
+            log.warning("reclaim.failed", error=first_line(exc))
             return
-        if ids:
-            log.warning("notifications.taken_back", count=len(ids), ids=ids[:20])
+        if taken.pending or taken.failed:
+            log.warning(
+                "notifications.taken_back",
+                count=len(taken.pending),
+                ids=taken.pending[:20],
+                failed_at_max_attempts=taken.failed[:20],
+            )
 
     # ---- the single active poller ----
 
@@ -263,7 +282,7 @@ class Service:
                     },
                 ).all()
         except sa.exc.SQLAlchemyError as exc:
-            log.warning("notifications.release_failed", error=_first_line(exc))
+            log.warning("notifications.release_failed", error=first_line(exc))
             return
         if released:
             log.info(
@@ -278,25 +297,32 @@ class Service:
         try:
             retention.purge(self.obvo, self.settings.retention.message_days)
         except sa.exc.SQLAlchemyError as exc:
-            log.error("retention.failed", error=_first_line(exc))
+            log.error("retention.failed", error=first_line(exc))
 
     def _guarded_cycle(self, *, once: bool) -> float | None:
         """One round; the seconds to wait before the next, or None when `once` is done.
         Outages are logged and waited out with backoff: the daemon never exits on them."""
         try:
             if not self._registered:
-                self._register()
+                self.heartbeat()
                 self.reclaim()
             result = self.cycle()
-        except _TRANSIENT_DB_ERRORS as exc:
-            self._drop_lock_connection()
-            if once:
-                raise
-            return self._after_error("database.unavailable", _first_line(exc))
         except SourceQueryError as exc:
             if once:
                 raise
             return self._after_error("source.query_failed", str(exc))
+        except sa.exc.SQLAlchemyError as exc:
+            if is_connection_error(exc):
+                self.discard_connections()
+                if once:
+                    raise
+                return self._after_error("database.unavailable", first_line(exc))
+            if once:
+                raise
+            # Not about one row (those fail their row in the dispatcher): logged loudly, the
+            # loop goes on rather than exit and crash-loop under systemd.
+            log.error("cycle.failed", error=first_line(exc), exc_info=exc)
+            return self._after_error("database.error", first_line(exc))
         self._errors = 0
         self._count(result)
         if result.more_work:
@@ -390,7 +416,7 @@ class Service:
             return False
         except sa.exc.SQLAlchemyError as exc:
             log.error(
-                "config.reload_failed", error=_first_line(exc), kept="the running configuration"
+                "config.reload_failed", error=first_line(exc), kept="the running configuration"
             )
             return False
         finally:
@@ -438,15 +464,7 @@ class Service:
         poller = Poller(new, self.obvo, source)
         with self.obvo.connect() as conn:
             poller.refresh_rules(conn)
-        dispatcher = Dispatcher(
-            new.delivery,
-            self.obvo,
-            senders,
-            self.worker_id,
-            should_stop=self.stop_event.is_set,
-            heartbeat=self.heartbeat,
-            **dispatch_options(new),
-        )
+        dispatcher = self._make_dispatcher(new, senders)
         if self._fixed_senders is None:
             shutdown_senders(self.dispatcher.senders.values())
         if vopi is not self.vopi:
@@ -464,12 +482,22 @@ class Service:
 
     def _after_error(self, event: str, error: str) -> float:
         self._errors += 1
-        wait = min(self.settings.source.poll_interval * 2.0**self._errors, MAX_ERROR_WAIT)
+        wait = min(FIRST_ERROR_WAIT * 2.0 ** (self._errors - 1), MAX_ERROR_WAIT)
         log.error(event, error=error, retry_in=wait)
         return wait
 
+    def discard_connections(self) -> None:
+        """After a lost connection every pooled connection may be dead (a restart or failover
+        of PostgreSQL ends them all): discard them all, so the next cycle starts on fresh ones
+        instead of failing once per dead connection."""
+        self._drop_lock_connection()
+        self.presence.drop_session()
+        self.obvo.dispose()
+        self.vopi.dispose()
+
     def close(self) -> None:
         self._drop_lock_connection()
+        self.presence.drop_session()
         shutdown_senders(self.dispatcher.senders.values())  # e.g. an SMPP session
         self.obvo.dispose()
         self.vopi.dispose()
@@ -479,8 +507,3 @@ class Service:
         """SIGTERM/SIGINT stop (with the grace period), SIGHUP reloads (lifecycle.py)."""
         with self.signals.installed():
             yield
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
