@@ -145,26 +145,12 @@ class Service:
     def reclaim(self) -> None:
         """The background sweep (also when the loop is busy with a long batch): claims of dead
         or hung workers; rows of workers silent for 10x stale_worker_after are forgotten."""
-        d = self.settings.delivery
         try:
             with self.obvo.begin() as conn:
-                taken = store.reclaim_dead_claims(
-                    conn,
-                    stale_after=d.stale_worker_after,
-                    claim_timeout=d.claim_timeout,
-                    max_attempts=d.max_attempts,
-                )
-                store.forget_dead_workers(conn, d.stale_worker_after * 10)
+                self.dispatcher.take_back(conn, own=False)
+                store.forget_dead_workers(conn, self.settings.delivery.stale_worker_after * 10)
         except sa.exc.SQLAlchemyError as exc:
             log.warning("reclaim.failed", error=first_line(exc))
-            return
-        if taken.pending or taken.failed:
-            log.warning(
-                "notifications.taken_back",
-                count=len(taken.pending),
-                ids=taken.pending[:20],
-                failed_at_max_attempts=taken.failed[:20],
-            )
 
     # ---- the single active poller ----
 

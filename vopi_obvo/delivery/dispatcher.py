@@ -132,16 +132,19 @@ class Dispatcher:
     def claim_limit(self) -> int:
         return claims.claim_limit(self.pace.seconds_per_message, self.settings.batch_size)
 
-    def take_back(self, conn: sa.Connection, in_flight: Sequence[int] = ()) -> store.TakenBack:
-        """Claims of dead or hung workers, and this worker's own leftovers (anything it holds
-        but `in_flight`), back to pending: run before every claim, so a killed process's
-        messages wait one dispatch, not a heartbeat timeout."""
+    def take_back(
+        self, conn: sa.Connection, *, own: bool = True, in_flight: Sequence[int] = ()
+    ) -> store.TakenBack:
+        """Claims of dead or hung workers and, with `own`, this worker's own leftovers
+        (anything it holds but `in_flight`), back to pending: run before every claim, so a
+        killed process's messages wait one dispatch, not a heartbeat timeout. `own=False` for
+        a sweep from another thread while a batch may be in progress."""
         taken = store.reclaim_dead_claims(
             conn,
             stale_after=self.settings.stale_worker_after,
             claim_timeout=self.settings.claim_timeout,
             max_attempts=self.settings.max_attempts,
-            worker_id=self.worker_id,
+            worker_id=self.worker_id if own else None,
             in_flight=in_flight,
         )
         if taken.pending or taken.failed:
@@ -383,12 +386,25 @@ class Dispatcher:
     ) -> None:
         provider_id = outcomes.db_text(provider_id)
         store.mark_sent(conn, item.id, provider_id)
+        self._attempt(conn, item, started_at, outcome="sent", provider_id=provider_id)
+
+    def _attempt(
+        self,
+        conn: sa.Connection,
+        item: store.ClaimedNotification,
+        started_at: dt.datetime,
+        *,
+        outcome: str,
+        error: str | None = None,
+        provider_id: str | None = None,
+    ) -> None:
         store.record_attempt(
             conn,
             item,
             worker_id=self.worker_id,
             started_at=started_at,
-            outcome="sent",
+            outcome=outcome,
+            error=error,
             provider_id=provider_id,
         )
 
@@ -430,14 +446,7 @@ class Dispatcher:
 
         def write(conn: sa.Connection) -> None:
             store.mark_failed(conn, item.id, self.worker_id, error)
-            store.record_attempt(
-                conn,
-                item,
-                worker_id=self.worker_id,
-                started_at=started_at,
-                outcome="failed",
-                error=error,
-            )
+            self._attempt(conn, item, started_at, outcome="failed", error=error)
 
         if self._record(item, result, bound, write, failed_text="failed"):
             result.failed += 1
@@ -466,14 +475,7 @@ class Dispatcher:
 
         def write(conn: sa.Connection) -> None:
             store.schedule_retry(conn, item.id, self.worker_id, delay, error)
-            store.record_attempt(
-                conn,
-                item,
-                worker_id=self.worker_id,
-                started_at=started_at,
-                outcome="retry",
-                error=error,
-            )
+            self._attempt(conn, item, started_at, outcome="retry", error=error)
 
         if not self._record(item, result, bound, write, failed_text="not sent"):
             return
@@ -505,14 +507,7 @@ class Dispatcher:
 
         def write(conn: sa.Connection) -> None:
             store.postpone_uncounted(conn, item.id, self.worker_id, pause, error)
-            store.record_attempt(
-                conn,
-                item,
-                worker_id=self.worker_id,
-                started_at=started_at,
-                outcome="retry",
-                error=f"configuration: {error}",
-            )
+            self._attempt(conn, item, started_at, outcome="retry", error=f"configuration: {error}")
 
         if not self._record(item, result, bound, write, failed_text="not sent"):
             return

@@ -3,13 +3,14 @@ database, poison messages, rows the database refuses. Real PostgreSQL, SMTP and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
+from tests.integration.senders.test_email_smtp import service_factory
 from tests.integration.test_pipeline import apply_rules, attempts, notifications, subscribe
 from tests.support import SmsGateway, SmtpServer, Vopi, wait_for
 from vopi_obvo import store
@@ -21,19 +22,7 @@ from vopi_obvo.senders.factory import build_senders
 # Heartbeats never age in these tests: whatever is taken back is taken back on other evidence.
 NEVER_STALE = 600.0
 
-
-@pytest.fixture
-def services() -> Iterator[Callable[[Settings], Service]]:
-    made: list[Service] = []
-
-    def factory(settings: Settings) -> Service:
-        service = Service(settings)
-        made.append(service)
-        return service
-
-    yield factory
-    for service in made:
-        service.close()
+__all__ = ["service_factory"]  # the fixture, shared with the e-mail tests
 
 
 def stream_of(vopi: Vopi, settings: Settings, count: int, **contact: str) -> list[int]:
@@ -48,6 +37,27 @@ def stream_of(vopi: Vopi, settings: Settings, count: int, **contact: str) -> lis
 def poll_all(service: Service) -> None:
     while service.poller.poll_once().batch_full:
         pass
+
+
+def worker_with_claims(
+    service_factory: Callable[[Settings], Service], settings: Settings
+) -> tuple[Service, list[store.ClaimedNotification]]:
+    """A registered worker that has read the events and claimed their notifications."""
+    worker = service_factory(settings)
+    worker.heartbeat()
+    poll_all(worker)
+    with worker.obvo.begin() as conn:
+        claimed = store.claim_due(conn, worker.worker_id, 10, ["email"])
+    return worker, claimed
+
+
+def taken_back_by_another(
+    service_factory: Callable[[Settings], Service], settings: Settings
+) -> store.TakenBack:
+    other = service_factory(settings)
+    other.heartbeat()
+    with other.obvo.begin() as conn:
+        return other.dispatcher.take_back(conn)
 
 
 def sql(settings: Settings, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -85,21 +95,17 @@ def test_claims_of_a_worker_whose_session_ended_come_back_at_the_next_dispatch(
     vopi: Vopi,
     make_settings: Callable[..., Settings],
     smtp_server: SmtpServer,
-    services: Callable[[Settings], Service],
+    service_factory: Callable[[Settings], Service],
 ) -> None:
     settings = make_settings(delivery__stale_worker_after=NEVER_STALE)
     stream_of(vopi, settings, 3)
-    dead = services(settings)
-    dead.heartbeat()
-    poll_all(dead)
-    with dead.obvo.begin() as conn:
-        claimed = store.claim_due(conn, dead.worker_id, 10, ["email"])
+    _dead, claimed = worker_with_claims(service_factory, settings)
     assert len(claimed) == 3
     # kill -9: the process's sessions end, its heartbeat is still fresh.
     terminate_obvo_sessions(settings)
     wait_for(lambda: worker_locks(settings) == 0)
 
-    other = services(settings)
+    other = service_factory(settings)
     other.run(once=True)
 
     assert delivered_ids(smtp_server) == sorted(c.id for c in claimed)
@@ -110,22 +116,15 @@ def test_claims_of_a_worker_whose_session_ended_come_back_at_the_next_dispatch(
 def test_a_live_workers_claims_stay_its_own_even_when_its_row_was_forgotten(
     vopi: Vopi,
     make_settings: Callable[..., Settings],
-    services: Callable[[Settings], Service],
+    service_factory: Callable[[Settings], Service],
 ) -> None:
     settings = make_settings(delivery__stale_worker_after=NEVER_STALE)
     stream_of(vopi, settings, 2)
-    live = services(settings)
-    live.heartbeat()
-    poll_all(live)
-    with live.obvo.begin() as conn:
-        claimed = store.claim_due(conn, live.worker_id, 10, ["email"])
+    live, claimed = worker_with_claims(service_factory, settings)
     # A long outage: another process forgot the row (delete_dead_workers).
     sql(settings, "DELETE FROM obvo.workers WHERE id = %s", (live.worker_id,))
 
-    other = services(settings)
-    other.heartbeat()
-    with other.obvo.begin() as conn:
-        taken = other.dispatcher.take_back(conn)
+    taken = taken_back_by_another(service_factory, settings)
     assert (taken.pending, taken.failed) == ([], [])
     assert {r["status"] for r in notifications(settings)} == {"sending"}
 
@@ -139,35 +138,28 @@ def test_a_live_workers_claims_stay_its_own_even_when_its_row_was_forgotten(
 def test_claims_older_than_claim_timeout_come_back_from_a_live_worker(
     vopi: Vopi,
     make_settings: Callable[..., Settings],
-    services: Callable[[Settings], Service],
+    service_factory: Callable[[Settings], Service],
 ) -> None:
     settings = make_settings(delivery__stale_worker_after=NEVER_STALE, delivery__claim_timeout=60.0)
     stream_of(vopi, settings, 2)
-    hung = services(settings)
-    hung.heartbeat()
-    poll_all(hung)
-    with hung.obvo.begin() as conn:
-        claimed = store.claim_due(conn, hung.worker_id, 10, ["email"])
+    _hung, claimed = worker_with_claims(service_factory, settings)
     sql(
         settings,
         "UPDATE obvo.notifications SET claimed_at = now() - interval '61 seconds' WHERE id = %s",
         (claimed[0].id,),
     )
-    other = services(settings)
-    other.heartbeat()
-    with other.obvo.begin() as conn:
-        taken = other.dispatcher.take_back(conn)
+    taken = taken_back_by_another(service_factory, settings)
     assert taken.pending == [claimed[0].id]
 
 
 def test_a_message_that_kills_its_sender_every_time_fails_at_max_attempts(
     vopi: Vopi,
     make_settings: Callable[..., Settings],
-    services: Callable[[Settings], Service],
+    service_factory: Callable[[Settings], Service],
 ) -> None:
     settings = make_settings(delivery__max_attempts=3)
     stream_of(vopi, settings, 1)
-    service = services(settings)
+    service = service_factory(settings)
     poll_all(service)
     # The third process died while sending it (attempts were counted at each claim).
     sql(
@@ -284,11 +276,11 @@ def test_a_batch_cut_by_a_lost_connection_leaves_nothing_in_sending(
     vopi: Vopi,
     make_settings: Callable[..., Settings],
     smtp_server: SmtpServer,
-    services: Callable[[Settings], Service],
+    service_factory: Callable[[Settings], Service],
 ) -> None:
     settings = make_settings(delivery__stale_worker_after=NEVER_STALE)
     stream_of(vopi, settings, 6)
-    service = services(settings)
+    service = service_factory(settings)
     service.heartbeat()
     poll_all(service)
 
