@@ -19,9 +19,10 @@ from vopi_obvo.admin.cli_notifications import add_notifications_commands
 from vopi_obvo.admin.cli_rules import add_preview_command, add_rules_commands
 from vopi_obvo.admin.cli_subscribers import add_subscribers_commands
 from vopi_obvo.admin.common import obvo_engine, settings_of, vopi_source
-from vopi_obvo.errors import ExitCode, ObvoError, RulesError
+from vopi_obvo.errors import ExitCode, ObvoError
 from vopi_obvo.ops import systemd
-from vopi_obvo.rules import parse_rules_document
+from vopi_obvo.rule_validation import format_problems, invalid_rules
+from vopi_obvo.rules import RuleSet
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -157,14 +158,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return ExitCode.FAILURE if problems else ExitCode.OK
 
 
-def _rule_row_problems(ruleset: Any) -> list[str]:
-    from vopi_obvo.rules import rules_to_document  # noqa: PLC0415
-
-    try:
-        parse_rules_document(rules_to_document(ruleset))
-    except RulesError as exc:
-        return [f"rules: {p}" for p in exc.problems]
-    return []
+def _rule_row_problems(ruleset: RuleSet) -> list[str]:
+    """Every invalid rule row, checked as `rules check` and `obvo status` check them."""
+    return [f"rules: {p}" for p in format_problems(invalid_rules(ruleset))]
 
 
 def _service(args: argparse.Namespace) -> Any:

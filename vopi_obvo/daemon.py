@@ -19,7 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from vopi_obvo import db, store
 from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.delivery.dispatcher import Dispatcher, DispatchResult, dispatch_options
-from vopi_obvo.delivery.outcomes import first_line, is_connection_error
+from vopi_obvo.delivery.outcomes import first_line
 from vopi_obvo.delivery.presence import WorkerPresence
 from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError
 from vopi_obvo.ops import health, retention, systemd
@@ -298,7 +298,7 @@ class Service:
                 raise
             return self._after_error("source.query_failed", str(exc))
         except sa.exc.SQLAlchemyError as exc:
-            if is_connection_error(exc):
+            if db.is_connection_error(exc):
                 self.discard_connections()
                 if once:
                     raise

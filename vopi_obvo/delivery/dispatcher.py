@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo import store
+from vopi_obvo import db, store
 from vopi_obvo.config import DeliverySettings, Settings
 from vopi_obvo.delivery import claims, outcomes
 from vopi_obvo.delivery.backoff import retry_delay
@@ -424,7 +424,7 @@ class Dispatcher:
             with self._outcome_transaction() as conn:
                 write(conn)
         except sa.exc.SQLAlchemyError as exc:
-            if outcomes.is_connection_error(exc):
+            if db.is_connection_error(exc):
                 raise
             error = f"{failed_text}: {outcomes.first_line(exc)}"
             bound.error("notification.outcome_not_recorded", error=error)

@@ -7,8 +7,6 @@ exception) must not stop the daemon: it becomes that message's failed attempt, c
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from vopi_obvo.senders import PermanentFailure, SendError, TemporaryFailure
 
 
@@ -21,14 +19,6 @@ def unexpected_failure(exc: Exception) -> SendError:
     if isinstance(exc, UnicodeError | ValueError | TypeError | LookupError):
         return PermanentFailure(f"the message cannot be sent as it is: {text}")
     return TemporaryFailure(f"unexpected error while sending: {text}")
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """The database connection is gone (the batch ends; the loop reconnects), as opposed to
-    an error about one row's data (integrity, data), which fails that row only."""
-    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError)
 
 
 def db_text(text: str | None) -> str | None:

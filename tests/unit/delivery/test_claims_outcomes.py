@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from vopi_obvo import db
 from vopi_obvo.delivery import claims, outcomes
 
 
@@ -45,8 +46,8 @@ def test_unexpected_exceptions_are_classified() -> None:
 def test_connection_errors_are_told_from_errors_about_a_row() -> None:
     lost = sa.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
     refused = sa.exc.IntegrityError("UPDATE", {}, Exception("check_violation"))
-    assert outcomes.is_connection_error(lost)
-    assert not outcomes.is_connection_error(refused)
+    assert db.is_connection_error(lost)
+    assert not db.is_connection_error(refused)
 
 
 def test_texts_lose_nul_characters_postgresql_refuses() -> None:
