@@ -15,7 +15,12 @@ import structlog
 
 from vopi_obvo.config import SmsGatewaySettings
 from vopi_obvo.messages import sms_encoding
-from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
+from vopi_obvo.senders import (
+    ConfigurationFailure,
+    OutgoingMessage,
+    PermanentFailure,
+    TemporaryFailure,
+)
 from vopi_obvo.senders.http_request import (
     DEFAULT_ID_PATH,
     RequestTemplateError,
@@ -70,7 +75,7 @@ class HttpSmsSender:
             text = f"SMS gateway HTTP {exc.code}{': ' + detail if detail else ''}"
             if exc.code in (401, 403):
                 # Our credentials, not the message: never fail citizens' messages for it.
-                raise TemporaryFailure(f"{text} (check [sms] token / headers)") from None
+                raise ConfigurationFailure(f"{text} (check [sms] token / headers)") from None
             if 400 <= exc.code < 500 and exc.code not in (408, 429):
                 raise PermanentFailure(text) from None
             raise TemporaryFailure(text) from None
