@@ -23,6 +23,7 @@ from vopi_obvo.errors import ExitCode, ObvoError
 from vopi_obvo.ops import systemd
 from vopi_obvo.rule_validation import format_problems, invalid_rules
 from vopi_obvo.rules import RuleSet
+from vopi_obvo.source import engines
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -151,6 +152,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems.extend(source_problems)
         if not source_problems:
             print("VOPI database: ok (events_query and parties_query return the right columns)")
+        report = source.engine_report()
+        for note in report.notes:
+            print(f"VOPI engine: {note}")
+        problems.extend(report.warnings)
     except sa.exc.OperationalError as exc:
         problems.append(f"VOPI database unreachable: {_first_line(exc)}")
     for problem in problems:
@@ -253,7 +258,8 @@ def cmd_roles(args: argparse.Namespace) -> int:
         used = roles.used_objects(engine, queries)
     finally:
         engine.dispose()
-    print(roles.render(reader, owner, settings.database.schema, used))
+    source = engines.for_engine(engine)
+    print(roles.render(reader, owner, settings.database.schema, used, source))
     return ExitCode.OK
 
 
