@@ -31,7 +31,8 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stdout is at the time of the line (tests swap it)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stdout)
+        # Not setStream(): it flushes the previous stream, which may be closed by now.
+        self.stream = sys.stdout
         super().emit(record)
 
 
