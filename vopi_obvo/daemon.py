@@ -95,7 +95,8 @@ class Service:
             self.obvo, self.worker_id, liveness=settings.delivery.liveness
         )
         self.dispatcher = self._make_dispatcher(
-            settings, self._tracked(senders if senders is not None else make_senders(settings, self._wait))
+            settings,
+            self._tracked(senders if senders is not None else make_senders(settings, self._wait)),
         )
         self._lock_conn: sa.Connection | None = None
         self._errors = 0
@@ -152,19 +153,25 @@ class Service:
         )
 
     def heartbeat(self) -> None:
-        """The worker row every few seconds, not every turn of the loop (an idle daemon writes
-        nothing else); at once when the problem it reports changed or, with liveness "lock",
-        its lock session was lost. Each time, the live workers are counted for pacing."""
-        now = time.monotonic()
-        problem = self.dispatcher.problem
-        stale_after = self.settings.delivery.stale_worker_after
-        due = now - self._last_beat >= min(HEARTBEAT_EVERY, stale_after / 4)
-        if due or problem != self._beat_problem or not self.presence.intact():
-            self.presence.beat(problem)
-            self._last_beat, self._beat_problem = now, problem
-            self._share_pace(stale_after)
+        """The worker row (an upsert: back after a long outage) with the problems the senders
+        meet; with liveness "lock", a new lock session if the old one was lost. The live
+        workers are counted for pacing at the same time."""
+        self.presence.beat(self.dispatcher.problem)
+        self._last_beat, self._beat_problem = time.monotonic(), self.dispatcher.problem
+        self._share_pace(self.settings.delivery.stale_worker_after)
         # Also during a long batch of sends: the loop is busy, not hung.
         self._ping_watchdog()
+
+    def _heartbeat_when_due(self) -> None:
+        """Each turn of the loop: the heartbeat only every few seconds (an idle daemon writes
+        nothing else), at once when the problem to report changed or, with liveness "lock",
+        the lock session was lost."""
+        stale_after = self.settings.delivery.stale_worker_after
+        due = time.monotonic() - self._last_beat >= min(HEARTBEAT_EVERY, stale_after / 4)
+        if due or self.dispatcher.problem != self._beat_problem or not self.presence.intact():
+            self.heartbeat()
+        else:
+            self._ping_watchdog()
 
     def _share_pace(self, stale_after: float) -> None:
         """Each max_per_second is divided between the live workers."""
@@ -232,7 +239,7 @@ class Service:
     # ---- the loop ----
 
     def cycle(self) -> CycleResult:
-        self.heartbeat()
+        self._heartbeat_when_due()
         poll = self.poller.poll_once() if self._hold_poller_lock() else None
         dispatch = self.dispatcher.dispatch_once()
         return CycleResult(poll, dispatch)
@@ -484,7 +491,9 @@ class Service:
                     "VOPI queries do not fit:\n" + "\n".join(f"  - {p}" for p in problems)
                 )
         senders = self._tracked(
-            self._fixed_senders if self._fixed_senders is not None else make_senders(new, self._wait)
+            self._fixed_senders
+            if self._fixed_senders is not None
+            else make_senders(new, self._wait)
         )
         poller = Poller(new, self.obvo, source)
         with self.obvo.connect() as conn:

@@ -33,13 +33,13 @@ from vopi_obvo.config import DeliverySettings, Settings
 from vopi_obvo.delivery import claims, outcomes
 from vopi_obvo.delivery.backoff import retry_delay
 from vopi_obvo.delivery.coalesce_store import RulesCache, coalesce_claimed
+from vopi_obvo.delivery.pacing import DEFAULT_PAUSE
+from vopi_obvo.delivery.send_pool import Done, SendPool
 from vopi_obvo.messages.contacts import mask_recipient
 from vopi_obvo.messages.quiet_hours import QuietHours
 from vopi_obvo.messages.sms_text import SmsPolicy
-from vopi_obvo.queries import q
-from vopi_obvo.delivery.pacing import DEFAULT_PAUSE
-from vopi_obvo.delivery.send_pool import Done, SendPool
 from vopi_obvo.ops.lifecycle import GraceOver, InFlight
+from vopi_obvo.queries import q
 from vopi_obvo.senders import (
     NotAttempted,
     OutgoingMessage,
@@ -340,17 +340,20 @@ class Dispatcher:
         if in_flight is None:
             return self.pool.collect(COLLECT_TIMEOUT)
         try:
-            if in_flight.expired:
-                in_flight.interrupted = in_flight.ids
-                raise GraceOver(in_flight.interrupted)
-            in_flight.waiting = True
-            try:
-                return self.pool.collect(COLLECT_TIMEOUT)
-            finally:
-                in_flight.waiting = False
+            return self._wait_for_sends(in_flight)
         except GraceOver:
             self._flush_sent(result, batch)
             raise
+
+    def _wait_for_sends(self, in_flight: InFlight) -> list[Done[str | None]]:
+        if in_flight.expired:  # the grace period ended while this thread was writing
+            in_flight.interrupted = in_flight.ids
+            raise GraceOver(in_flight.interrupted)
+        in_flight.waiting = True
+        try:
+            return self.pool.collect(COLLECT_TIMEOUT)
+        finally:
+            in_flight.waiting = False
 
     def _finish(
         self, sending: _Sending, done: Done[str | None], result: DispatchResult, batch: _Batch
@@ -408,7 +411,9 @@ class Dispatcher:
                     result,
                     a.sending.bound,
                     functools.partial(
-                        self._write_sent, item=a.sending.item, started_at=a.sending.started_at,
+                        self._write_sent,
+                        item=a.sending.item,
+                        started_at=a.sending.started_at,
                         provider_id=a.provider_id,
                     ),
                     failed_text=f"sent (provider id {a.provider_id}), but the outcome could "
