@@ -53,9 +53,11 @@ log = structlog.get_logger("vopi_obvo.dispatcher")
 
 # After a temporary failure a channel rests this long at most before the next claim.
 MAX_CHANNEL_PAUSE = 60.0
-# A claim is at most this many notifications per sending thread: a crash holds few, and a
-# second process gets its share.
+# A claim is at most this many notifications per sending thread (and at least MIN_CLAIM, so
+# that one claim round, a few queries, is shared by enough messages): a crash holds few, and
+# a second process gets its share.
 CLAIMS_PER_THREAD = 4
+MIN_CLAIM = 25
 # While sends are in flight the dispatcher wakes at least this often (heartbeat, watchdog).
 COLLECT_TIMEOUT = 0.5
 # `sent` marks wait at most this long (or for `concurrency` of them) to be written together.
@@ -180,7 +182,7 @@ class Dispatcher:
 
     def claim_limit(self) -> int:
         paced = claims.claim_limit(self.pace.seconds_per_message, self.settings.batch_size)
-        return min(paced, CLAIMS_PER_THREAD * self.settings.concurrency)
+        return min(paced, max(CLAIMS_PER_THREAD * self.settings.concurrency, MIN_CLAIM))
 
     def close(self) -> None:
         """The sending threads end after their current send (a reload or process exit)."""
