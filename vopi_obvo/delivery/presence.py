@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -44,6 +45,7 @@ class WorkerPresence:
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
         self._session: sa.Connection | None = None
+        self._raw: Any = None  # the session's DB-API connection (psycopg)
         self.registered = False
 
     # ---- the lock session ----
@@ -52,14 +54,11 @@ class WorkerPresence:
         """This worker's claims are still its own (its lock session has not ended)."""
         if self.liveness != "lock":
             return True
-        return self._session is not None and self.intact_session(self._session)
+        return self._session is not None and self._intact_session()
 
-    @staticmethod
-    def intact_session(session: sa.Connection) -> bool:
-        if session.closed or session.invalidated:
-            return False
-        raw = session.connection.dbapi_connection
-        if raw is None or getattr(raw, "closed", True):
+    def _intact_session(self) -> bool:
+        raw = self._raw
+        if self._session is None or self._session.invalidated or raw is None or raw.closed:
             return False
         try:
             readable, _, _ = select.select([raw.fileno()], [], [], 0)
@@ -82,22 +81,27 @@ class WorkerPresence:
             conn.close()
             raise
         self._session = conn
+        self._raw = conn.connection.dbapi_connection
 
     def drop_session(self) -> None:
-        session, self._session = self._session, None
+        session, raw = self._session, self._raw
+        self._session = self._raw = None
         if session is None:
             return
         try:
-            if self.intact_session(session):
+            if raw is not None and not raw.closed and not session.invalidated:
                 store.release_worker_lock(session, self.worker_id)
         except sa.exc.SQLAlchemyError:
             pass  # the session is gone, and the lock with it
-        finally:
-            try:
-                session.invalidate()
-                session.close()
-            except sa.exc.SQLAlchemyError:
-                pass
+        # Detached from the pool, so close the socket itself: the server ends the session
+        # (and frees the lock a new session of this worker waits for) at once.
+        try:
+            if raw is not None:
+                raw.close()
+            session.invalidate()
+            session.close()
+        except (sa.exc.SQLAlchemyError, OSError):
+            pass
 
     # ---- the row ----
 
