@@ -74,7 +74,17 @@ def create_app(portal: Portal) -> FastAPI:
 
     @app.exception_handler(NoCertificate)
     async def no_certificate(request: Request, exc: NoCertificate) -> Response:
-        return message_page(request, 401, "landing_title", "landing_text", "landing_help")
+        # The sign-in page: the certificate, SI-PASS, or both, as configured.
+        certificate = bool(portal.config.issuers.cas)
+        sipass = portal.config.sipass is not None
+        return page_context.render(
+            request,
+            "signin.html",
+            "signin_title" if sipass else "landing_title",
+            status=401,
+            certificate=certificate,
+            sipass=sipass,
+        )
 
     @app.exception_handler(api.ApiError)
     async def api_error(request: Request, exc: api.ApiError) -> Response:
@@ -173,7 +183,13 @@ def _session_cookie(portal: Portal, request: Request, response: Response) -> Non
 
 def _security_headers(portal: Portal, request: Request, response: Response) -> None:
     headers = response.headers
-    headers["Content-Security-Policy"] = CSP
+    sp = portal.config.sipass
+    # Signing in and out through SI-PASS ends in a redirect to it from a form.
+    headers["Content-Security-Policy"] = (
+        CSP
+        if sp is None
+        else CSP.replace("form-action 'self'", f"form-action 'self' {sp.idp_origin}")
+    )
     headers["X-Frame-Options"] = "DENY"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"  # unsubscribe tokens must not leak onwards

@@ -1,4 +1,5 @@
-"""`obvo portal`: serve the portal on uvicorn; `obvo portal token CLIENT` makes an API token."""
+"""`obvo portal`: serve the portal on uvicorn; `obvo portal token CLIENT` makes an API token;
+`obvo portal sipass-metadata` prints the SAML metadata to register with SI-PASS."""
 
 from __future__ import annotations
 
@@ -32,6 +33,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     t.add_argument("client", help="the client's name, e.g. koper-portal")
     t.set_defaults(handler=cmd_token)
+    m = actions.add_parser(
+        "sipass-metadata",
+        parents=[common],
+        help="print this portal's SAML metadata, to register with SI-PASS ([portal.sipass])",
+    )
+    m.set_defaults(handler=cmd_sipass_metadata)
+
+
+def cmd_sipass_metadata(args: argparse.Namespace) -> int:
+    from vopi_obvo.portal.settings import portal_config  # noqa: PLC0415
+
+    config = portal_config(_settings(args))
+    if config.sipass is None:
+        raise ConfigError("[portal.sipass] enabled is false: there is no SI-PASS sign-in")
+    print(config.sipass.metadata())  # noqa: T201
+    return ExitCode.OK
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -82,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             listen=f"{host}:{port}",
             issuers=len(config.issuers.cas),
             api_clients=len(config.api_clients),
+            sipass=config.sipass is not None,
         )
         # uvicorn stops gracefully on SIGTERM/SIGINT and then raises the signal again for the
         # handler that was there before it: a quiet one, so the command ends with exit 0.
