@@ -43,12 +43,7 @@ def gather_status(
     evidence: str | None = None
     if source is not None:
         try:
-            evidence = (
-                "full"
-                if source.hole_evidence().can_see_all_sessions
-                else "limited: the VOPI role lacks pg_read_all_stats, so holes are given up "
-                "after [source] hole_max_age"
-            )
+            evidence = source.evidence_mode()
         except sa.exc.SQLAlchemyError:
             evidence = None
         try:

@@ -1,4 +1,8 @@
-"""Reading VOPI: the administrator's queries, wrapped, in short read-only transactions."""
+"""Reading VOPI: the administrator's queries, wrapped, in short read-only transactions.
+
+What differs between database engines (the wrapping, the clock, the hole evidence, column
+types, `obvo check`'s plan checks) comes from vopi_obvo/source/engines/.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,17 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from vopi_obvo import queries
 from vopi_obvo.errors import SourceQueryError
+from vopi_obvo.source import engines
 from vopi_obvo.source.holes import Evidence
 
 REQUIRED_EVENT_COLUMNS = ("event_id", "event_type", "occurred_at", "case_id")
 REQUIRED_PARTY_COLUMNS = ("case_id", "party_id")
-# PostgreSQL type OIDs the wrapped query relies on: integer ids, timestamps.
-_EXPECTED_TYPES = {
-    "event_id": ({20, 21, 23}, "an integer (bigint/integer)"),
-    "occurred_at": ({1114, 1184}, "a timestamp"),
-}
+DEFAULT_TIMEZONE = "Europe/Ljubljana"
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,28 @@ class Batch:
     events: list[VopiEvent]  # new events above the cursor, by id
     filled_holes: list[VopiEvent]  # earlier holes that are now visible
     vopi_now: dt.datetime
-    vopi_xmax: int
+    vopi_xmax: int | None  # None: the engine has no transaction id bound (MariaDB/MySQL)
 
 
 class VopiSource:
-    def __init__(self, engine: sa.Engine, events_query: str, parties_query: str) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        events_query: str,
+        parties_query: str,
+        timezone: str = DEFAULT_TIMEZONE,
+    ) -> None:
         self.engine = engine
+        self.dialect = engines.for_engine(engine)
         self.events_query = events_query
-        self._after = queries.vopi("vopi_events_after", events_query)
-        self._by_id = queries.vopi("vopi_events_by_id", events_query)
-        self._newest = queries.vopi("vopi_newest_event", events_query)
-        self._oldest = queries.vopi("vopi_oldest_event_id", events_query)
-        self._probe = queries.vopi("vopi_probe_events", events_query)
+        # VOPI's wall clock: the zone of timestamps stored without one (DATETIME, timestamp).
+        self.timezone = ZoneInfo(timezone)
+        self._after = self.wrapped("vopi_events_after")
+        self._by_id = self.wrapped("vopi_events_by_id")
+        self._newest = self.wrapped("vopi_newest_event")
+        self._oldest = self.wrapped("vopi_oldest_event_id")
+        self._oldest_unread = self.wrapped("vopi_oldest_unread")
+        self._probe = self.wrapped("vopi_probe_events")
         self._parties = sa.text(parties_query.strip().rstrip(";")).bindparams(
             sa.bindparam("case_ids", expanding=True)
         )
@@ -60,9 +71,13 @@ class VopiSource:
             filled = (
                 self._run_events(conn, self._by_id, {"event_ids": list(holes)}) if holes else []
             )
-            clock = conn.execute(queries.q("vopi_clock")).one()
+            clock = self.dialect.clock(conn)
             conn.rollback()
-        return Batch(events, filled, clock.now, int(clock.xmax))
+        return Batch(events, filled, clock.now, clock.xmax)
+
+    def wrapped(self, name: str) -> sa.TextClause:
+        """A named [vopi] query around the events query, in this engine's SQL."""
+        return self.dialect.wrapped(name, self.events_query)
 
     def events_by_id(self, event_ids: Sequence[int]) -> list[VopiEvent]:
         with self.engine.connect() as conn:
@@ -72,9 +87,40 @@ class VopiSource:
 
     def newest_event(self) -> tuple[int, dt.datetime | None] | None:
         with self.engine.connect() as conn:
-            row = self._execute(conn, self._newest, {}, "events_query").first()
+            result = self._execute(conn, self._newest, {}, "events_query")
+            zones = self.dialect.naive_zones(result, self.timezone)
+            row = result.first()
             conn.rollback()
-        return (int(row.event_id), row.occurred_at) if row else None
+        return (
+            (int(row.event_id), _aware(row.occurred_at, zones.get("occurred_at"))) if row else None
+        )
+
+    def lag(self, cursor: int | None) -> tuple[int | None, tuple[int, float | None] | None]:
+        """The newest event id, and the first event above the cursor with its age in seconds
+        on VOPI's clock (None: nothing unread); one read-only transaction."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(self._newest).first()
+            unread: tuple[int, float | None] | None = None
+            if cursor is not None:
+                result = conn.execute(self._oldest_unread, {"after_id": cursor})
+                zones = self.dialect.naive_zones(result, self.timezone)
+                row = result.first()
+                if row is not None:
+                    occurred = _aware(row.occurred_at, zones.get("occurred_at"))
+                    now = self.dialect.clock(conn).now
+                    age = None if occurred is None else (now - occurred).total_seconds()
+                    unread = (int(row.event_id), age)
+            conn.rollback()
+        return (None if newest is None else int(newest.event_id)), unread
+
+    def evidence_mode(self) -> str:
+        """How holes end, for the start-up log, `obvo check` and `obvo status`."""
+        if self.hole_evidence().can_see_all_sessions:
+            return "full"
+        return (
+            f"limited: the VOPI role lacks {self.dialect.evidence_privilege}, so holes are "
+            "given up after [source] hole_max_age"
+        )
 
     def oldest_event_id(self) -> int | None:
         with self.engine.connect() as conn:
@@ -84,14 +130,9 @@ class VopiSource:
 
     def hole_evidence(self) -> Evidence:
         with self.engine.connect() as conn:
-            row = conn.execute(queries.q("vopi_hole_evidence")).one()
+            evidence = self.dialect.hole_evidence(conn)
             conn.rollback()
-        return Evidence(
-            now=row.now,
-            oldest_transaction_start=row.oldest_transaction_start,
-            oldest_running_xid=row.oldest_running_xid,
-            can_see_all_sessions=bool(row.can_see_all_sessions),
-        )
+        return evidence
 
     def parties(self, case_ids: Iterable[str]) -> dict[str, set[str]]:
         """case_id → party ids (both compared as text)."""
@@ -116,7 +157,7 @@ class VopiSource:
             try:
                 probed = self._execute(conn, self._probe, {}, "events_query")
                 _require_columns(probed.keys(), REQUIRED_EVENT_COLUMNS, "events_query")
-                problems.extend(_type_problems(probed))
+                problems.extend(self.dialect.column_problems(probed))
             except SourceQueryError as exc:
                 problems.append(str(exc))
             conn.rollback()
@@ -132,13 +173,30 @@ class VopiSource:
             conn.rollback()
         return problems
 
+    def engine_report(self) -> engines.EngineReport:
+        """What `obvo check` says about VOPI's engine: the wrapped query's plan, the id
+        generator, the hole evidence. Warnings do not stop the daemon; they cost speed or
+        fall back to the age rule."""
+        with self.engine.connect() as conn:
+            try:
+                report = self.dialect.check(conn, self.events_query)
+            except sa.exc.DBAPIError as exc:
+                report = engines.EngineReport(
+                    [], [f"events_query cannot be inspected in VOPI: {_first_line(exc)}"]
+                )
+            conn.rollback()
+        notes = [f"{self.dialect.name}; hole evidence: {self.evidence_mode()}", *report.notes]
+        return engines.EngineReport(notes, report.warnings)
+
     def _run_events(
         self, conn: sa.Connection, stmt: sa.TextClause, params: dict[str, Any]
     ) -> list[VopiEvent]:
         result = self._execute(conn, stmt, params, "events_query")
         _require_columns(result.keys(), REQUIRED_EVENT_COLUMNS, "events_query")
+        zones = self.dialect.naive_zones(result, self.timezone)
         events: list[VopiEvent] = []
-        for row in result.mappings():
+        for raw in result.mappings():
+            row = {k: _aware(v, zones.get(k)) for k, v in raw.items()} if zones else dict(raw)
             event_id = row["event_id"]
             if not isinstance(event_id, int):
                 raise SourceQueryError(
@@ -157,7 +215,7 @@ class VopiSource:
                     event_type=str(row["event_type"]),
                     case_id=None if row["case_id"] is None else str(row["case_id"]),
                     occurred_at=occurred_at,
-                    values=dict(row),
+                    values=row,
                 )
             )
         return events
@@ -176,16 +234,11 @@ class VopiSource:
             raise SourceQueryError(f"{which} failed in VOPI: {_first_line(exc)}") from exc
 
 
-def _type_problems(result: sa.CursorResult[Any]) -> list[str]:
-    problems: list[str] = []
-    for name, type_code, *_ in result.cursor.description or ():
-        expected = _EXPECTED_TYPES.get(name)
-        if expected and type_code not in expected[0]:
-            problems.append(
-                f"events_query: column {name} must be {expected[1]} "
-                f"(PostgreSQL type oid {type_code}); cast it in the query"
-            )
-    return problems
+def _aware(value: Any, zone: dt.tzinfo | None) -> Any:
+    """A naive datetime of a column whose zone is known, made aware; anything else as is."""
+    if zone is not None and isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    return value
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:

@@ -1,0 +1,127 @@
+"""The database engine VOPI runs on: everything about reading VOPI that differs per engine.
+
+OBVO's own state is always PostgreSQL; VOPI may live elsewhere. One module per engine
+(`postgresql.py`, `mysql.py`) implements `SourceEngine`; `for_url` picks it by the scheme of
+`[source] url`, `for_engine` by the SQLAlchemy dialect of an engine already made. What an
+engine module must do, and what SQL Server and Oracle would need: docs/engines.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from vopi_obvo.source.holes import Evidence
+
+# URL scheme → engine module; `[source] url` must start with one of these.
+SCHEMES = {
+    "postgresql": "postgresql",
+    "postgresql+psycopg": "postgresql",
+    "postgres": "postgresql",
+}
+
+
+@dataclass(frozen=True)
+class Clock:
+    """VOPI's clock (aware) and, where the engine has one, its snapshot's upper transaction id
+    bound, read right after a batch: a later, hence conservative, bound for every transaction
+    that could still commit a hole."""
+
+    now: dt.datetime
+    xmax: int | None
+
+
+@dataclass(frozen=True)
+class EngineReport:
+    """`obvo check` on VOPI's engine: facts worth knowing, and warnings (a slow plan, a
+    cached id generator) that make OBVO slower or more conservative but not wrong."""
+
+    notes: list[str]
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class UsedObject:
+    """A relation the configured queries read (`obvo roles`)."""
+
+    schema: str  # PostgreSQL schema; the database on MariaDB/MySQL
+    name: str
+    kind: str  # "table", "view", …
+    columns: tuple[str, ...] | None  # None: the whole relation (e.g. count(*), a whole row)
+
+
+class SourceEngine(Protocol):
+    """What OBVO needs from VOPI's database engine. Every statement it returns runs in a
+    short read-only transaction that the caller ends at once (nothing is held between polls)."""
+
+    name: str  # for people: "PostgreSQL", "MariaDB/MySQL"
+    # What the reader role needs to see other sessions' transactions (the hole evidence);
+    # without it, holes are given up by the conservative age rule.
+    evidence_privilege: str
+
+    def create_engine(self, url: str, statement_timeout: float) -> sa.Engine:
+        """A read-only reader whose statements stop after `statement_timeout` seconds."""
+        ...
+
+    def wrapped(self, name: str, events_query: str) -> sa.TextClause:
+        """A named [vopi] query from sql/queries.sql around the administrator's events query
+        (filter, order, limit), written so that it stays a range scan of the primary key."""
+        ...
+
+    def clock(self, conn: sa.Connection) -> Clock: ...
+
+    def hole_evidence(self, conn: sa.Connection) -> Evidence:
+        """In one statement: the oldest other transaction still running, and whether this
+        role can see them all (`can_see_all_sessions`); False runs the age rule."""
+        ...
+
+    def naive_zones(self, result: sa.CursorResult[Any], local: dt.tzinfo) -> dict[str, dt.tzinfo]:
+        """Column → the zone its naive datetimes are in (`local`: VOPI's [source] timezone)."""
+        ...
+
+    def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
+        """Columns of the probed events query whose type the wrapped query cannot rely on."""
+        ...
+
+    def check(self, conn: sa.Connection, events_query: str) -> EngineReport:
+        """Engine-specific findings of `obvo check`: the wrapped query's plan, the id
+        generator behind event_id."""
+        ...
+
+    def used_objects(
+        self, engine: sa.Engine, queries: Sequence[tuple[str, str]]
+    ) -> list[UsedObject]:
+        """Relations and columns the (name, query) pairs read, as the engine reports them."""
+        ...
+
+    def reader_grants(self, reader: str, objects: Sequence[UsedObject]) -> list[str]:
+        """The SQL (part 1 of `obvo roles`) that gives the reader exactly what it needs."""
+        ...
+
+
+def kind_of_url(url: str) -> str | None:
+    """ "postgresql" or "mysql" for a URL OBVO can read VOPI from; None otherwise."""
+    scheme, sep, _ = url.partition("://")
+    return SCHEMES.get(scheme.lower()) if sep else None
+
+
+def for_kind(kind: str) -> SourceEngine:
+    # Imported here: the engine modules build on this one.
+    from vopi_obvo.source.engines.postgresql import POSTGRESQL  # noqa: PLC0415
+
+    return POSTGRESQL
+
+
+def for_url(url: str) -> SourceEngine:
+    kind = kind_of_url(url)
+    if kind is None:
+        raise ValueError("[source] url must start with postgresql://")
+    return for_kind(kind)
+
+
+def for_engine(engine: sa.Engine) -> SourceEngine:
+    return for_kind(engine.dialect.name)
