@@ -51,9 +51,9 @@ from vopi_obvo.config import Settings, settings_from_mapping
 from vopi_obvo.daemon import Service, make_senders
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.ops.migrate import migrate
-from vopi_obvo.poller import SOURCE_NAME
 from vopi_obvo.rules import parse_rules_document
 from vopi_obvo.senders import OutgoingMessage, Sender
+from vopi_obvo.source.vopi import SOURCE_NAME
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Envelope, Session

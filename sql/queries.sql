@@ -288,14 +288,6 @@ VALUES (:party_id, :email, :phone, :events, :language)
 ON CONFLICT (party_id) DO NOTHING
 RETURNING id
 
--- name: list_subscribers
--- `subscribers list`.
-SELECT id, party_id, email, phone, events, language, created_at FROM subscribers ORDER BY id
-
--- name: delete_subscriber
--- `subscribers remove`: the subscription ends; sent notifications keep their history.
-DELETE FROM subscribers WHERE party_id = :party_id RETURNING id
-
 -- ---- administration (`obvo rules|preview|subscribers|notifications|audit`) ----
 
 -- name: vopi_newest_event_of_type
@@ -908,3 +900,91 @@ SELECT to_regclass('portal_identities') IS NOT NULL AS present
 -- `subscribers forget`: the certificate links of the party (their sessions and pending codes,
 -- which may hold a new address, go with them by cascade).
 DELETE FROM portal_identities WHERE party_id = :party_id RETURNING id
+
+-- ---- the staff console (vopi_obvo/console/) ----
+
+-- name: console_grant_staff
+-- Grant (or change) a staff member's role; a revoked member granted again is active again.
+INSERT INTO console_staff (issuer, subject_serial, name, role, granted_by)
+VALUES (:issuer, :serial, :name, :role, :granted_by)
+ON CONFLICT (issuer, subject_serial) DO UPDATE
+SET name = EXCLUDED.name, role = EXCLUDED.role, granted_at = now(),
+    granted_by = EXCLUDED.granted_by, revoked_at = NULL, revoked_by = NULL
+RETURNING id, (xmax = 0) AS created
+
+-- name: console_revoke_staff
+-- Take a staff member's access away (the row stays for the audit); their sessions end too.
+WITH revoked AS (
+    UPDATE console_staff SET revoked_at = now(), revoked_by = :revoked_by
+    WHERE id = :id AND revoked_at IS NULL
+    RETURNING id
+), ended AS (
+    DELETE FROM console_sessions WHERE staff_id IN (SELECT id FROM revoked)
+)
+SELECT id FROM revoked
+
+-- name: console_staff
+-- Staff members, active first; one by id, or one by certificate.
+SELECT id, issuer, subject_serial, name, role, granted_at, granted_by, revoked_at, revoked_by,
+       last_seen_at
+FROM console_staff
+WHERE (CAST(:id AS bigint) IS NULL OR id = CAST(:id AS bigint))
+  AND (CAST(:issuer AS text) IS NULL OR (issuer = CAST(:issuer AS text)
+                                         AND subject_serial = CAST(:serial AS text)))
+ORDER BY revoked_at IS NOT NULL, name, id
+
+-- name: console_staff_seen
+-- A sign-in: when the member was last here.
+UPDATE console_staff SET last_seen_at = now() WHERE id = :id
+
+-- name: console_get_session
+-- A live session of an active member, by the keyed hash of its cookie.
+SELECT s.staff_id, s.csrf_token FROM console_sessions AS s
+JOIN console_staff AS m ON m.id = s.staff_id
+WHERE s.token_hash = :token_hash AND s.expires_at > now() AND m.revoked_at IS NULL
+
+-- name: console_touch_session
+-- Sliding expiry while the member is active.
+UPDATE console_sessions SET expires_at = now() + make_interval(secs => :ttl)
+WHERE token_hash = :token_hash
+
+-- name: console_create_session
+-- A new session after sign-in; expired sessions of anyone are cleared on the way.
+WITH cleared AS (DELETE FROM console_sessions WHERE expires_at < now())
+INSERT INTO console_sessions (token_hash, staff_id, csrf_token, expires_at)
+VALUES (:token_hash, :staff_id, :csrf_token, now() + make_interval(secs => :ttl))
+
+-- name: console_delete_session
+-- Sign-out.
+DELETE FROM console_sessions WHERE token_hash = :token_hash
+
+-- name: console_counts_since
+-- The overview: notifications created since a moment, by status and channel.
+SELECT status, channel, count(*) AS n FROM notifications
+WHERE created_at >= :since
+GROUP BY status, channel
+
+-- name: console_daily_by_channel
+-- The overview's chart: notifications per Ljubljana day and channel.
+SELECT (created_at AT TIME ZONE 'Europe/Ljubljana')::date AS day, channel, count(*) AS n
+FROM notifications
+WHERE created_at >= :since
+GROUP BY 1, 2
+
+-- name: console_daily_failures
+-- The overview's chart: notifications that failed (or were not delivered), per Ljubljana day
+-- of their last change.
+SELECT (updated_at AT TIME ZONE 'Europe/Ljubljana')::date AS day, count(*) AS n
+FROM notifications
+WHERE status IN ('failed', 'undelivered') AND updated_at >= :since
+GROUP BY 1
+
+-- name: console_sms_parts_by_month
+-- The SMS bill: parts handed to a gateway, per Ljubljana month of sending and event type.
+SELECT to_char(sent_at AT TIME ZONE 'Europe/Ljubljana', 'YYYY-MM') AS month, event_type,
+       sum(sms_segments) AS parts, count(*) AS messages
+FROM notifications
+WHERE channel = 'sms' AND sent_at IS NOT NULL AND sms_segments IS NOT NULL
+  AND sent_at >= :since
+GROUP BY 1, 2
+ORDER BY 1, 2

@@ -191,23 +191,14 @@ def portal_overrides(pki: Pki, **extra: Any) -> dict[str, Any]:
     return values
 
 
-class PortalServer:
-    """The real app on uvicorn, on loopback, in a thread of the test process."""
+class AppServer:
+    """An ASGI app on uvicorn, on loopback, in a thread of the test process."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Callable[[], dt.datetime] | None = None,
-        port: int | None = None,
-    ) -> None:
-        config = portal_config(settings)
-        self.portal = (
-            Portal(settings, config) if clock is None else Portal(settings, config, clock=clock)
-        )
+    def __init__(self, app: Any, port: int | None = None) -> None:
         self.port = port or free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.portal),
+                app,
                 host="127.0.0.1",
                 port=self.port,
                 proxy_headers=False,
@@ -227,19 +218,38 @@ class PortalServer:
         deadline = time.monotonic() + 30
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise AssertionError("the portal did not start")
+                raise AssertionError("the server did not start")
             time.sleep(0.02)
 
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=10)
-        self.portal.close()
 
     def client(self, *, source: str = "127.0.0.1", **kwargs: Any) -> httpx.Client:
         """An HTTP client connecting from `source` (another loopback address = an untrusted
         peer); it does not follow redirects, so tests see each 303."""
         transport = httpx.HTTPTransport(local_address=source)
         return httpx.Client(base_url=self.url, transport=transport, timeout=10, **kwargs)
+
+
+class PortalServer(AppServer):
+    """The real portal app on uvicorn."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], dt.datetime] | None = None,
+        port: int | None = None,
+    ) -> None:
+        config = portal_config(settings)
+        self.portal = (
+            Portal(settings, config) if clock is None else Portal(settings, config, clock=clock)
+        )
+        super().__init__(create_app(self.portal), port)
+
+    def stop(self) -> None:
+        super().stop()
+        self.portal.close()
 
 
 @contextmanager

@@ -224,6 +224,26 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """`obvo console`: the staff's intranet console (vopi_obvo/console/); checked in full when
+    the console starts (vopi_obvo/console/settings.py)."""
+
+    listen: str = "127.0.0.1:8081"
+    public_url: str = ""  # https://… turns on HSTS and __Host- cookies
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    client_cert_header: str = "X-SSL-Client-Cert"
+    # PEM files of the CAs whose employee certificates sign staff in (SIGOV-CA, SIGEN-CA).
+    ca_files: tuple[str, ...] = ()
+    session_secret: str = ""  # OBVO_CONSOLE_SESSION_SECRET: keys the session hashes
+    session_ttl: float = 1800.0
+    rate_limit: int = 20  # sign-ins and changes per staff member or address per minute
+    # Shown on every page and on the refusal page of an unknown certificate.
+    organisation: str = ""  # empty = [email] organisation
+    logo_file: str = ""  # a PNG or SVG file served as the logo; empty = none
+    access_contact: str = ""  # whom to ask for access, e.g. "Služba za informatiko, int. 123"
+
+
+@dataclass(frozen=True)
 class HealthSettings:
     """When `obvo status` exits non-zero (vopi_obvo/health.py); 0 turns a check off where
     noted."""
@@ -261,6 +281,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
@@ -281,6 +302,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "delivery": DeliverySettings,
     "logging": LoggingSettings,
     "portal": PortalSettings,
+    "console": ConsoleSettings,
     "health": HealthSettings,
     "metrics": MetricsSettings,
     "retention": RetentionSettings,

@@ -24,11 +24,11 @@ from vopi_obvo.ops import health, retention, systemd
 from vopi_obvo.ops.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.ops.migrate import pending_migrations
-from vopi_obvo.poller import SOURCE_NAME, Poller, PollResult
+from vopi_obvo.poller import Poller, PollResult
 from vopi_obvo.queries import q
 from vopi_obvo.senders import Sender, shutdown_senders
 from vopi_obvo.senders.factory import build_senders
-from vopi_obvo.source.vopi import VopiSource
+from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
 

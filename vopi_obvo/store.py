@@ -11,8 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from vopi_obvo.queries import q
-from vopi_obvo.rules import EventKind, EventsLevel, EventTypeRule, RuleSet, Subscriber, TemplateSet
+from vopi_obvo.rules import EventKind, EventTypeRule, RuleSet, Subscriber, TemplateSet
 from vopi_obvo.source.holes import Hole
+from vopi_obvo.subscribers import SubscriberRecord
 
 
 @dataclass(frozen=True)
@@ -110,15 +111,7 @@ def subscribers_for_parties(conn: sa.Connection, party_ids: Iterable[str]) -> li
 
 
 def _subscriber(row: sa.Row[Any]) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        party_id=row.party_id,
-        email=row.email,
-        phone=row.phone,
-        events=EventsLevel(row.events),
-        language=row.language,
-        key_only_channels=frozenset(row.key_only_channels or ()),
-    )
+    return SubscriberRecord.from_row(row._mapping).as_subscriber()
 
 
 # ---- cursor and holes ----

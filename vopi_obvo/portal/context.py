@@ -11,29 +11,34 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-import jinja2
 import sqlalchemy as sa
 import structlog
 from starlette.requests import Request
 
 from vopi_obvo import db
 from vopi_obvo.config import Settings
-from vopi_obvo.portal import store, texts, tokens
+from vopi_obvo.portal import store
 from vopi_obvo.portal.settings import PortalConfig
-from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
+from vopi_obvo.web import proxy, sessions
+from vopi_obvo.web.certificates import (
+    CertificateIdentity,
+    CertificateRefused,
+    NoCertificateHeader,
+    identify_header,
+)
+from vopi_obvo.web.pages import page_environment, request_language
 from vopi_obvo.web.ratelimit import SlidingWindow
+from vopi_obvo.web.responses import session_cookie_name
 
 log = structlog.get_logger("vopi_obvo.portal")
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-LANG_COOKIE = "obvo_lang"
 
 
 class PageRefusal(Exception):
@@ -97,13 +102,7 @@ class Portal:
         self.refusal_limiter = SlidingWindow(p.rate_limit, 60.0)
         self.suppressed_refusals: dict[str, int] = {}
         self.code_limiter = SlidingWindow(p.rate_limit, 60.0)
-        self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.templates = page_environment(TEMPLATE_DIR)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -112,8 +111,7 @@ class Portal:
 
     @property
     def cookie_name(self) -> str:
-        # __Host- cookies must be Secure, host-only and Path=/: browsers enforce it.
-        return "__Host-obvo_session" if self.config.https else "obvo_session"
+        return session_cookie_name("obvo_session", self.config.https)
 
     # ---- who is asking ----
 
@@ -122,40 +120,27 @@ class Portal:
 
     def client_address(self, request: Request) -> str:
         """The citizen's address for rate limits: X-Real-IP only from a trusted proxy."""
-        peer = self.peer(request) or "unknown"
-        if self.config.is_trusted_proxy(peer):
-            real = request.headers.get("x-real-ip", "").strip()
-            if real:
-                return real
-        return peer
+        return proxy.client_address(
+            self.peer(request), request.headers.get("x-real-ip", ""), self.config.trusted_proxies
+        )
 
     def language(self, request: Request) -> str:
-        return texts.pick_language(
-            request.query_params.get("lang"),
-            request.cookies.get(LANG_COOKIE),
-            texts.from_accept_language(request.headers.get("accept-language")),
-        )
+        return request_language(request)
 
     def certificate(self, request: Request) -> CertificateIdentity:
         """The verified certificate of this request; PageRefusal (audited) or NoCertificate."""
-        header = request.headers.get(self.config.cert_header, "").strip()
-        peer = self.peer(request)
-        if not header or header == "(null)":
-            raise NoCertificate
-        if not self.config.is_trusted_proxy(peer):
-            self.refuse(request, "untrusted_proxy", 403, {"header": self.config.cert_header})
         try:
-            return self.config.issuers.identify(
-                header, self.clock(), self.settings.portal.tax_number_oid
+            return identify_header(
+                request.headers.get(self.config.cert_header, ""),
+                from_trusted_proxy=self.config.is_trusted_proxy(self.peer(request)),
+                issuers=self.config.issuers,
+                now=self.clock(),
+                tax_number_oid=self.settings.portal.tax_number_oid,
             )
+        except NoCertificateHeader:
+            raise NoCertificate from None
         except CertificateRefused as exc:
-            status = 400 if exc.reason == "malformed" else 403
-            self.refuse(
-                request,
-                str(exc.reason),
-                status,
-                {"reason": exc.detail, "fingerprint": exc.fingerprint},
-            )
+            self.refuse(request, str(exc.reason), exc.status, exc.audit_detail())
 
     def refuse(
         self,
@@ -242,8 +227,8 @@ class Portal:
         way out."""
         if not self.signin_limiter.allow(f"signin:{self.client_address(request)}"):
             raise PageRefusal(429, "too_many_title", "too_many_text")
-        new_token = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(32)
+        new_token = sessions.new_token()
+        csrf = sessions.new_token()
         with self.engine.begin() as conn:
             store.create_session(
                 conn,
@@ -264,7 +249,7 @@ class Portal:
         return csrf
 
     def session_hash(self, token: str) -> str:
-        return tokens.keyed_hash(self.settings.portal.session_secret, "session", token)
+        return sessions.keyed_hash(self.settings.portal.session_secret, "session", token)
 
     def end_session(self, request: Request) -> None:
         token = request.cookies.get(self.cookie_name, "")

@@ -12,23 +12,13 @@ import sqlalchemy as sa
 
 from vopi_obvo.portal.codes import Purpose, StoredCode
 from vopi_obvo.queries import q
+from vopi_obvo.subscribers import SubscriberRecord
 
 HISTORY_LIMIT = 500
 
 
-@dataclass(frozen=True)
-class Subscription:
-    id: int
-    party_id: str
-    email: str | None
-    phone: str | None
-    events: str
-    language: str
-    origin: str | None
-    consent_at: dt.datetime | None
-    key_only_channels: tuple[str, ...] = ()
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
+# The portal's name for the one subscriber record (vopi_obvo/subscribers.py).
+Subscription = SubscriberRecord
 
 
 @dataclass(frozen=True)
@@ -68,19 +58,7 @@ def subscription(conn: sa.Connection, party_id: str) -> Subscription | None:
     row = conn.execute(q("portal_subscriber_by_party"), {"party_id": party_id}).one_or_none()
     if row is None:
         return None
-    return Subscription(
-        id=int(row.id),
-        party_id=row.party_id,
-        email=row.email,
-        phone=row.phone,
-        events=row.events,
-        language=row.language,
-        origin=row.origin,
-        consent_at=row.consent_at,
-        key_only_channels=tuple(row.key_only_channels or ()),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return SubscriberRecord.from_row(row._mapping)
 
 
 def parties_by_contact(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-DEFAULT = "sl"
-LANGUAGES = ("sl", "it")
+from vopi_obvo.web import language
+from vopi_obvo.web.language import DEFAULT, LANGUAGES, from_accept_language, pick_language
+
+__all__ = ["DEFAULT", "LANGUAGES", "TEXTS", "Translator", "from_accept_language", "pick_language"]
 
 TEXTS: Mapping[str, Mapping[str, str]] = {
     "sl": {
@@ -515,37 +517,6 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def pick_language(*candidates: str | None) -> str:
-    """The first supported language among explicit choices, else Slovenian."""
-    for candidate in candidates:
-        if candidate and candidate[:2].lower() in LANGUAGES:
-            return candidate[:2].lower()
-    return DEFAULT
-
-
-def from_accept_language(header: str | None) -> str | None:
-    """The best supported language of an Accept-Language header, by q-value."""
-    if not header:
-        return None
-    ranked: list[tuple[float, str]] = []
-    for part in header.split(","):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        code = tag.strip()[:2].lower()
-        if code in LANGUAGES and quality > 0:
-            ranked.append((quality, code))
-    return max(ranked, key=lambda item: item[0])[1] if ranked else None
-
-
-class Translator:
-    def __init__(self, language: str) -> None:
-        self.language = language if language in TEXTS else DEFAULT
-
-    def __call__(self, key: str, **values: object) -> str:
-        text = TEXTS[self.language].get(key) or TEXTS[DEFAULT][key]
-        return text.format(**values) if values else text
+class Translator(language.Translator):
+    def __init__(self, lang: str) -> None:
+        super().__init__(TEXTS, lang)

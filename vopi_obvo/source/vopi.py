@@ -18,6 +18,8 @@ from vopi_obvo.errors import SourceQueryError
 from vopi_obvo.source import engines
 from vopi_obvo.source.holes import Evidence
 
+# The name OBVO keeps VOPI's cursor and holes under (source_cursor, pending_holes).
+SOURCE_NAME = "vopi"
 REQUIRED_EVENT_COLUMNS = ("event_id", "event_type", "occurred_at", "case_id")
 REQUIRED_PARTY_COLUMNS = ("case_id", "party_id")
 DEFAULT_TIMEZONE = "Europe/Ljubljana"

@@ -38,6 +38,7 @@ MAX_HEADER_LENGTH = 16_384  # a citizen's certificate is 1-3 KiB; anything far l
 class Refusal(enum.StrEnum):
     """Why a certificate does not sign anyone in (also the audit action's suffix)."""
 
+    UNTRUSTED_PROXY = "untrusted_proxy"
     MALFORMED = "malformed"
     UNKNOWN_ISSUER = "unknown_issuer"
     NOT_YET_VALID = "not_yet_valid"
@@ -54,6 +55,18 @@ class CertificateRefused(Exception):
         self.reason = reason
         self.detail = detail
         self.fingerprint = fingerprint
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of the refusal page."""
+        return 400 if self.reason is Refusal.MALFORMED else 403
+
+    def audit_detail(self) -> dict[str, object]:
+        return {"reason": self.detail, "fingerprint": self.fingerprint}
+
+
+class NoCertificateHeader(Exception):
+    """The request carries no certificate at all (the proxy sends none, or `(null)`)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,7 @@ def decode_header(value: str) -> x509.Certificate:
         raise ValueError("the header does not hold a valid X.509 certificate") from None
 
 
-def load_ca_files(paths: Sequence[str]) -> list[x509.Certificate]:
+def load_ca_files(paths: Sequence[str], section: str) -> list[x509.Certificate]:
     """Every certificate in the PEM files; ConfigError naming the file that fails."""
     cas: list[x509.Certificate] = []
     for name in paths:
@@ -94,15 +107,15 @@ def load_ca_files(paths: Sequence[str]) -> list[x509.Certificate]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"[portal] ca_files: cannot read {name}: {exc.strerror}") from None
+            raise ConfigError(f"[{section}] ca_files: cannot read {name}: {exc.strerror}") from None
         try:
             found = x509.load_pem_x509_certificates(data)
         except ValueError:
-            raise ConfigError(f"[portal] ca_files: {name} holds no PEM certificate") from None
+            raise ConfigError(f"[{section}] ca_files: {name} holds no PEM certificate") from None
         for ca in found:
             if not _is_ca(ca):
                 raise ConfigError(
-                    f"[portal] ca_files: {name} holds {ca.subject.rfc4514_string()}, which is "
+                    f"[{section}] ca_files: {name} holds {ca.subject.rfc4514_string()}, which is "
                     "not a CA certificate (basicConstraints CA:TRUE is missing)"
                 )
         cas.extend(found)
@@ -137,13 +150,37 @@ def usage_problem(cert: x509.Certificate) -> str | None:
     return None
 
 
+def identify_header(
+    header: str,
+    *,
+    from_trusted_proxy: bool,
+    issuers: TrustedIssuers,
+    now: dt.datetime,
+    tax_number_oid: str = "",
+) -> CertificateIdentity:
+    """The identity a request's certificate header proves: NoCertificateHeader when there is
+    none; CertificateRefused when the peer may not pass one or the certificate fails."""
+    value = header.strip()
+    if not value or value == "(null)":
+        raise NoCertificateHeader
+    if not from_trusted_proxy:
+        raise CertificateRefused(
+            Refusal.UNTRUSTED_PROXY, "the certificate header came from an untrusted peer"
+        )
+    return issuers.identify(value, now, tax_number_oid)
+
+
 class TrustedIssuers:
     """The CA list: a certificate signs in only when one of these issued it."""
 
     def __init__(
-        self, cas: Sequence[x509.Certificate], revocation: RevocationLists | None = None
+        self,
+        cas: Sequence[x509.Certificate],
+        section: str,
+        revocation: RevocationLists | None = None,
     ) -> None:
         self.cas = list(cas)
+        self.section = section  # the configuration section that lists them, for messages
         self.revocation = revocation
 
     def names(self) -> list[str]:
@@ -161,7 +198,9 @@ class TrustedIssuers:
         ca = next((ca for ca in self.cas if self._issued_by(cert, ca)), None)
         if ca is None:
             raise CertificateRefused(
-                Refusal.UNKNOWN_ISSUER, f"issuer {issuer} is not in [portal] ca_files", fingerprint
+                Refusal.UNKNOWN_ISSUER,
+                f"issuer {issuer} is not in [{self.section}] ca_files",
+                fingerprint,
             )
         if now < cert.not_valid_before_utc:
             raise CertificateRefused(

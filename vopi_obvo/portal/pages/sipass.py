@@ -9,18 +9,18 @@ The identity is the tax number: the first sign-in links it to a VOPI party throu
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from vopi_obvo.portal import store, tokens
+from vopi_obvo.portal import store
 from vopi_obvo.portal.context import Citizen, PageRefusal, Portal
 from vopi_obvo.portal.pages.base import Pages
 from vopi_obvo.portal.pages.signin import link_by_tax_number
 from vopi_obvo.portal.sipass import SamlIdentity, SamlRefused, ServiceProvider
+from vopi_obvo.web import sessions
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -40,7 +40,7 @@ def router(pages: Pages) -> APIRouter:
         return routes
 
     def browser_hash(token: str) -> str:
-        return tokens.keyed_hash(portal.settings.portal.session_secret, "sipass-browser", token)
+        return sessions.keyed_hash(portal.settings.portal.session_secret, "sipass-browser", token)
 
     @routes.get("/sipass/metadata")
     def metadata() -> Response:
@@ -50,7 +50,7 @@ def router(pages: Pages) -> APIRouter:
     def start(request: Request) -> Response:
         if not portal.signin_limiter.allow(f"signin:{portal.client_address(request)}"):
             raise PageRefusal(429, "too_many_title", "too_many_text")
-        token = request.cookies.get(browser_cookie(portal)) or secrets.token_urlsafe(32)
+        token = request.cookies.get(browser_cookie(portal)) or sessions.new_token()
         redirect = sp.login_redirect()
         with portal.engine.begin() as conn:
             store.insert_saml_request(conn, redirect.request_id, browser_hash(token), REQUEST_TTL)
@@ -126,7 +126,7 @@ def sign_in(pages: Pages, request: Request, sp: ServiceProvider, identity: SamlI
     """The SI-PASS identity signs in: its identity row, linked by tax number at the first
     sign-in (a tax number no VOPI party has is refused), and a new session."""
     portal = pages.portal
-    subject = tokens.keyed_hash(
+    subject = sessions.keyed_hash(
         portal.settings.portal.session_secret, "tax-number", identity.tax_number
     )
     with portal.engine.begin() as conn:
