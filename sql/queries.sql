@@ -222,7 +222,9 @@ ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
 WITH due AS (
     SELECT id FROM notifications
     WHERE status = 'pending' AND next_attempt_at <= now() AND channel = ANY(:channels)
-    ORDER BY next_attempt_at, id
+    -- Oldest due first; within the same due time (a backlog, a storm released at once) key
+    -- events before notify events.
+    ORDER BY next_attempt_at, event_kind = 'key' DESC, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
 )
@@ -272,8 +274,10 @@ INSERT INTO workers (id, hostname, pid) VALUES (:worker_id, :hostname, :pid)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
 
 -- name: heartbeat
--- A process is alive.
+-- A process is alive; how many are (pacing divides each max_per_second between them).
 UPDATE workers SET heartbeat_at = now() WHERE id = :worker_id
+RETURNING (SELECT count(*) FROM workers
+           WHERE heartbeat_at > now() - make_interval(secs => :stale_after)) AS live_workers
 
 -- name: unregister_worker
 -- A process stops cleanly.

@@ -154,6 +154,10 @@ class SmsGateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real gateways offer
+            disable_nagle_algorithm = True  # the reply in one segment, no delayed-ACK wait
+            wbufsize = -1
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = json.loads(self.rfile.read(length).decode("utf-8"))
