@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import secrets
 import socket
@@ -26,11 +27,12 @@ from vopi_obvo.ops import health, retention, systemd
 from vopi_obvo.ops.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.ops.migrate import pending_migrations
-from vopi_obvo.poller import SOURCE_NAME, Poller, PollResult
+from vopi_obvo.poller import Poller, PollResult
 from vopi_obvo.queries import q
 from vopi_obvo.senders import Sender, shutdown_senders
 from vopi_obvo.senders.factory import build_senders
-from vopi_obvo.source.vopi import VopiSource
+from vopi_obvo.senders.paced import pacers_of
+from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
 
@@ -40,6 +42,8 @@ FIRST_ERROR_WAIT = 0.25
 MAX_ERROR_WAIT = 2.0
 # STATUS= (lag, pending, failed) is measured at most this often: a few index look-ups.
 STATUS_EVERY = 5.0
+# The worker's heartbeat is written at most this often (and 4 times per stale_worker_after).
+HEARTBEAT_EVERY = 5.0
 
 
 def make_senders(settings: Settings) -> dict[str, Sender]:
@@ -102,6 +106,8 @@ class Service:
         # Pings come at least this often (well inside WatchdogSec/2) while the loop turns.
         self._ping_every = 1.0 if watchdog is None else min(1.0, watchdog / 2)
         self._last_ping = 0.0
+        self._last_beat = -math.inf
+        self._last_problem: str | None = None
         self._last_snapshot = -STATUS_EVERY
         self.lag: health.Lag | None = None  # the latest measurement, for STATUS=
         self.events_read_total = 0  # for metrics
@@ -143,9 +149,19 @@ class Service:
         )
 
     def heartbeat(self) -> None:
-        """The worker row (an upsert: back after a long outage) with the problems the senders
-        meet; with liveness "lock", a new lock session if the old one was lost."""
-        self.presence.beat(self.dispatcher.problem)
+        """Every few seconds, not every turn of the loop: an idle daemon writes nothing else.
+        Sooner when the worker's lock session was lost (a new one is opened) or the problem its
+        senders meet changed. The row is an upsert (back after a long outage); the count of
+        live workers it returns divides each max_per_second between them."""
+        now = time.monotonic()
+        stale_after = self.settings.delivery.stale_worker_after
+        problem = self.dispatcher.problem
+        due = now - self._last_beat >= min(HEARTBEAT_EVERY, stale_after / 4)
+        if due or not self.presence.intact() or problem != self._last_problem:
+            workers = self.presence.beat(problem, stale_after)
+            self._last_beat, self._last_problem = now, problem
+            for pacer in pacers_of(self.dispatcher.senders.values()):
+                pacer.share(workers)
         # Also during a long batch of sends: the loop is busy, not hung.
         self._ping_watchdog()
 

@@ -22,12 +22,11 @@ from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
 from vopi_obvo.rule_validation import invalid_rules, rule_changes
 from vopi_obvo.rules import EventKind, RuleSet, recipients, render_message
 from vopi_obvo.source.holes import Hole, can_give_up, new_holes
-from vopi_obvo.source.vopi import VopiEvent, VopiSource
+from vopi_obvo.source.vopi import SOURCE_NAME, VopiEvent, VopiSource
 from vopi_obvo.subscriber_cases import case_limits, covers
 
 log = structlog.get_logger("vopi_obvo.poller")
 
-SOURCE_NAME = "vopi"
 # A gap this large is a sequence jump (setval, a restore), not transactions racing.
 MAX_TRACKED_GAP = 10_000
 
@@ -237,8 +236,7 @@ class Poller:
             self._warned_no_evidence = True
             log.warning(
                 "holes.no_evidence",
-                reason="the VOPI role cannot see other sessions (grant "
-                f"{self.source.dialect.evidence_privilege})",
+                reason=self.source.evidence_limit(),
                 rule=f"holes are given up after hole_max_age={self.settings.source.hole_max_age}s",
             )
         max_age = dt.timedelta(seconds=self.settings.source.hole_max_age)

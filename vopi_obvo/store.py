@@ -11,8 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from vopi_obvo.queries import q
-from vopi_obvo.rules import EventKind, EventsLevel, EventTypeRule, RuleSet, Subscriber, TemplateSet
+from vopi_obvo.rules import EventKind, EventTypeRule, RuleSet, Subscriber, TemplateSet
 from vopi_obvo.source.holes import Hole
+from vopi_obvo.subscribers import SubscriberRecord
 
 
 @dataclass(frozen=True)
@@ -110,15 +111,7 @@ def subscribers_for_parties(conn: sa.Connection, party_ids: Iterable[str]) -> li
 
 
 def _subscriber(row: sa.Row[Any]) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        party_id=row.party_id,
-        email=row.email,
-        phone=row.phone,
-        events=EventsLevel(row.events),
-        language=row.language,
-        key_only_channels=frozenset(row.key_only_channels or ()),
-    )
+    return SubscriberRecord.from_row(row._mapping).as_subscriber()
 
 
 # ---- cursor and holes ----
@@ -274,9 +267,11 @@ def register_worker(
     *,
     liveness: str = "heartbeat",
     problem: str | None = None,
-) -> None:
-    """Insert or refresh this worker's row (the heartbeat is the same upsert)."""
-    conn.execute(
+    stale_after: float = 60.0,
+) -> int:
+    """Insert or refresh this worker's row (the heartbeat is the same upsert); returns how
+    many workers live, this one included."""
+    live = conn.execute(
         q("register_worker"),
         {
             "worker_id": worker_id,
@@ -284,8 +279,10 @@ def register_worker(
             "pid": pid,
             "liveness": liveness,
             "problem": problem,
+            "stale_after": stale_after,
         },
-    )
+    ).scalar_one()
+    return max(int(live), 1)
 
 
 def take_worker_lock(conn: sa.Connection, worker_id: str) -> None:

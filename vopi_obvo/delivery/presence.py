@@ -105,29 +105,32 @@ class WorkerPresence:
 
     # ---- the row ----
 
-    def beat(self, problem: str | None = None) -> None:
+    def beat(self, problem: str | None = None, stale_after: float = 60.0) -> int:
         """Upsert the row (heartbeat, liveness, the reported problem); with liveness "lock",
-        first make sure the lock session is there (a new one after it was lost)."""
+        first make sure the lock session is there (a new one after it was lost). Returns how
+        many workers live, this one included."""
         if self.liveness == "lock" and not self.intact():
             if self._session is not None:
                 log.warning("worker.session_lost", worker_id=self.worker_id)
             self._open_session()
         conn = self._session
         if conn is not None:
-            self._upsert(conn, problem)
+            live = self._upsert(conn, problem, stale_after)
         else:
             with self.engine.begin() as pooled:
-                self._upsert(pooled, problem)
+                live = self._upsert(pooled, problem, stale_after)
         self.registered = True
+        return live
 
-    def _upsert(self, conn: sa.Connection, problem: str | None) -> None:
-        store.register_worker(
+    def _upsert(self, conn: sa.Connection, problem: str | None, stale_after: float) -> int:
+        return store.register_worker(
             conn,
             self.worker_id,
             self.hostname,
             self.pid,
             liveness=self.liveness,
             problem=problem,
+            stale_after=stale_after,
         )
 
     def leave(self) -> None:

@@ -12,10 +12,9 @@ from vopi_obvo.config import HealthSettings
 from vopi_obvo.delivery import storm_store
 from vopi_obvo.errors import SourceQueryError
 from vopi_obvo.ops import health
-from vopi_obvo.poller import SOURCE_NAME
 from vopi_obvo.queries import q
 from vopi_obvo.rule_validation import invalid_rules
-from vopi_obvo.source.vopi import VopiSource
+from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 
 def gather_status(

@@ -1,6 +1,6 @@
 """Missing event ids below the cursor ("holes"), and when it is safe to stop waiting for one.
 
-Pure logic; see ../shared/NOTES-CDC.md and docs/architecture.md. A hole is an id drawn from
+Pure logic; docs/architecture.md (failure modes) tells the story. A hole is an id drawn from
 VOPI's sequence by a transaction that had not committed when a higher id became visible, or
 one that rolled back. It is given up only on evidence that no transaction able to commit it
 is still running.
