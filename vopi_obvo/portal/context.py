@@ -104,8 +104,14 @@ class Portal:
         self.suppressed_refusals: dict[str, int] = {}
         self.code_limiter = SlidingWindow(p.rate_limit, 60.0)
         self.templates = page_environment(TEMPLATE_DIR)
+        if config.crl_fetcher is not None:
+            config.crl_fetcher.on_result = _log_crl_fetch
+            config.crl_fetcher.fetch_all()  # before the first sign-in; then on schedule
+            config.crl_fetcher.start()
 
     def close(self) -> None:
+        if self.config.crl_fetcher is not None:
+            self.config.crl_fetcher.stop()
         self.engine.dispose()
         if self.vopi is not None:
             self.vopi.dispose()
@@ -261,3 +267,10 @@ class Portal:
             with self.engine.begin() as conn:
                 store.delete_session(conn, self.session_hash(token))
         request.state.end_session = True
+
+
+def _log_crl_fetch(url: str, problem: str | None) -> None:
+    if problem is None:
+        log.info("portal.crl_fetched", url=url)
+    else:
+        log.warning("portal.crl_fetch_failed", url=url, error=problem)
