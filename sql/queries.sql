@@ -55,6 +55,47 @@ SELECT statement_timestamp() AS now,
         OR (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user))
            AS can_see_all_sessions
 
+-- ---- [vopi] on MariaDB/MySQL (vopi_obvo/source/engines/mysql.py); the queries above
+-- ---- without a mysql_ twin run there as written ----
+
+-- name: mysql_vopi_events_by_id
+-- [vopi] Events that were holes, by id (an expanding IN list).
+SELECT * FROM ({events_query}) AS ev
+WHERE ev.event_id IN :event_ids
+ORDER BY ev.event_id
+
+-- name: mysql_vopi_clock
+-- [vopi] VOPI's clock in UTC, right after a batch read.
+SELECT UTC_TIMESTAMP(6) AS now
+
+-- name: mysql_vopi_hole_evidence
+-- [vopi] The oldest other InnoDB transaction (PROCESS privilege) in UTC. trx_started is in
+-- the server's system time zone, whole seconds: the earliest of its readings around a DST
+-- change is taken. INNODB_TRX is a cache up to 0.1 s old, so a transaction it may not show
+-- yet is assumed to have started a second ago.
+SELECT UTC_TIMESTAMP(6) AS now,
+       LEAST(UTC_TIMESTAMP(6) - INTERVAL 1 SECOND,
+             COALESCE((SELECT MIN(LEAST(
+                          CONVERT_TZ(t.trx_started, 'SYSTEM', '+00:00'),
+                          CONVERT_TZ(t.trx_started - INTERVAL 1 HOUR, 'SYSTEM', '+00:00')
+                              + INTERVAL 1 HOUR,
+                          CONVERT_TZ(t.trx_started + INTERVAL 1 HOUR, 'SYSTEM', '+00:00')
+                              - INTERVAL 1 HOUR))
+                       FROM information_schema.INNODB_TRX AS t
+                       WHERE t.trx_mysql_thread_id <> CONNECTION_ID()),
+                      UTC_TIMESTAMP(6))) AS oldest_transaction_start
+
+-- name: mysql_id_column
+-- [vopi] `obvo check`: how the event log's id column gets its values.
+SELECT c.EXTRA AS extra, c.COLUMN_DEFAULT AS column_default
+FROM information_schema.COLUMNS AS c
+WHERE c.TABLE_SCHEMA = :schema AND c.TABLE_NAME = :table AND c.COLUMN_NAME = :column
+
+-- name: mysql_table_kind
+-- [vopi] `obvo roles`: is a name the queries use a table or a view (NULL: neither)?
+SELECT t.TABLE_TYPE FROM information_schema.TABLES AS t
+WHERE t.TABLE_SCHEMA = :schema AND t.TABLE_NAME = :name
+
 -- name: get_cursor
 -- The highest VOPI event id read.
 SELECT last_event_id FROM source_cursor WHERE source = :source
@@ -181,7 +222,9 @@ ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
 WITH due AS (
     SELECT id FROM notifications
     WHERE status = 'pending' AND next_attempt_at <= now() AND channel = ANY(:channels)
-    ORDER BY next_attempt_at, id
+    -- Oldest due first; within the same due time (a backlog, a storm released at once) key
+    -- events before notify events.
+    ORDER BY next_attempt_at, event_kind = 'key' DESC, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
 )
@@ -231,8 +274,10 @@ INSERT INTO workers (id, hostname, pid) VALUES (:worker_id, :hostname, :pid)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
 
 -- name: heartbeat
--- A process is alive.
+-- A process is alive; how many are (pacing divides each max_per_second between them).
 UPDATE workers SET heartbeat_at = now() WHERE id = :worker_id
+RETURNING (SELECT count(*) FROM workers
+           WHERE heartbeat_at > now() - make_interval(secs => :stale_after)) AS live_workers
 
 -- name: unregister_worker
 -- A process stops cleanly.

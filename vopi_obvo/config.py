@@ -87,6 +87,9 @@ class EmailSettings:
     unsubscribe_url: str = ""
     # HMAC key of unsubscribe tokens (vopi_obvo/unsubscribe.py), shared with the portal.
     unsubscribe_secret: str = ""
+    # At most this many messages start per second (0 = no limit of OBVO's own), divided
+    # between running obvo processes (delivery/pacing.py).
+    max_per_second: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,9 @@ class SmsGatewaySettings:
     system_type: str = ""
     enquire_link_interval: float = 30.0
     registered_delivery: bool = True
+    # At most this many messages per second to this gateway (0 = no limit of OBVO's own),
+    # divided between running obvo processes; a 429 / ESME_RTHROTTLED slows it further.
+    max_per_second: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -567,6 +573,13 @@ def _validate_email_extras(e: EmailSettings, problems: list[str]) -> None:
 
 
 def _validate_operations(s: Settings, problems: list[str]) -> None:
+    for section, rate in (
+        ("email", s.email.max_per_second),
+        ("sms", s.sms.max_per_second),
+        ("sms_fallback", s.sms_fallback.max_per_second),
+    ):
+        if rate < 0:
+            problems.append(f"[{section}] max_per_second must be 0 (no limit) or more")
     if s.delivery.shutdown_grace < 0:
         problems.append("[delivery] shutdown_grace must be 0 or more seconds")
     if s.health.max_lag_seconds < 0:
@@ -600,7 +613,10 @@ def _positive(problems: list[str], name: str, value: float) -> None:
 def _source_engine_problems(source: SourceSettings) -> list[str]:
     problems: list[str] = []
     if source.url and kind_of_url(source.url) is None:
-        problems.append("[source] url must start with postgresql:// or postgresql+psycopg://")
+        problems.append(
+            "[source] url must start with postgresql:// (or postgresql+psycopg://) or, for "
+            "MariaDB/MySQL, mysql+pymysql://"
+        )
     try:
         ZoneInfo(source.timezone)
     except (ValueError, ZoneInfoNotFoundError):

@@ -236,8 +236,7 @@ class Poller:
             self._warned_no_evidence = True
             log.warning(
                 "holes.no_evidence",
-                reason="the VOPI role cannot see other sessions (grant "
-                f"{self.source.dialect.evidence_privilege})",
+                reason=self.source.evidence_limit(),
                 rule=f"holes are given up after hole_max_age={self.settings.source.hole_max_age}s",
             )
         max_age = dt.timedelta(seconds=self.settings.source.hole_max_age)

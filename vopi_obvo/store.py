@@ -245,8 +245,12 @@ def register_worker(conn: sa.Connection, worker_id: str, hostname: str, pid: int
     conn.execute(q("register_worker"), {"worker_id": worker_id, "hostname": hostname, "pid": pid})
 
 
-def heartbeat(conn: sa.Connection, worker_id: str) -> None:
-    conn.execute(q("heartbeat"), {"worker_id": worker_id})
+def heartbeat(conn: sa.Connection, worker_id: str, stale_after: float) -> int:
+    """The worker is alive; returns the number of live workers (at least 1)."""
+    live = conn.execute(
+        q("heartbeat"), {"worker_id": worker_id, "stale_after": stale_after}
+    ).scalar_one_or_none()
+    return max(int(live or 0), 1)
 
 
 def unregister_worker(conn: sa.Connection, worker_id: str) -> None:

@@ -15,6 +15,7 @@ import tokenize
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "vopi_obvo"
@@ -80,16 +81,16 @@ def dotted(module_path: str) -> str:
     return module_path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
 
 
-def pure_contracts() -> list[dict[str, object]]:
+def pure_contracts() -> list[dict[str, Any]]:
     config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
-    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    contracts: list[dict[str, Any]] = config["tool"]["importlinter"]["contracts"]
     return [c for c in contracts if str(c["id"]).startswith("pure")]
 
 
 def checked_as_pure(module: str) -> bool:
     for contract in pure_contracts():
         as_packages = contract.get("as_packages", True)
-        for source in contract["source_modules"]:  # type: ignore[attr-defined]
+        for source in contract["source_modules"]:
             if module == source or (as_packages and module.startswith(f"{source}.")):
                 return True
     return False
@@ -142,6 +143,13 @@ def test_modules_called_pure_are_exactly_those_the_contracts_check() -> None:
         for e in not_called_pure
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_the_pure_contracts_forbid_the_same_libraries() -> None:
+    lists = {str(c["id"]): sorted(c["forbidden_modules"]) for c in pure_contracts()}
+    first = next(iter(lists.values()))
+    differing = [name for name, forbidden in lists.items() if forbidden != first]
+    assert not differing, f"pyproject.toml: give {differing} the same forbidden_modules as the rest"
 
 
 def test_contracts_name_coming_packages_once_they_exist() -> None:

@@ -6,6 +6,7 @@ types, `obvo check`'s plan checks) comes from vopi_obvo/source/engines/.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class VopiSource:
         self._oldest = self.wrapped("vopi_oldest_event_id")
         self._oldest_unread = self.wrapped("vopi_oldest_unread")
         self._probe = self.wrapped("vopi_probe_events")
+        self._blockers: list[str] | None = None
         self._parties = sa.text(parties_query.strip().rstrip(";")).bindparams(
             sa.bindparam("case_ids", expanding=True)
         )
@@ -119,9 +121,15 @@ class VopiSource:
         """How holes end, for the start-up log, `obvo check` and `obvo status`."""
         if self.hole_evidence().can_see_all_sessions:
             return "full"
+        return "limited: " + self.evidence_limit()
+
+    def evidence_limit(self) -> str:
+        """Why the last hole evidence was limited (after `hole_evidence`)."""
+        if self._blockers:
+            return "; ".join(self._blockers)
         return (
-            f"limited: the VOPI role lacks {self.dialect.evidence_privilege}, so holes are "
-            "given up after [source] hole_max_age"
+            f"the VOPI role lacks {self.dialect.evidence_privilege}, so holes are given up "
+            "after [source] hole_max_age"
         )
 
     def oldest_event_id(self) -> int | None:
@@ -133,8 +141,16 @@ class VopiSource:
     def hole_evidence(self) -> Evidence:
         with self.engine.connect() as conn:
             evidence = self.dialect.hole_evidence(conn)
+            if evidence.can_see_all_sessions and self._evidence_blockers(conn):
+                evidence = dataclasses.replace(evidence, can_see_all_sessions=False)
             conn.rollback()
         return evidence
+
+    def _evidence_blockers(self, conn: sa.Connection) -> list[str]:
+        """Asked once per source: the event log's id generator does not change."""
+        if self._blockers is None:
+            self._blockers = self.dialect.evidence_blockers(conn, self.events_query)
+        return self._blockers
 
     def parties(self, case_ids: Iterable[str]) -> dict[str, set[str]]:
         """case_id → party ids (both compared as text)."""
@@ -222,16 +238,14 @@ class VopiSource:
             )
         return events
 
-    @staticmethod
     def _execute(
-        conn: sa.Connection, stmt: sa.TextClause, params: dict[str, Any], which: str
+        self, conn: sa.Connection, stmt: sa.TextClause, params: dict[str, Any], which: str
     ) -> sa.CursorResult[Any]:
         try:
             return conn.execute(stmt, params)
-        except sa.exc.ProgrammingError as exc:
-            conn.rollback()
-            raise SourceQueryError(f"{which} failed in VOPI: {_first_line(exc)}") from exc
-        except sa.exc.DataError as exc:
+        except sa.exc.DBAPIError as exc:
+            if not self.dialect.is_query_error(exc):
+                raise  # VOPI unreachable or busy: the daemon retries
             conn.rollback()
             raise SourceQueryError(f"{which} failed in VOPI: {_first_line(exc)}") from exc
 
@@ -244,6 +258,9 @@ def _aware(value: Any, zone: dt.tzinfo | None) -> Any:
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
+    args: tuple[Any, ...] = tuple(getattr(exc.orig, "args", ()))
+    if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (error code, message)
+        return f"{args[1]} (error {args[0]})"
     return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
 
 

@@ -22,6 +22,10 @@ SCHEMES = {
     "postgresql": "postgresql",
     "postgresql+psycopg": "postgresql",
     "postgres": "postgresql",
+    "mysql+pymysql": "mysql",
+    "mariadb+pymysql": "mysql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
 }
 
 
@@ -72,6 +76,11 @@ class SourceEngine(Protocol):
         (filter, order, limit), written so that it stays a range scan of the primary key."""
         ...
 
+    def is_query_error(self, exc: sa.exc.DBAPIError) -> bool:
+        """True when the administrator's query is at fault (a wrong column, a missing
+        privilege, a type error): a clear error, not a retry as for an unreachable VOPI."""
+        ...
+
     def clock(self, conn: sa.Connection) -> Clock: ...
 
     def hole_evidence(self, conn: sa.Connection) -> Evidence:
@@ -85,6 +94,11 @@ class SourceEngine(Protocol):
 
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
         """Columns of the probed events query whose type the wrapped query cannot rely on."""
+        ...
+
+    def evidence_blockers(self, conn: sa.Connection, events_query: str) -> list[str]:
+        """Why the evidence cannot prove a hole dead for this event log (e.g. ids drawn from
+        a sequence before the insert, which no transaction view shows); empty: it can."""
         ...
 
     def check(self, conn: sa.Connection, events_query: str) -> EngineReport:
@@ -110,7 +124,12 @@ def kind_of_url(url: str) -> str | None:
 
 
 def for_kind(kind: str) -> SourceEngine:
+    """ "postgresql" or "mysql" (also SQLAlchemy's dialect names, "mariadb" among them)."""
     # Imported here: the engine modules build on this one.
+    if kind in ("mysql", "mariadb"):
+        from vopi_obvo.source.engines.mysql import MYSQL  # noqa: PLC0415
+
+        return MYSQL
     from vopi_obvo.source.engines.postgresql import POSTGRESQL  # noqa: PLC0415
 
     return POSTGRESQL
@@ -119,7 +138,9 @@ def for_kind(kind: str) -> SourceEngine:
 def for_url(url: str) -> SourceEngine:
     kind = kind_of_url(url)
     if kind is None:
-        raise ValueError("[source] url must start with postgresql://")
+        raise ValueError(
+            "[source] url must start with postgresql:// or mysql+pymysql:// (MariaDB, MySQL)"
+        )
     return for_kind(kind)
 
 

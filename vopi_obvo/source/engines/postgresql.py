@@ -92,6 +92,9 @@ class PostgreSQL:
     def wrapped(self, name: str, events_query: str) -> sa.TextClause:
         return queries.vopi(name, events_query)
 
+    def is_query_error(self, exc: sa.exc.DBAPIError) -> bool:
+        return isinstance(exc, sa.exc.ProgrammingError | sa.exc.DataError)
+
     def clock(self, conn: sa.Connection) -> Clock:
         row = conn.execute(queries.q("vopi_clock")).one()
         return Clock(row.now, int(row.xmax))
@@ -123,6 +126,9 @@ class PostgreSQL:
                     f"(PostgreSQL type oid {type_code}); cast it in the query"
                 )
         return problems
+
+    def evidence_blockers(self, conn: sa.Connection, events_query: str) -> list[str]:
+        return []
 
     def check(self, conn: sa.Connection, events_query: str) -> EngineReport:
         return EngineReport([], [])
