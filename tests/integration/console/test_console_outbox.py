@@ -14,7 +14,8 @@ import pytest
 
 from tests import console_support as cs
 from tests.console_support import ConsoleServer, StaffBrowser, StaffCertificates, audit_rows
-from tests.integration.test_pipeline import notifications, subscribe
+from tests.integration.test_pipeline import apply_rules, notifications, subscribe
+from tests.portal_support import Pki
 from tests.support import SmtpServer, Vopi
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
@@ -26,11 +27,11 @@ close_staff_browsers = cs.close_staff_browsers
 
 @pytest.fixture
 def storm_settings(
-    make_settings: Callable[..., Settings], pki: cs.Pki, certs: StaffCertificates
+    make_settings: Callable[..., Settings], pki: Pki, certs: StaffCertificates
 ) -> Settings:
     """A storm guard that trips at two notifications a minute for one event type."""
     settings = make_settings(**cs.console_overrides(pki), delivery__storm_threshold=2)
-    cs.apply_rules(settings)
+    apply_rules(settings)
     cs.grant_staff(settings, certs)
     return settings
 
