@@ -505,8 +505,10 @@ WHERE id = :identity_id
 
 -- name: portal_get_session
 -- A live session by the keyed hash of its cookie.
-SELECT identity_id, csrf_token FROM portal_sessions
-WHERE token_hash = :token_hash AND expires_at > now()
+SELECT s.identity_id, s.csrf_token, s.method, s.display_name, s.saml_name_id,
+       s.saml_name_id_format, s.saml_session_index, i.party_id
+FROM portal_sessions s JOIN portal_identities i ON i.id = s.identity_id
+WHERE s.token_hash = :token_hash AND s.expires_at > now()
 
 -- name: portal_touch_session
 -- Sliding expiry while the citizen is active.
@@ -515,9 +517,34 @@ SET last_seen_at = now(), expires_at = now() + make_interval(secs => :ttl)
 WHERE token_hash = :token_hash
 
 -- name: portal_create_session
--- A new session after sign-in.
-INSERT INTO portal_sessions (token_hash, identity_id, csrf_token, expires_at)
-VALUES (:token_hash, :identity_id, :csrf_token, now() + make_interval(secs => :ttl))
+-- A new session after sign-in (certificate or SI-PASS).
+INSERT INTO portal_sessions (token_hash, identity_id, csrf_token, expires_at, method,
+                             display_name, saml_name_id, saml_name_id_format, saml_session_index)
+VALUES (:token_hash, :identity_id, :csrf_token, now() + make_interval(secs => :ttl), :method,
+        :display_name, :saml_name_id, :saml_name_id_format, :saml_session_index)
+
+-- name: portal_delete_saml_sessions
+-- Single logout started by SI-PASS: every session of that SAML subject ends.
+DELETE FROM portal_sessions WHERE saml_name_id = :name_id RETURNING identity_id
+
+-- name: portal_insert_saml_request
+-- An AuthnRequest sent to SI-PASS from this browser (expired ones go at the same time).
+WITH gone AS (DELETE FROM portal_saml_requests WHERE expires_at <= now())
+INSERT INTO portal_saml_requests (request_id, browser_hash, expires_at)
+VALUES (:request_id, :browser_hash, now() + make_interval(secs => :ttl))
+
+-- name: portal_saml_requests_of_browser
+-- The AuthnRequests a response from this browser may answer.
+SELECT request_id FROM portal_saml_requests
+WHERE browser_hash = :browser_hash AND expires_at > now()
+
+-- name: portal_use_saml_assertion
+-- An assertion signs in once: a row back means first use, none means a replay.
+WITH gone AS (DELETE FROM portal_saml_assertions WHERE expires_at <= now())
+INSERT INTO portal_saml_assertions (assertion_id, expires_at)
+VALUES (:assertion_id, to_timestamp(:not_on_or_after))
+ON CONFLICT (assertion_id) DO NOTHING
+RETURNING assertion_id
 
 -- name: portal_delete_session
 -- Sign-out.

@@ -39,8 +39,24 @@ _EXPECTED_TYPES = {
     "occurred_at": ({_DATETIME, _TIMESTAMP}, "a DATETIME or TIMESTAMP"),
 }
 # Server errors that are the query's fault: ambiguous or unknown column, syntax, no such
-# table or function, privileges on a table or column, wrong operand count, bad values.
-_QUERY_ERRORS = {1052, 1054, 1064, 1142, 1143, 1146, 1149, 1241, 1248, 1292, 1305, 1366}
+# table or function, privileges on a table or column, wrong operand count, bad values,
+# mixed collations.
+_QUERY_ERRORS = {
+    1052,
+    1054,
+    1064,
+    1142,
+    1143,
+    1146,
+    1149,
+    1241,
+    1248,
+    1267,
+    1271,
+    1292,
+    1305,
+    1366,
+}
 _ACCESS_DENIED = {1227, 1142, 1143}  # PROCESS missing; table or column privilege missing
 _SEQUENCE_DEFAULT = re.compile(r"nextval\(`?([^`.]+)`?\.`?([^`)]+)`?\)", re.IGNORECASE)
 
