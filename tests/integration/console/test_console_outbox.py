@@ -170,3 +170,6 @@ def test_the_audit_trail_filters_and_exports(
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert {r["action"] for r in rows} == {"console.sign_in", "notifications.cancel"}
     assert viewer.get("/revizija?since=never").status_code == 400
+    assert viewer.get("/revizija?source=elsewhere").status_code == 400
+    admin_only = viewer.get("/revizija.csv?source=admin&action=console.sign_in")
+    assert {r["source"] for r in csv.DictReader(io.StringIO(admin_only.text))} == {"admin"}

@@ -21,7 +21,7 @@ from vopi_obvo.errors import InvalidInput
 
 PAGE_LIMIT = 200
 CSV_LIMIT = 100_000
-FIELDS = ("actor", "action", "target", "since")
+FIELDS = ("source", "actor", "action", "target", "since")
 
 
 def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list[str]]:
@@ -33,6 +33,13 @@ def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list
         "target": given["target"] or None,
     }
     errors: list[str] = []
+    if given["source"]:
+        if given["source"] in audit.SOURCES:
+            filters["source"] = given["source"]
+        else:
+            errors.append(
+                f"source must be one of {', '.join(audit.SOURCES)}, not {given['source']!r}"
+            )
     if given["since"]:
         try:
             filters["since"] = parse_time(given["since"], "since")
@@ -44,10 +51,21 @@ def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list
 def as_csv(found: Sequence[audit.AuditEntry]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["id", "time", "actor", "action", "target", "detail"])
+    writer.writerow(["source", "id", "time", "actor", "action", "outcome", "target", "detail"])
     for e in found:
         detail = json.dumps(dict(e.detail), ensure_ascii=False, sort_keys=True)
-        writer.writerow([e.id, show_time(e.at), e.actor, e.action, e.target or "", detail])
+        writer.writerow(
+            [
+                e.source,
+                e.id,
+                show_time(e.at),
+                e.actor,
+                e.action,
+                e.outcome or "",
+                e.target or "",
+                detail,
+            ]
+        )
     return out.getvalue()
 
 
@@ -73,6 +91,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             entries=found,
             errors=errors,
             limit=PAGE_LIMIT,
+            sources=audit.SOURCES,
             query=request.url.query,
             dumps=lambda d: json.dumps(dict(d), ensure_ascii=False, sort_keys=True),
             status=400 if errors else 200,
