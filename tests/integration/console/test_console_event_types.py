@@ -108,7 +108,7 @@ def test_the_preview_renders_the_newest_event_and_counts_sms_parts(
     admin = StaffBrowser(console, certs.admin)
     page = admin.get("/dogodki/vrsta/VLOZ")
     assert page.status_code == 200
-    assert f"event {newest}" in page.text and "354-77/2026" in page.text
+    assert f"(dogodek {newest})" in page.text and "354-77/2026" in page.text
     before = rules_rows(console_settings)
     form = edit_form(page.text)
     form["sl.sms"] = GSM_TEXT

@@ -234,7 +234,7 @@ class EventTypePages:
             kinds=[str(k) for k in EventKind],
             parts=PARTS,
             previews=previews,
-            preview_source=source,
+            preview_event=values["event_id"] if source != "sample values" else None,
             notes=notes,
             transliterate=policy.transliterate,
             max_segments=policy.max_segments,
