@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 import sqlalchemy as sa
+import structlog
 from psycopg import sql
 
 from tests.conftest import ON_EVERY_ENGINE
@@ -21,6 +22,7 @@ from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 from vopi_obvo.errors import SourceQueryError
 from vopi_obvo.ops.migrate import available_migrations, migrate
+from vopi_obvo.ops.status import gather_status
 from vopi_obvo.source.vopi import VopiSource
 
 
@@ -200,6 +202,13 @@ def test_without_stats_privilege_holes_wait_for_hole_max_age(
     try:
         evidence = service.source.hole_evidence()
         assert evidence.can_see_all_sessions is False
+        privilege = "PROCESS" if vopi.mariadb else "pg_read_all_stats"
+        said = f"limited: the VOPI role lacks {privilege}, so holes are given up after"
+        assert gather_status(service.obvo, service.source)["holes"]["evidence"].startswith(said)
+        with structlog.testing.capture_logs() as logs:
+            service.verify()
+        [start] = [e for e in logs if e["event"] == "holes.evidence"]
+        assert (start["log_level"], start["evidence"][: len(said)]) == ("warning", said)
         conn = vopi.connect()
         lost = vopi.event("KLAS", app, conn)
         seen = vopi.event("ODLOC", app)
