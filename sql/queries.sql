@@ -348,14 +348,26 @@ INSERT INTO audit_log (actor, action, target, detail)
 VALUES (:actor, :action, :target, CAST(:detail AS jsonb))
 
 -- name: list_audit
--- `obvo audit`: newest first; an action filter `subscriber` also matches `subscriber.add`.
-SELECT id, at, actor, action, target, detail FROM audit_log
-WHERE (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
+-- `obvo audit` and the console's audit page: the administrative log and the portal's in one
+-- trail, newest first, optionally one source; an action filter `subscriber` also matches
+-- `subscriber.add`; a portal row's target is its subscriber, else its party.
+SELECT source, id, at, actor, action, outcome, target, peer, detail FROM (
+    SELECT 'admin' AS source, id, at, actor, action, 'ok' AS outcome, target,
+           NULL::text AS peer, detail
+    FROM audit_log
+    UNION ALL
+    SELECT 'portal', id, at, actor, action, outcome,
+           COALESCE('subscriber:' || subscriber_id, 'party:' || party_id), peer, detail
+    FROM portal_audit
+) AS trail
+WHERE (CAST(:source AS text) IS NULL OR source = CAST(:source AS text))
+  AND (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
   AND (CAST(:actor AS text) IS NULL OR actor = CAST(:actor AS text))
   AND (CAST(:action AS text) IS NULL OR action = CAST(:action AS text)
        OR action LIKE CAST(:action AS text) || '.%')
   AND (CAST(:target AS text) IS NULL OR target = CAST(:target AS text))
-ORDER BY id DESC
+  AND (CAST(:outcome AS text) IS NULL OR outcome = CAST(:outcome AS text))
+ORDER BY at DESC, source, id DESC
 LIMIT :limit
 
 -- name: subscriber_case_limits
