@@ -212,15 +212,21 @@ def test_without_stats_privilege_holes_wait_for_hole_max_age(
         conn = vopi.connect()
         lost = vopi.event("KLAS", app, conn)
         seen = vopi.event("ODLOC", app)
+        before_first_sight = time.monotonic()
         service.run(once=True)
         conn.rollback()
         conn.close()
         service.run(once=True)
         # Rolled back, but this role cannot prove that nothing else could still commit it.
-        assert holes(settings) == [lost]
-        time.sleep(2.2)
-        service.run(once=True)
-        assert holes(settings) == []
+        if time.monotonic() - before_first_sight < 2.0:  # a loaded machine may be slower
+            assert holes(settings) == [lost]
+
+        def given_up() -> bool:
+            service.run(once=True)
+            return holes(settings) == []
+
+        wait_for(given_up, timeout=20)
+        assert time.monotonic() - before_first_sight >= 2.0  # hole_max_age
         assert {r["source_event_id"] for r in notifications(settings)} == {seen}
     finally:
         service.close()
