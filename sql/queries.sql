@@ -187,6 +187,11 @@ DELETE FROM unclassified_event_types WHERE event_type IN (SELECT code FROM event
 SELECT event_type, seen_count, first_seen_at, last_seen_at, last_event_id
 FROM unclassified_event_types ORDER BY last_seen_at DESC
 
+-- name: notifications_per_event_type
+-- The console's event types: how many notifications each type made, and the newest one's time.
+SELECT event_type, count(*) AS n, max(created_at) AS last_at, max(source_event_id) AS last_event_id
+FROM notifications GROUP BY event_type
+
 -- name: subscribers_for_parties
 -- Subscribers among a batch's parties.
 SELECT id, party_id, email, phone, events, language, key_only_channels FROM subscribers

@@ -102,6 +102,8 @@ class RenderedPart:
     html: str | None = None
     error: str | None = None
     sms: SmsInfo | None = None
+    # The SMS as the template rendered it, before [sms] transliterate and max_segments.
+    original: str | None = None
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -177,6 +179,7 @@ def render_part(
         source,
         text=prepared.text,
         sms=info,
+        original=message.body,
         warnings=tuple(warnings),
     )
 

@@ -21,7 +21,7 @@ MENU = (
     ("/", "nav_overview", Role.VIEWER),
     ("/obvestila", "nav_outbox", Role.VIEWER),
     ("/narocniki", "nav_subscribers", Role.CLERK),
-    ("/dogodki", "nav_event_types", Role.ADMIN),
+    ("/dogodki", "nav_event_types", Role.VIEWER),
     ("/revizija", "nav_audit", Role.VIEWER),
     ("/osebje", "nav_staff", Role.ADMIN),
 )
