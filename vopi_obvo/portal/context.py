@@ -40,6 +40,8 @@ log = structlog.get_logger("vopi_obvo.portal")
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Peers whose refusals are being counted rather than audited; beyond this the counts go.
+MAX_SUPPRESSED_KEYS = 10_000
 
 
 class PageRefusal(Exception):
@@ -181,6 +183,10 @@ class Portal:
                 )
             log.warning("portal.sign_in_refused", reason=reason)
         else:
+            if len(self.suppressed_refusals) >= MAX_SUPPRESSED_KEYS:
+                # Many peers over their limit at once: keep memory bounded, say so once.
+                log.warning("portal.refusal_counts_dropped", keys=len(self.suppressed_refusals))
+                self.suppressed_refusals.clear()
             self.suppressed_refusals[key] = self.suppressed_refusals.get(key, 0) + 1
             log.warning("portal.sign_in_refused", reason=reason, audited=False)
         self.signin_limiter.allow(f"signin:{self.client_address(request)}")
