@@ -9,6 +9,7 @@ on error, the same `rules.apply` audit row with the staff member as actor.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -43,6 +44,7 @@ from vopi_obvo.rules import (
 from vopi_obvo.web.language import LANGUAGES
 
 PARTS = (*TEMPLATE_PARTS, *OPTIONAL_TEMPLATE_PARTS)
+NOTIFICATION_DAYS = 30  # the list counts notifications of the last 30 days, as the charts
 
 
 def type_path(code: str) -> str:
@@ -172,7 +174,8 @@ class EventTypePages:
     ) -> Response:
         known, notes = self.catalogue()
         with self.console.engine.connect() as conn:
-            rows = rules_ops.all_event_types(conn, known)
+            since = self.console.clock() - dt.timedelta(days=NOTIFICATION_DAYS)
+            rows = rules_ops.all_event_types(conn, known, since)
         return self.views.render(
             request,
             "event_types.html",
@@ -181,6 +184,7 @@ class EventTypePages:
             active="/dogodki",
             rows=rows,
             catalogue_configured=known is not None,
+            days=NOTIFICATION_DAYS,
             notes=notes,
             errors=errors or [],
             notice=notice,
