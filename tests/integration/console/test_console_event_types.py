@@ -156,6 +156,7 @@ def test_saving_shows_the_diff_then_applies_it_as_rules_apply_does(
     assert review.status_code == 200
     text = html.unescape(review.text)
     assert "changed   VLOZ: templates.sl.sms" in text
+    assert "kept      KLAS" not in text  # one type's page: the others are not news
     assert f"+{GSM_TEXT}" in text and "-Obcina: vloga" in text
     assert stored_sms(console_settings, "VLOZ") != GSM_TEXT  # nothing written yet
     assert audit_rows(console_settings, "rules.apply") == []

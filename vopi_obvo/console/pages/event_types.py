@@ -51,6 +51,15 @@ def type_path(code: str) -> str:
     return f"/dogodki/vrsta/{quote(code, safe='')}"
 
 
+def edit_source(code: str) -> str:
+    """The `rules.apply` audit row's `file` for a change made on a type's page."""
+    return f"console: event type {code}"
+
+
+def is_type_edit(source: str) -> bool:
+    return source.startswith(edit_source(""))
+
+
 def unix_newlines(text: str) -> str:
     """A browser sends a textarea's (and every form value's) line breaks as CR LF."""
     return text.replace("\r\n", "\n")
@@ -269,7 +278,12 @@ class EventTypePages:
             signed=signed,
             active="/dogodki",
             changed=changed,
-            diff=diff_rules(current, new_rules, source) if changed else [],
+            diff=[
+                line
+                for line in (diff_rules(current, new_rules, source) if changed else [])
+                # One type's edit keeps every other type: not news on its page.
+                if not (is_type_edit(source) and line.startswith("kept      "))
+            ],
             warnings=sms_length_warnings(new_rules, self.policy),
             rules_text=dump_rules(new_rules),
             source=source,
@@ -320,7 +334,8 @@ def make_router(console: Console, views: Views) -> APIRouter:
             return pages.edit_page(
                 request, signed, form, classified=classified, errors=exc.problems, status=400
             )
-        source = f"console: event type {code}"
-        return pages.confirm_page(request, signed, new_rules, source=source, back=type_path(code))
+        return pages.confirm_page(
+            request, signed, new_rules, source=edit_source(code), back=type_path(code)
+        )
 
     return router
