@@ -29,6 +29,7 @@ from vopi_obvo.web.certificates import (
     CertificateIdentity,
     CertificateRefused,
     NoCertificateHeader,
+    Refusal,
     identify_header,
 )
 from vopi_obvo.web.pages import page_environment, request_language
@@ -140,6 +141,9 @@ class Portal:
         except NoCertificateHeader:
             raise NoCertificate from None
         except CertificateRefused as exc:
+            if exc.reason is Refusal.CRL_STALE:
+                # The deployer's problem, not the citizen's: which CRL and why, in the log.
+                log.error("portal.crl_stale", detail=exc.detail)
             self.refuse(request, str(exc.reason), exc.status, exc.audit_detail())
 
     def refuse(
