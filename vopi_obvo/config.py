@@ -240,6 +240,9 @@ class ConsoleSettings:
     client_cert_header: str = "X-SSL-Client-Cert"
     # PEM files of the CAs whose employee certificates sign staff in (SIGOV-CA, SIGEN-CA).
     ca_files: tuple[str, ...] = ()
+    # Their CRLs, as for the portal; empty = no revocation check.
+    crl_files: tuple[str, ...] = ()
+    crl_max_age: float = 0.0
     session_secret: str = ""  # OBVO_CONSOLE_SESSION_SECRET: keys the session hashes
     session_ttl: float = 1800.0
     rate_limit: int = 20  # sign-ins and changes per staff member or address per minute
