@@ -188,7 +188,7 @@ class MySQL:
         with engine.connect() as conn:
             default = conn.execute(sa.text("SELECT DATABASE()")).scalar_one()
             for name, query in queries:
-                for schema, table in _named_tables(query):
+                for schema, table in named_tables(query):
                     database = schema or default
                     kind = conn.execute(
                         sql_queries.q("mysql_table_kind"), {"schema": database, "name": table}
@@ -332,7 +332,7 @@ def _event_id_origin(conn: sa.Connection, events_query: str) -> tuple[str, str, 
     return None
 
 
-def _named_tables(query: str) -> list[tuple[str | None, str]]:
+def named_tables(query: str) -> list[tuple[str | None, str]]:
     """(database or None, table) after FROM and JOIN (and in comma lists after FROM), at the
     top level or in a subquery; not the FROM of EXTRACT(… FROM …), TRIM or SUBSTRING."""
     text = re.sub(r"'(?:[^'\\]|\\.|'')*'|--[^\n]*|#[^\n]*|/\*.*?\*/", " ", query, flags=re.S)
