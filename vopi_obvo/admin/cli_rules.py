@@ -29,11 +29,11 @@ from vopi_obvo.admin.rules_ops import (
     fallback_values,
     newest_event_of_type,
     parse_rules_text,
+    sms_policy,
     source_failure_note,
     unclassified_rows,
     vopi_catalogue,
 )
-from vopi_obvo.admin.rules_ops import sms_policy as sms_policy  # noqa: PLC0414 - re-exported
 from vopi_obvo.admin.rules_toml import diff_rules, has_changes
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ExitCode, InvalidInput

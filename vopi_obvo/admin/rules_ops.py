@@ -114,7 +114,7 @@ class EventTypeRow:
     name: str  # from VOPI's catalogue, or the rule's name
     kind: EventKind | None  # None: unclassified
     seen: int  # events seen while unclassified (OBVO forgets the count once classified)
-    notifications: int  # notifications made for the type (classified ones)
+    notifications: int  # notifications made for the type lately (classified ones)
     first_seen_at: dt.datetime | None
     last_seen_at: dt.datetime | None
     last_event_id: int | None
@@ -148,13 +148,15 @@ def unclassified_rows(conn: sa.Connection, catalogue: dict[str, str] | None) -> 
     return sorted(rows.values(), key=lambda r: (-r.seen, r.event_type))
 
 
-def all_event_types(conn: sa.Connection, catalogue: dict[str, str] | None) -> list[EventTypeRow]:
+def all_event_types(
+    conn: sa.Connection, catalogue: dict[str, str] | None, since: dt.datetime
+) -> list[EventTypeRow]:
     """The console's list: the unclassified types first (as `rules unclassified` orders them),
-    then every classified one with its notifications and the last one's time."""
+    then every classified one with its notifications since `since` and the last one's time."""
     rows = unclassified_rows(conn, catalogue)
     made = {
         r.event_type: (int(r.n), r.last_at, r.last_event_id)
-        for r in conn.execute(queries.q("notifications_per_event_type"))
+        for r in conn.execute(queries.q("notifications_per_event_type"), {"since": since})
     }
     for rule in sorted(store.load_rules(conn).rules.values(), key=lambda r: r.code):
         count, last_at, last_event = made.get(rule.code, (0, None, None))
