@@ -103,6 +103,30 @@ def test_the_list_puts_unclassified_types_first_and_everyone_reads_it(
     assert edit.status_code == 200
     assert "ni razvrščena" in edit.text
     assert StaffBrowser(console, certs.viewer).get("/dogodki/vrsta/NOPE").status_code == 404
+    italian = StaffBrowser(console, certs.viewer).get("/dogodki?lang=it")
+    assert "Tipi di evento" in italian.text and "non classificato" in italian.text
+
+
+def test_an_unclassified_type_is_classified_on_its_page(
+    console: ConsoleServer,
+    console_settings: Settings,
+    certs: StaffCertificates,
+    vopi: Vopi,
+    poll_once: Callable[[Settings], Poller],
+) -> None:
+    vopi.events("ARHIV", vopi.application(vopi.party()), 2)
+    poll_once(console_settings)
+    admin = StaffBrowser(console, certs.admin)
+    form = edit_form(admin.get("/dogodki/vrsta/ARHIV").text)
+    assert form["kind"] == "internal"
+    form["name"] = "Zadeva arhivirana"
+    review = admin.post("/dogodki/vrsta/ARHIV", {**form, "action": "save"}, token_from="/dogodki")
+    assert "added     ARHIV (internal)" in html.unescape(review.text)
+    assert admin.post("/dogodki/potrdi", confirm_fields(review.text)).status_code == 303
+    listed = admin.get("/dogodki").text
+    assert 'class="unclassified"' not in listed
+    row = listed[listed.index(">ARHIV</a>") :].split("</tr>")[0]
+    assert "notranji" in row and "Zadeva arhivirana" in row
 
 
 def test_the_preview_renders_the_newest_event_and_counts_sms_parts(
