@@ -43,6 +43,9 @@ class Views:
     def __init__(self, console: Console) -> None:
         self.console = console
 
+    def translator(self, request: Request) -> Translator:
+        return Translator(self.console.language(request))
+
     def render(
         self,
         request: Request,
