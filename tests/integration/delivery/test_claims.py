@@ -70,7 +70,8 @@ def worker_locks(settings: Settings) -> int:
     rows = sql(
         settings,
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
-        " AND classid = CAST(hashtext('obvo-worker:obvo') AS oid)",
+        " AND classid = CAST(hashtext('obvo-worker:obvo') AS oid)"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     return int(rows[0][0])
 
