@@ -188,9 +188,10 @@ SELECT event_type, seen_count, first_seen_at, last_seen_at, last_event_id
 FROM unclassified_event_types ORDER BY last_seen_at DESC
 
 -- name: notifications_per_event_type
--- The console's event types: how many notifications each type made, and the newest one's time.
+-- The console's event types: notifications each type made since :since, the newest one's time
+-- (a range of notifications_created, not the whole outbox).
 SELECT event_type, count(*) AS n, max(created_at) AS last_at, max(source_event_id) AS last_event_id
-FROM notifications GROUP BY event_type
+FROM notifications WHERE created_at >= :since GROUP BY event_type
 
 -- name: subscribers_for_parties
 -- Subscribers among a batch's parties.

@@ -22,8 +22,9 @@ def screenshot(driver: Any, test: str, step: str) -> Path:
     """Save the browser's whole page as `<test>-<step>.png`; returns the file."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{test}-{step}") + ".png"
     path = artifacts_dir() / name
-    height = driver.execute_script("return document.documentElement.scrollHeight")
     width = driver.get_window_size()["width"]
+    driver.set_window_size(width, 600)  # measured afresh: the last page may have been longer
+    height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(width, max(int(height), 600))
     driver.save_screenshot(str(path))
     return path

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from vopi_obvo.admin import audit, cli_held, outbox
-from vopi_obvo.admin.cli_rules import sms_policy
 from vopi_obvo.admin.common import (
     actor_of,
     add_actor_option,
@@ -24,6 +23,7 @@ from vopi_obvo.admin.common import (
     print_table,
     settings_of,
 )
+from vopi_obvo.admin.rules_ops import sms_policy
 from vopi_obvo.admin.timespec import parse_time, show_time
 from vopi_obvo.errors import ExitCode, InvalidInput
 

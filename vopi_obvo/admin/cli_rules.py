@@ -29,11 +29,11 @@ from vopi_obvo.admin.rules_ops import (
     fallback_values,
     newest_event_of_type,
     parse_rules_text,
+    sms_policy,
     source_failure_note,
     unclassified_rows,
     vopi_catalogue,
 )
-from vopi_obvo.admin.rules_ops import sms_policy as sms_policy  # noqa: PLC0414 - re-exported
 from vopi_obvo.admin.rules_toml import diff_rules, has_changes
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ExitCode, InvalidInput
@@ -281,7 +281,7 @@ def _events_for_check(
 ) -> tuple[dict[str, tuple[dict[str, Any], str]], list[str]]:
     """code → (event values, where they came from); notes say why sample values were used."""
     notes: list[str] = []
-    columns: list[tuple[str, int | None]] | None = None
+    columns: list[tuple[str, str | None]] | None = None
     latest: dict[str, dict[str, Any]] = {}
     source = vopi_source(settings)
     try:

@@ -16,6 +16,7 @@ from tests import console_support as cs
 from tests.admin_helpers import Obvo, snapshot, write_config
 from tests.console_support import ConsoleServer, StaffBrowser, StaffCertificates, audit_rows
 from tests.integration.admin.test_admin_rules import poll
+from tests.integration.console.test_console_overview import add_notifications
 from tests.integration.test_pipeline import apply_rules
 from tests.portal_support import Pki
 from tests.support import Vopi
@@ -85,6 +86,7 @@ def test_the_list_puts_unclassified_types_first_and_everyone_reads_it(
     app = vopi.application(vopi.party())
     vopi.events("ARHIV", app, 3)
     poll_once(console_settings)
+    add_notifications(console_settings)
     for who in (certs.viewer, certs.clerk, certs.admin):
         page = StaffBrowser(console, who).get("/dogodki")
         assert page.status_code == 200
@@ -92,12 +94,39 @@ def test_the_list_puts_unclassified_types_first_and_everyone_reads_it(
     assert text.index("ARHIV") < text.index("VLOZ")  # unclassified first
     row = text[text.index('class="unclassified"') :].split("</tr>")[0]
     assert "ARHIV" in row and "nerazvrščen" in row and '<td class="num">3</td>' in row
-    assert "ključni" in text and "obvestilo" in text  # the example's kinds
+    klas = text[text.index(">KLAS</a>") :].split("</tr>")[0]
+    # Key; four notifications, one of them 40 days old: the list counts the last 30 days.
+    assert "ključni" in klas and '<td class="num">3</td>' in klas
+    assert "obvestilo" in text.split(">VLOZ</a>")[1].split("</tr>")[0]
     # An unclassified type opens as internal, to be classified.
     edit = StaffBrowser(console, certs.viewer).get("/dogodki/vrsta/ARHIV")
     assert edit.status_code == 200
     assert "ni razvrščena" in edit.text
     assert StaffBrowser(console, certs.viewer).get("/dogodki/vrsta/NOPE").status_code == 404
+    italian = StaffBrowser(console, certs.viewer).get("/dogodki?lang=it")
+    assert "Tipi di evento" in italian.text and "non classificato" in italian.text
+
+
+def test_an_unclassified_type_is_classified_on_its_page(
+    console: ConsoleServer,
+    console_settings: Settings,
+    certs: StaffCertificates,
+    vopi: Vopi,
+    poll_once: Callable[[Settings], Poller],
+) -> None:
+    vopi.events("ARHIV", vopi.application(vopi.party()), 2)
+    poll_once(console_settings)
+    admin = StaffBrowser(console, certs.admin)
+    form = edit_form(admin.get("/dogodki/vrsta/ARHIV").text)
+    assert form["kind"] == "internal"
+    form["name"] = "Zadeva arhivirana"
+    review = admin.post("/dogodki/vrsta/ARHIV", {**form, "action": "save"}, token_from="/dogodki")
+    assert "added     ARHIV (internal)" in html.unescape(review.text)
+    assert admin.post("/dogodki/potrdi", confirm_fields(review.text)).status_code == 303
+    listed = admin.get("/dogodki").text
+    assert 'class="unclassified"' not in listed
+    row = listed[listed.index(">ARHIV</a>") :].split("</tr>")[0]
+    assert "notranji" in row and "Zadeva arhivirana" in row
 
 
 def test_the_preview_renders_the_newest_event_and_counts_sms_parts(
@@ -151,6 +180,7 @@ def test_saving_shows_the_diff_then_applies_it_as_rules_apply_does(
     assert review.status_code == 200
     text = html.unescape(review.text)
     assert "changed   VLOZ: templates.sl.sms" in text
+    assert "kept      KLAS" not in text  # one type's page: the others are not news
     assert f"+{GSM_TEXT}" in text and "-Obcina: vloga" in text
     assert stored_sms(console_settings, "VLOZ") != GSM_TEXT  # nothing written yet
     assert audit_rows(console_settings, "rules.apply") == []

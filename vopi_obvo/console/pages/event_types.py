@@ -9,6 +9,7 @@ on error, the same `rules.apply` audit row with the staff member as actor.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -43,10 +44,20 @@ from vopi_obvo.rules import (
 from vopi_obvo.web.language import LANGUAGES
 
 PARTS = (*TEMPLATE_PARTS, *OPTIONAL_TEMPLATE_PARTS)
+NOTIFICATION_DAYS = 30  # the list counts notifications of the last 30 days, as the charts
 
 
 def type_path(code: str) -> str:
     return f"/dogodki/vrsta/{quote(code, safe='')}"
+
+
+def edit_source(code: str) -> str:
+    """The `rules.apply` audit row's `file` for a change made on a type's page."""
+    return f"console: event type {code}"
+
+
+def is_type_edit(source: str) -> bool:
+    return source.startswith(edit_source(""))
 
 
 def unix_newlines(text: str) -> str:
@@ -172,7 +183,8 @@ class EventTypePages:
     ) -> Response:
         known, notes = self.catalogue()
         with self.console.engine.connect() as conn:
-            rows = rules_ops.all_event_types(conn, known)
+            since = self.console.clock() - dt.timedelta(days=NOTIFICATION_DAYS)
+            rows = rules_ops.all_event_types(conn, known, since)
         return self.views.render(
             request,
             "event_types.html",
@@ -181,6 +193,7 @@ class EventTypePages:
             active="/dogodki",
             rows=rows,
             catalogue_configured=known is not None,
+            days=NOTIFICATION_DAYS,
             notes=notes,
             errors=errors or [],
             notice=notice,
@@ -265,7 +278,12 @@ class EventTypePages:
             signed=signed,
             active="/dogodki",
             changed=changed,
-            diff=diff_rules(current, new_rules, source) if changed else [],
+            diff=[
+                line
+                for line in (diff_rules(current, new_rules, source) if changed else [])
+                # One type's edit keeps every other type: not news on its page.
+                if not (is_type_edit(source) and line.startswith("kept      "))
+            ],
             warnings=sms_length_warnings(new_rules, self.policy),
             rules_text=dump_rules(new_rules),
             source=source,
@@ -316,7 +334,8 @@ def make_router(console: Console, views: Views) -> APIRouter:
             return pages.edit_page(
                 request, signed, form, classified=classified, errors=exc.problems, status=400
             )
-        source = f"console: event type {code}"
-        return pages.confirm_page(request, signed, new_rules, source=source, back=type_path(code))
+        return pages.confirm_page(
+            request, signed, new_rules, source=edit_source(code), back=type_path(code)
+        )
 
     return router

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from vopi_obvo.admin import audit, outbox
 from vopi_obvo.admin.cli_held import describe_held
-from vopi_obvo.admin.cli_rules import sms_policy
+from vopi_obvo.admin.rules_ops import sms_policy
 from vopi_obvo.admin.timespec import parse_time
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role
