@@ -187,6 +187,12 @@ DELETE FROM unclassified_event_types WHERE event_type IN (SELECT code FROM event
 SELECT event_type, seen_count, first_seen_at, last_seen_at, last_event_id
 FROM unclassified_event_types ORDER BY last_seen_at DESC
 
+-- name: notifications_per_event_type
+-- The console's event types: notifications each type made since :since, the newest one's time
+-- (a range of notifications_created, not the whole outbox).
+SELECT event_type, count(*) AS n, max(created_at) AS last_at, max(source_event_id) AS last_event_id
+FROM notifications WHERE created_at >= :since GROUP BY event_type
+
 -- name: subscribers_for_parties
 -- Subscribers among a batch's parties.
 SELECT id, party_id, email, phone, events, language, key_only_channels FROM subscribers
@@ -325,6 +331,10 @@ SET heartbeat_at = now(), liveness = EXCLUDED.liveness, problem = EXCLUDED.probl
                          WHEN workers.problem IS NOT DISTINCT FROM EXCLUDED.problem
                          THEN coalesce(workers.problem_since, now())
                          ELSE now() END
+-- How many workers live, this one included (pacing divides each max_per_second by it).
+RETURNING 1 + (SELECT count(*) FROM workers AS w
+               WHERE w.id <> :worker_id
+                 AND w.heartbeat_at > now() - make_interval(secs => :stale_after)) AS live_workers
 
 -- name: take_worker_lock
 -- Liveness as a fact PostgreSQL knows: held by the worker's own session while it lives. Waits
@@ -334,10 +344,6 @@ SELECT pg_advisory_lock(hashtext('obvo-worker:' || current_schema()), hashtext(:
 -- name: release_worker_lock
 -- A clean stop: the lock goes at once, not when the server notices the closed session.
 SELECT pg_advisory_unlock(hashtext('obvo-worker:' || current_schema()), hashtext(:worker_id))
-
--- name: live_workers
--- Processes with a fresh heartbeat: pacing divides each max_per_second between them.
-SELECT count(*) FROM workers WHERE heartbeat_at > now() - make_interval(secs => :stale_after)
 
 -- name: unregister_worker
 -- A process stops cleanly.
@@ -434,14 +440,26 @@ INSERT INTO audit_log (actor, action, target, detail)
 VALUES (:actor, :action, :target, CAST(:detail AS jsonb))
 
 -- name: list_audit
--- `obvo audit`: newest first; an action filter `subscriber` also matches `subscriber.add`.
-SELECT id, at, actor, action, target, detail FROM audit_log
-WHERE (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
+-- `obvo audit` and the console's audit page: the administrative log and the portal's in one
+-- trail, newest first, optionally one source; an action filter `subscriber` also matches
+-- `subscriber.add`; a portal row's target is its subscriber, else its party.
+SELECT source, id, at, actor, action, outcome, target, peer, detail FROM (
+    SELECT 'admin' AS source, id, at, actor, action, 'ok' AS outcome, target,
+           NULL::text AS peer, detail
+    FROM audit_log
+    UNION ALL
+    SELECT 'portal', id, at, actor, action, outcome,
+           COALESCE('subscriber:' || subscriber_id, 'party:' || party_id), peer, detail
+    FROM portal_audit
+) AS trail
+WHERE (CAST(:source AS text) IS NULL OR source = CAST(:source AS text))
+  AND (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
   AND (CAST(:actor AS text) IS NULL OR actor = CAST(:actor AS text))
   AND (CAST(:action AS text) IS NULL OR action = CAST(:action AS text)
        OR action LIKE CAST(:action AS text) || '.%')
   AND (CAST(:target AS text) IS NULL OR target = CAST(:target AS text))
-ORDER BY id DESC
+  AND (CAST(:outcome AS text) IS NULL OR outcome = CAST(:outcome AS text))
+ORDER BY at DESC, source, id DESC
 LIMIT :limit
 
 -- name: subscriber_case_limits
@@ -524,7 +542,7 @@ SET recipient = NULL, subject = NULL, body = NULL, body_html = NULL, event_value
 WHERE id = :id
 
 -- name: admin_notifications
--- `notifications list`: newest first, filtered.
+-- `notifications list` and the console's outbox: newest first, filtered.
 SELECT n.id, n.created_at, n.updated_at, n.source_event_id, n.event_type, n.event_kind,
        n.case_id, n.subscriber_id, s.party_id, n.channel, n.language, n.recipient,
        n.status, n.attempts, n.next_attempt_at, n.sent_at, n.last_error
@@ -533,6 +551,9 @@ WHERE (CAST(:status AS text) IS NULL OR n.status = CAST(:status AS text))
   AND (CAST(:subscriber_id AS bigint) IS NULL OR n.subscriber_id = CAST(:subscriber_id AS bigint))
   AND (CAST(:case_id AS text) IS NULL OR n.case_id = CAST(:case_id AS text))
   AND (CAST(:since AS timestamptz) IS NULL OR n.created_at >= CAST(:since AS timestamptz))
+  AND (CAST(:until AS timestamptz) IS NULL OR n.created_at < CAST(:until AS timestamptz))
+  AND (CAST(:channel AS text) IS NULL OR n.channel = CAST(:channel AS text))
+  AND (CAST(:event_type AS text) IS NULL OR n.event_type = CAST(:event_type AS text))
 ORDER BY n.id DESC
 LIMIT :limit
 
@@ -588,8 +609,10 @@ WHERE id = :identity_id
 
 -- name: portal_get_session
 -- A live session by the keyed hash of its cookie.
-SELECT identity_id, csrf_token FROM portal_sessions
-WHERE token_hash = :token_hash AND expires_at > now()
+SELECT s.identity_id, s.csrf_token, s.method, s.display_name, s.saml_name_id,
+       s.saml_name_id_format, s.saml_session_index, i.party_id
+FROM portal_sessions s JOIN portal_identities i ON i.id = s.identity_id
+WHERE s.token_hash = :token_hash AND s.expires_at > now()
 
 -- name: portal_touch_session
 -- Sliding expiry while the citizen is active.
@@ -598,9 +621,34 @@ SET last_seen_at = now(), expires_at = now() + make_interval(secs => :ttl)
 WHERE token_hash = :token_hash
 
 -- name: portal_create_session
--- A new session after sign-in.
-INSERT INTO portal_sessions (token_hash, identity_id, csrf_token, expires_at)
-VALUES (:token_hash, :identity_id, :csrf_token, now() + make_interval(secs => :ttl))
+-- A new session after sign-in (certificate or SI-PASS).
+INSERT INTO portal_sessions (token_hash, identity_id, csrf_token, expires_at, method,
+                             display_name, saml_name_id, saml_name_id_format, saml_session_index)
+VALUES (:token_hash, :identity_id, :csrf_token, now() + make_interval(secs => :ttl), :method,
+        :display_name, :saml_name_id, :saml_name_id_format, :saml_session_index)
+
+-- name: portal_delete_saml_sessions
+-- Single logout started by SI-PASS: every session of that SAML subject ends.
+DELETE FROM portal_sessions WHERE saml_name_id = :name_id RETURNING identity_id
+
+-- name: portal_insert_saml_request
+-- An AuthnRequest sent to SI-PASS from this browser (expired ones go at the same time).
+WITH gone AS (DELETE FROM portal_saml_requests WHERE expires_at <= now())
+INSERT INTO portal_saml_requests (request_id, browser_hash, expires_at)
+VALUES (:request_id, :browser_hash, now() + make_interval(secs => :ttl))
+
+-- name: portal_saml_requests_of_browser
+-- The AuthnRequests a response from this browser may answer.
+SELECT request_id FROM portal_saml_requests
+WHERE browser_hash = :browser_hash AND expires_at > now()
+
+-- name: portal_use_saml_assertion
+-- An assertion signs in once: a row back means first use, none means a replay.
+WITH gone AS (DELETE FROM portal_saml_assertions WHERE expires_at <= now())
+INSERT INTO portal_saml_assertions (assertion_id, expires_at)
+VALUES (:assertion_id, to_timestamp(:not_on_or_after))
+ON CONFLICT (assertion_id) DO NOTHING
+RETURNING assertion_id
 
 -- name: portal_delete_session
 -- Sign-out.
@@ -1093,3 +1141,19 @@ WHERE channel = 'sms' AND sent_at IS NOT NULL AND sms_segments IS NOT NULL
   AND sent_at >= :since
 GROUP BY 1, 2
 ORDER BY 1, 2
+
+-- name: console_held_of_type
+-- The console's storm view: the held notifications of one event type, oldest first.
+SELECT n.id, n.created_at, n.source_event_id, n.case_id, n.subscriber_id, n.channel,
+       n.held_reason
+FROM notifications AS n
+WHERE n.status = 'held' AND n.event_type = :event_type
+ORDER BY n.id
+LIMIT :limit
+
+-- name: console_subscriber_ids_by_contact
+-- The console's search: subscribers with exactly this (normalised) e-mail or phone.
+SELECT id FROM subscribers
+WHERE (CAST(:email AS text) IS NOT NULL AND email = CAST(:email AS text))
+   OR (CAST(:phone AS text) IS NOT NULL AND phone = CAST(:phone AS text))
+ORDER BY id

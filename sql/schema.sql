@@ -355,6 +355,27 @@ CREATE SEQUENCE obvo.portal_identities_id_seq
 ALTER SEQUENCE obvo.portal_identities_id_seq OWNED BY obvo.portal_identities.id;
 
 --
+-- Name: portal_saml_assertions; Type: TABLE; Schema: obvo; Owner: -
+--
+
+CREATE TABLE obvo.portal_saml_assertions (
+    assertion_id text NOT NULL,
+    used_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+--
+-- Name: portal_saml_requests; Type: TABLE; Schema: obvo; Owner: -
+--
+
+CREATE TABLE obvo.portal_saml_requests (
+    request_id text NOT NULL,
+    browser_hash text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+--
 -- Name: portal_sessions; Type: TABLE; Schema: obvo; Owner: -
 --
 
@@ -364,7 +385,13 @@ CREATE TABLE obvo.portal_sessions (
     csrf_token text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL
+    expires_at timestamp with time zone NOT NULL,
+    method text DEFAULT 'certificate'::text NOT NULL,
+    display_name text DEFAULT ''::text NOT NULL,
+    saml_name_id text,
+    saml_name_id_format text,
+    saml_session_index text,
+    CONSTRAINT portal_sessions_method_check CHECK ((method = ANY (ARRAY['certificate'::text, 'sipass'::text])))
 );
 
 --
@@ -671,6 +698,20 @@ ALTER TABLE ONLY obvo.portal_identities
     ADD CONSTRAINT portal_identities_pkey PRIMARY KEY (id);
 
 --
+-- Name: portal_saml_assertions portal_saml_assertions_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.portal_saml_assertions
+    ADD CONSTRAINT portal_saml_assertions_pkey PRIMARY KEY (assertion_id);
+
+--
+-- Name: portal_saml_requests portal_saml_requests_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.portal_saml_requests
+    ADD CONSTRAINT portal_saml_requests_pkey PRIMARY KEY (request_id);
+
+--
 -- Name: portal_sessions portal_sessions_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
 --
 
@@ -875,10 +916,22 @@ CREATE INDEX portal_codes_open ON obvo.portal_codes USING btree (identity_id, pu
 CREATE INDEX portal_identities_party ON obvo.portal_identities USING btree (party_id);
 
 --
+-- Name: portal_saml_requests_browser; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX portal_saml_requests_browser ON obvo.portal_saml_requests USING btree (browser_hash);
+
+--
 -- Name: portal_sessions_expires; Type: INDEX; Schema: obvo; Owner: -
 --
 
 CREATE INDEX portal_sessions_expires ON obvo.portal_sessions USING btree (expires_at);
+
+--
+-- Name: portal_sessions_saml_name_id; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX portal_sessions_saml_name_id ON obvo.portal_sessions USING btree (saml_name_id) WHERE (saml_name_id IS NOT NULL);
 
 --
 -- Name: sms_parts_notification; Type: INDEX; Schema: obvo; Owner: -
@@ -976,4 +1029,5 @@ INSERT INTO obvo.schema_migrations (version, name) VALUES
     (6, 'operations'),
     (7, 'portal'),
     (9, 'worker_liveness'),
-    (10, 'console');
+    (10, 'console'),
+    (11, 'sipass');

@@ -180,6 +180,34 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class SipassSettings:
+    """`[portal.sipass]`: sign-in through SI-PASS, the state's SAML 2.0 identity service
+    (vopi_obvo/portal/sipass.py); `obvo portal sipass-metadata` prints what to register."""
+
+    enabled: bool = False
+    # The service's published IdP metadata, saved as a file (its signing certificate, URLs).
+    idp_metadata: str = ""
+    # This portal's SAML entity id; empty = "{public_url}/sipass/metadata".
+    entity_id: str = ""
+    # The portal's SAML key (PEM, readable by the portal's user only) and its certificate.
+    key_file: str = ""
+    cert_file: str = ""
+    # Attribute names in the service's assertions: the tax number (the identity) and the
+    # parts of the name shown on the pages (joined with spaces).
+    tax_number_attribute: str = "TaxNumber"
+    name_attributes: tuple[str, ...] = ("FirstName", "LastName")
+    # Levels of assurance (AuthnContextClassRef), lowest first, and the lowest accepted.
+    levels: tuple[str, ...] = (
+        "http://eidas.europa.eu/LoA/low",
+        "http://eidas.europa.eu/LoA/substantial",
+        "http://eidas.europa.eu/LoA/high",
+    )
+    required_level: str = "http://eidas.europa.eu/LoA/substantial"
+    # Seconds of clock difference to the service accepted in IssueInstant / NotOnOrAfter.
+    clock_skew: float = 60.0
+
+
+@dataclass(frozen=True)
 class PortalSettings:
     """`obvo portal`: the citizens' self-service pages and API (vopi_obvo/portal/); checked
     in full when the portal starts (vopi_obvo/portal/settings.py)."""
@@ -192,6 +220,15 @@ class PortalSettings:
     client_cert_header: str = "X-SSL-Client-Cert"
     # PEM files of the issuing CAs whose certificates sign citizens in.
     ca_files: tuple[str, ...] = ()
+    # The CAs' CRLs (PEM or DER files, kept fresh by a timer); empty = no revocation check.
+    crl_files: tuple[str, ...] = ()
+    # Seconds after a CRL's thisUpdate when it no longer counts (0 = until its nextUpdate).
+    crl_max_age: float = 0.0
+    # CRL distribution points the portal fetches itself every crl_refresh seconds, cached
+    # in crl_cache_dir (the last good copy survives a restart and an unreachable server).
+    crl_urls: tuple[str, ...] = ()
+    crl_refresh: float = 3600.0
+    crl_cache_dir: str = "/var/cache/obvo/crl"
     # OID of the subject attribute that carries the tax number (for party_by_tax_number_query).
     tax_number_oid: str = ""
     # "client:sha256:<hex>" per API client; `obvo portal token CLIENT` makes one.
@@ -205,6 +242,7 @@ class PortalSettings:
     # Sign-ins and code entries per client address per minute.
     rate_limit: int = 20
     history_days: int = 90
+    sipass: SipassSettings = field(default_factory=SipassSettings)
 
 
 @dataclass(frozen=True)
@@ -218,6 +256,9 @@ class ConsoleSettings:
     client_cert_header: str = "X-SSL-Client-Cert"
     # PEM files of the CAs whose employee certificates sign staff in (SIGOV-CA, SIGEN-CA).
     ca_files: tuple[str, ...] = ()
+    # Their CRLs, as for the portal; empty = no revocation check.
+    crl_files: tuple[str, ...] = ()
+    crl_max_age: float = 0.0
     session_secret: str = ""  # OBVO_CONSOLE_SESSION_SECRET: keys the session hashes
     session_ttl: float = 1800.0
     rate_limit: int = 20  # sign-ins and changes per staff member or address per minute
@@ -363,9 +404,12 @@ def _build_section(
     for key in table:
         if key not in known:
             problems.append(f"[{section}] unknown key '{key}' (known: {', '.join(sorted(known))})")
-    prefix = f"{ENV_PREFIX}{section}_".upper()
+    prefix = f"{ENV_PREFIX}{section}_".upper().replace(".", "_")
     # OBVO_SMS_FALLBACK_URL belongs to [sms_fallback], not to an unknown key of [sms].
     nested = tuple(f"{ENV_PREFIX}{o}_".upper() for o in _SECTIONS if o.startswith(f"{section}_"))
+    # A sub-table ([portal.sipass]) is a section of its own, with its own variables.
+    tables = {f.name for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+    nested += tuple(f"{prefix}{name}_".upper() for name in tables)
     for name in env:
         if (
             name.startswith(prefix)
@@ -378,7 +422,16 @@ def _build_section(
             )
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        env_name = f"{ENV_PREFIX}{section}_{f.name}".upper()
+        if f.name in tables:
+            sub = table.get(f.name, {})
+            if not isinstance(sub, dict):
+                problems.append(f"[{section}.{f.name}] must be a table")
+                sub = {}
+            values[f.name] = _build_section(
+                f"{section}.{f.name}", hints[f.name], sub, env, problems
+            )
+            continue
+        env_name = f"{ENV_PREFIX}{section}_{f.name}".upper().replace(".", "_")
         if env_name in env:
             value: Any = env[env_name]
             origin = f"environment variable {env_name}"

@@ -44,7 +44,6 @@ MAX_ERROR_WAIT = 2.0
 STATUS_EVERY = 5.0
 # The worker's heartbeat is written at most this often (and 4 times per stale_worker_after).
 HEARTBEAT_EVERY = 5.0
-_TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def make_senders(settings: Settings, wait: Wait = sleep_then_go) -> dict[str, Sender]:
@@ -110,7 +109,7 @@ class Service:
         self._ping_every = 1.0 if watchdog is None else min(1.0, watchdog / 2)
         self._last_ping = 0.0
         self._last_beat = -math.inf
-        self._beat_problem: str | None = None
+        self._last_problem: str | None = None
         self._last_snapshot = -STATUS_EVERY
         self.lag: health.Lag | None = None  # the latest measurement, for STATUS=
         self.events_read_total = 0  # for metrics
@@ -153,34 +152,21 @@ class Service:
         )
 
     def heartbeat(self) -> None:
-        """The worker row (an upsert: back after a long outage) with the problems the senders
-        meet; with liveness "lock", a new lock session if the old one was lost. The live
-        workers are counted for pacing at the same time."""
-        self.presence.beat(self.dispatcher.problem)
-        self._last_beat, self._beat_problem = time.monotonic(), self.dispatcher.problem
-        self._share_pace(self.settings.delivery.stale_worker_after)
+        """Every few seconds, not every turn of the loop: an idle daemon writes nothing else.
+        Sooner when the worker's lock session was lost (a new one is opened) or the problem its
+        senders meet changed. The row is an upsert (back after a long outage); the count of
+        live workers it returns divides each max_per_second between them."""
+        now = time.monotonic()
+        stale_after = self.settings.delivery.stale_worker_after
+        problem = self.dispatcher.problem
+        due = now - self._last_beat >= min(HEARTBEAT_EVERY, stale_after / 4)
+        if due or not self.presence.intact() or problem != self._last_problem:
+            workers = self.presence.beat(problem, stale_after)
+            self._last_beat, self._last_problem = now, problem
+            for pacer in pacers_of(self.dispatcher.senders.values()):
+                pacer.share(workers)
         # Also during a long batch of sends: the loop is busy, not hung.
         self._ping_watchdog()
-
-    def _heartbeat_when_due(self) -> None:
-        """Each turn of the loop: the heartbeat only every few seconds (an idle daemon writes
-        nothing else), at once when the problem to report changed or, with liveness "lock",
-        the lock session was lost."""
-        stale_after = self.settings.delivery.stale_worker_after
-        due = time.monotonic() - self._last_beat >= min(HEARTBEAT_EVERY, stale_after / 4)
-        if due or self.dispatcher.problem != self._beat_problem or not self.presence.intact():
-            self.heartbeat()
-        else:
-            self._ping_watchdog()
-
-    def _share_pace(self, stale_after: float) -> None:
-        """Each max_per_second is divided between the live workers."""
-        pacers = [p for p in pacers_of(self.dispatcher.senders.values()) if p.configured]
-        if pacers:
-            with self.obvo.connect() as conn:
-                workers = store.live_workers(conn, stale_after)
-            for pacer in pacers:
-                pacer.share(workers)
 
     @property
     def _registered(self) -> bool:
@@ -239,7 +225,7 @@ class Service:
     # ---- the loop ----
 
     def cycle(self) -> CycleResult:
-        self._heartbeat_when_due()
+        self.heartbeat()
         poll = self.poller.poll_once() if self._hold_poller_lock() else None
         dispatch = self.dispatcher.dispatch_once()
         return CycleResult(poll, dispatch)

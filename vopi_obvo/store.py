@@ -292,9 +292,11 @@ def register_worker(
     *,
     liveness: str = "heartbeat",
     problem: str | None = None,
-) -> None:
-    """Insert or refresh this worker's row (the heartbeat is the same upsert)."""
-    conn.execute(
+    stale_after: float = 60.0,
+) -> int:
+    """Insert or refresh this worker's row (the heartbeat is the same upsert); returns how
+    many workers live, this one included."""
+    live = conn.execute(
         q("register_worker"),
         {
             "worker_id": worker_id,
@@ -302,8 +304,10 @@ def register_worker(
             "pid": pid,
             "liveness": liveness,
             "problem": problem,
+            "stale_after": stale_after,
         },
-    )
+    ).scalar_one()
+    return max(int(live), 1)
 
 
 def take_worker_lock(conn: sa.Connection, worker_id: str) -> None:
@@ -312,12 +316,6 @@ def take_worker_lock(conn: sa.Connection, worker_id: str) -> None:
 
 def release_worker_lock(conn: sa.Connection, worker_id: str) -> None:
     conn.execute(q("release_worker_lock"), {"worker_id": worker_id})
-
-
-def live_workers(conn: sa.Connection, stale_after: float) -> int:
-    """Workers with a fresh heartbeat (at least 1: the caller): pacing divides by it."""
-    live = conn.execute(q("live_workers"), {"stale_after": stale_after}).scalar_one()
-    return max(int(live or 0), 1)
 
 
 def unregister_worker(conn: sa.Connection, worker_id: str) -> None:

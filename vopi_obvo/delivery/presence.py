@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -44,6 +45,7 @@ class WorkerPresence:
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
         self._session: sa.Connection | None = None
+        self._raw: Any = None  # the session's DB-API connection (psycopg)
         self.registered = False
 
     # ---- the lock session ----
@@ -52,14 +54,11 @@ class WorkerPresence:
         """This worker's claims are still its own (its lock session has not ended)."""
         if self.liveness != "lock":
             return True
-        return self._session is not None and self.intact_session(self._session)
+        return self._session is not None and self._intact_session()
 
-    @staticmethod
-    def intact_session(session: sa.Connection) -> bool:
-        if session.closed or session.invalidated:
-            return False
-        raw = session.connection.dbapi_connection
-        if raw is None or getattr(raw, "closed", True):
+    def _intact_session(self) -> bool:
+        raw = self._raw
+        if self._session is None or self._session.invalidated or raw is None or raw.closed:
             return False
         try:
             readable, _, _ = select.select([raw.fileno()], [], [], 0)
@@ -82,48 +81,56 @@ class WorkerPresence:
             conn.close()
             raise
         self._session = conn
+        self._raw = conn.connection.dbapi_connection
 
     def drop_session(self) -> None:
-        session, self._session = self._session, None
+        session, raw = self._session, self._raw
+        self._session = self._raw = None
         if session is None:
             return
         try:
-            if self.intact_session(session):
+            if raw is not None and not raw.closed and not session.invalidated:
                 store.release_worker_lock(session, self.worker_id)
         except sa.exc.SQLAlchemyError:
             pass  # the session is gone, and the lock with it
-        finally:
-            try:
-                session.invalidate()
-                session.close()
-            except sa.exc.SQLAlchemyError:
-                pass
+        # Detached from the pool, so close the socket itself: the server ends the session
+        # (and frees the lock a new session of this worker waits for) at once.
+        try:
+            if raw is not None:
+                raw.close()
+            session.invalidate()
+            session.close()
+        except (sa.exc.SQLAlchemyError, OSError):
+            pass
 
     # ---- the row ----
 
-    def beat(self, problem: str | None = None) -> None:
+    def beat(self, problem: str | None = None, stale_after: float = 60.0) -> int:
         """Upsert the row (heartbeat, liveness, the reported problem); with liveness "lock",
-        first make sure the lock session is there (a new one after it was lost)."""
+        first make sure the lock session is there (a new one after it was lost). Returns how
+        many workers live, this one included."""
         if self.liveness == "lock" and not self.intact():
             if self._session is not None:
                 log.warning("worker.session_lost", worker_id=self.worker_id)
             self._open_session()
         conn = self._session
         if conn is not None:
-            self._upsert(conn, problem)
+            live = self._upsert(conn, problem, stale_after)
         else:
             with self.engine.begin() as pooled:
-                self._upsert(pooled, problem)
+                live = self._upsert(pooled, problem, stale_after)
         self.registered = True
+        return live
 
-    def _upsert(self, conn: sa.Connection, problem: str | None) -> None:
-        store.register_worker(
+    def _upsert(self, conn: sa.Connection, problem: str | None, stale_after: float) -> int:
+        return store.register_worker(
             conn,
             self.worker_id,
             self.hostname,
             self.pid,
             liveness=self.liveness,
             problem=problem,
+            stale_after=stale_after,
         )
 
     def leave(self) -> None:

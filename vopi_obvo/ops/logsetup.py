@@ -25,6 +25,8 @@ _LEVELS = {
 # smpplib logs whole PDUs in hex at debug level: a number in hex escapes any text masking,
 # so that logger never goes below info.
 _NEVER_DEBUG = ("smpplib",)
+# Routine lines of libraries ("Running job ...", "Peer: ..." every few seconds) only at debug.
+_QUIET_UNLESS_DEBUG = ("apscheduler", "mail.log")
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -86,4 +88,6 @@ def _route_stdlib_logging(level: int, renderer: structlog.typing.Processor) -> N
     root.setLevel(level)
     for name in _NEVER_DEBUG:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
+    for name in _QUIET_UNLESS_DEBUG:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
     logging.captureWarnings(True)

@@ -59,7 +59,17 @@ def create_app(portal: Portal) -> FastAPI:
 
     @app.exception_handler(NoCertificate)
     async def no_certificate(request: Request, exc: NoCertificate) -> Response:
-        return message_page(request, 401, "landing_title", "landing_text", "landing_help")
+        # The sign-in page: the certificate, SI-PASS, or both, as configured.
+        certificate = bool(portal.config.issuers.cas)
+        sipass = portal.config.sipass is not None
+        return page_context.render(
+            request,
+            "signin.html",
+            "signin_title" if sipass else "landing_title",
+            status=401,
+            certificate=certificate,
+            sipass=sipass,
+        )
 
     @app.exception_handler(api.ApiError)
     async def api_error(request: Request, exc: api.ApiError) -> Response:
@@ -107,6 +117,8 @@ def create_app(portal: Portal) -> FastAPI:
         https=portal.config.https,
         log=log,
         event="portal.request",
+        # Signing in and out through SI-PASS ends in a redirect to it from a form.
+        form_targets=(portal.config.sipass.idp_origin,) if portal.config.sipass else (),
     )
 
     return app

@@ -9,10 +9,12 @@ identity, so another certificate in the same browser starts a new session.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import sqlalchemy as sa
 import structlog
@@ -27,6 +29,7 @@ from vopi_obvo.web.certificates import (
     CertificateIdentity,
     CertificateRefused,
     NoCertificateHeader,
+    Refusal,
     identify_header,
 )
 from vopi_obvo.web.pages import page_environment, request_language
@@ -37,6 +40,8 @@ log = structlog.get_logger("vopi_obvo.portal")
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Peers whose refusals are being counted rather than audited; beyond this the counts go.
+MAX_SUPPRESSED_KEYS = 10_000
 
 
 class PageRefusal(Exception):
@@ -70,7 +75,8 @@ class Citizen:
     party_id: str | None
     name: str
     csrf_token: str
-    certificate: CertificateIdentity
+    tax_number: str | None = None  # from the certificate or SI-PASS, for the first link
+    session: store.Session | None = None  # an SI-PASS session (single logout needs it)
 
     @property
     def actor(self) -> str:
@@ -96,10 +102,18 @@ class Portal:
             self.vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
         p = settings.portal
         self.signin_limiter = SlidingWindow(p.rate_limit, 60.0)
+        self.refusal_limiter = SlidingWindow(p.rate_limit, 60.0)
+        self.suppressed_refusals: dict[str, int] = {}
         self.code_limiter = SlidingWindow(p.rate_limit, 60.0)
         self.templates = page_environment(TEMPLATE_DIR)
+        if config.crl_fetcher is not None:
+            config.crl_fetcher.on_result = _log_crl_fetch
+            config.crl_fetcher.fetch_all()  # before the first sign-in; then on schedule
+            config.crl_fetcher.start()
 
     def close(self) -> None:
+        if self.config.crl_fetcher is not None:
+            self.config.crl_fetcher.stop()
         self.engine.dispose()
         if self.vopi is not None:
             self.vopi.dispose()
@@ -135,55 +149,120 @@ class Portal:
         except NoCertificateHeader:
             raise NoCertificate from None
         except CertificateRefused as exc:
-            self._refuse(request, str(exc.reason), exc.status, exc.audit_detail())
-            raise  # pragma: no cover - _refuse always raises
+            if exc.reason is Refusal.CRL_STALE:
+                # The deployer's problem, not the citizen's: which CRL and why, in the log.
+                log.error("portal.crl_stale", detail=exc.detail)
+            self.refuse(request, str(exc.reason), exc.status, exc.audit_detail())
 
-    def _refuse(
-        self, request: Request, reason: str, status: int, detail: dict[str, object]
-    ) -> None:
+    def refuse(
+        self,
+        request: Request,
+        reason: str,
+        status: int,
+        detail: Mapping[str, object],
+        *,
+        title_key: str = "refused_title",
+    ) -> NoReturn:
+        """End the request with the refusal's page, audited; the peer's address goes into the
+        audit row only. Refusals are audited at most `[portal] rate_limit` a minute per peer
+        and reason, so unauthenticated requests cannot fill the table: the rest are counted
+        and the count rides on the next row written for them."""
         peer = self.peer(request)
-        with self.engine.begin() as conn:
-            store.audit(
-                conn,
-                actor="anonymous",
-                action=f"sign_in.{reason}",
-                outcome="refused",
-                peer=peer,
-                detail=detail,
-            )
-        log.warning("portal.sign_in_refused", reason=reason, peer=peer)
+        key = f"{peer}|{reason}"
+        if self.refusal_limiter.allow(key):
+            suppressed = self.suppressed_refusals.pop(key, 0)
+            with self.engine.begin() as conn:
+                store.audit(
+                    conn,
+                    actor="anonymous",
+                    action=f"sign_in.{reason}",
+                    outcome="refused",
+                    peer=peer,
+                    detail=dict(detail)
+                    | ({"not_audited_before": suppressed} if suppressed else {}),
+                )
+            log.warning("portal.sign_in_refused", reason=reason)
+        else:
+            if len(self.suppressed_refusals) >= MAX_SUPPRESSED_KEYS:
+                # Many peers over their limit at once: keep memory bounded, say so once.
+                log.warning("portal.refusal_counts_dropped", keys=len(self.suppressed_refusals))
+                self.suppressed_refusals.clear()
+            self.suppressed_refusals[key] = self.suppressed_refusals.get(key, 0) + 1
+            log.warning("portal.sign_in_refused", reason=reason, audited=False)
         self.signin_limiter.allow(f"signin:{self.client_address(request)}")
-        raise PageRefusal(status, "refused_title", f"refused_{reason}", recorded=True)
+        raise PageRefusal(status, title_key, f"refused_{reason}", recorded=True)
 
     def citizen(self, request: Request) -> Citizen:
-        """The signed-in citizen, with a session created on first sight (a sign-in)."""
-        cert = self.certificate(request)
+        """The signed-in citizen: by the certificate the proxy passed (a session is created on
+        first sight, a sign-in), or by an SI-PASS session's cookie."""
+        header = request.headers.get(self.config.cert_header, "").strip()
         token = request.cookies.get(self.cookie_name, "")
         token_hash = self.session_hash(token) if token else ""
-        ttl = self.settings.portal.session_ttl
+        if not header or header == "(null)":
+            session = self._live_session(token_hash)
+            if session is None or session.method != "sipass":
+                raise NoCertificate
+            return Citizen(
+                session.identity_id,
+                session.party_id,
+                session.display_name,
+                session.csrf_token,
+                session=session,
+            )
+        cert = self.certificate(request)
         with self.engine.begin() as conn:
             identity_id, party_id = store.upsert_identity(conn, cert.issuer, cert.serial)
-            session = store.get_session(conn, token_hash) if token_hash else None
-            if session is not None and session[0] == identity_id:
-                store.touch_session(conn, token_hash, ttl)
-                return Citizen(identity_id, party_id, cert.name, session[1], cert)
+        session = self._live_session(token_hash)
+        if session is not None and session.identity_id == identity_id:
+            return Citizen(identity_id, party_id, cert.name, session.csrf_token, cert.tax_number)
+        csrf = self.start_session(
+            request,
+            store.Session(identity_id, "", display_name=cert.name),
+            party_id,
+            {"issuer": cert.issuer, "fingerprint": cert.fingerprint},
+        )
+        return Citizen(identity_id, party_id, cert.name, csrf, cert.tax_number)
+
+    def _live_session(self, token_hash: str) -> store.Session | None:
+        if not token_hash:
+            return None
+        with self.engine.begin() as conn:
+            session = store.get_session(conn, token_hash)
+            if session is not None:
+                store.touch_session(conn, token_hash, self.settings.portal.session_ttl)
+        return session
+
+    def start_session(
+        self,
+        request: Request,
+        session: store.Session,
+        party_id: str | None,
+        detail: Mapping[str, object],
+    ) -> str:
+        """A new session after a sign-in (audited); its CSRF token. The cookie is set on the
+        way out."""
         if not self.signin_limiter.allow(f"signin:{self.client_address(request)}"):
             raise PageRefusal(429, "too_many_title", "too_many_text")
         new_token = sessions.new_token()
         csrf = sessions.new_token()
         with self.engine.begin() as conn:
-            store.create_session(conn, self.session_hash(new_token), identity_id, csrf, ttl)
+            store.create_session(
+                conn,
+                self.session_hash(new_token),
+                dataclasses.replace(session, csrf_token=csrf),
+                self.settings.portal.session_ttl,
+            )
             store.audit(
                 conn,
-                actor=f"identity:{identity_id}",
+                actor=f"identity:{session.identity_id}",
                 action="sign_in",
                 party_id=party_id,
                 peer=self.peer(request),
-                detail={"issuer": cert.issuer, "fingerprint": cert.fingerprint},
+                detail={"method": session.method, **detail},
             )
-        log.info("portal.signed_in", identity_id=identity_id)
+        log.info("portal.signed_in", identity_id=session.identity_id, method=session.method)
         request.state.new_session = new_token
-        return Citizen(identity_id, party_id, cert.name, csrf, cert)
+        return csrf
 
     def session_hash(self, token: str) -> str:
         return sessions.keyed_hash(self.settings.portal.session_secret, "session", token)
@@ -194,3 +273,10 @@ class Portal:
             with self.engine.begin() as conn:
                 store.delete_session(conn, self.session_hash(token))
         request.state.end_session = True
+
+
+def _log_crl_fetch(url: str, problem: str | None) -> None:
+    if problem is None:
+        log.info("portal.crl_fetched", url=url)
+    else:
+        log.warning("portal.crl_fetch_failed", url=url, error=problem)

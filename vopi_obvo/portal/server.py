@@ -1,4 +1,5 @@
-"""`obvo portal`: serve the portal on uvicorn; `obvo portal token CLIENT` makes an API token."""
+"""`obvo portal`: serve the portal on uvicorn; `obvo portal token CLIENT` makes an API token;
+`obvo portal sipass-metadata` prints the SAML metadata to register with SI-PASS."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import structlog
 
 from vopi_obvo import __version__
 from vopi_obvo.config import Settings, load_settings
-from vopi_obvo.errors import ExitCode, InvalidInput
+from vopi_obvo.errors import ConfigError, ExitCode, InvalidInput
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.portal import tokens
 from vopi_obvo.web.serving import serve_until_stopped
@@ -31,6 +32,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     t.add_argument("client", help="the client's name, e.g. koper-portal")
     t.set_defaults(handler=cmd_token)
+    m = actions.add_parser(
+        "sipass-metadata",
+        parents=[common],
+        help="print this portal's SAML metadata, to register with SI-PASS ([portal.sipass])",
+    )
+    m.set_defaults(handler=cmd_sipass_metadata)
+
+
+def cmd_sipass_metadata(args: argparse.Namespace) -> int:
+    from vopi_obvo.portal.settings import portal_config  # noqa: PLC0415
+
+    config = portal_config(_settings(args))
+    if config.sipass is None:
+        raise ConfigError("[portal.sipass] enabled is false: there is no SI-PASS sign-in")
+    print(config.sipass.metadata())  # noqa: T201
+    return ExitCode.OK
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -72,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             listen=f"{host}:{port}",
             issuers=len(config.issuers.cas),
             api_clients=len(config.api_clients),
+            sipass=config.sipass is not None,
         )
         serve_until_stopped(create_app(portal), host, port)
     finally:

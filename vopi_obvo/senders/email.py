@@ -251,7 +251,7 @@ class EmailSender:
         except smtplib.SMTPSenderRefused as exc:
             # MAIL FROM refused for good: OBVO's sender address, session or relay permission.
             self.close()
-            if exc.smtp_code < 500:
+            if exc.smtp_code < 500 or exc.smtp_code in _SESSION_CODES:
                 raise _classify(exc.smtp_code, exc.smtp_error) from None
             raise ConfigurationFailure(
                 f"SMTP {self._where} refused the sender {exc.sender!r}: {exc.smtp_code} "

@@ -2,10 +2,11 @@
 
 The proxy (nginx `$ssl_client_escaped_cert`, Apache `%{SSL_CLIENT_CERT}s`) passes the PEM
 certificate URL-escaped in a header. Nothing the header claims is trusted: the certificate is
-parsed with `cryptography`, its signature is checked against the configured issuing CAs, its
-validity dates against the clock, and the person is identified by issuer + the subject's
-serialNumber (stable across renewals by the same CA). Pure logic: no I/O besides reading the
-CA files at start-up.
+parsed with `cryptography`, its signature is checked against the configured issuing CAs (each
+a CA by basicConstraints), its validity dates against the clock, its key usages (client
+authentication), its issuer's CRL when `[portal] crl_files` are set; the person is identified
+by issuer + the subject's serialNumber (stable across renewals by the same CA). Pure logic: no
+I/O besides reading the CA files at start-up (and the CRL files, web/revocation.py).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from vopi_obvo.errors import ConfigError
+from vopi_obvo.web.revocation import RevocationLists, RevocationProblem
 
 _PEM_BODY = re.compile(
     r"-----BEGIN CERTIFICATE-----(?P<body>[A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----"
@@ -42,6 +44,9 @@ class Refusal(enum.StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     NO_SERIAL = "no_serial"
+    WRONG_USAGE = "wrong_usage"
+    REVOKED = "revoked"
+    CRL_STALE = "crl_stale"
 
 
 class CertificateRefused(Exception):
@@ -107,8 +112,42 @@ def load_ca_files(paths: Sequence[str], section: str) -> list[x509.Certificate]:
             found = x509.load_pem_x509_certificates(data)
         except ValueError:
             raise ConfigError(f"[{section}] ca_files: {name} holds no PEM certificate") from None
+        for ca in found:
+            if not _is_ca(ca):
+                raise ConfigError(
+                    f"[{section}] ca_files: {name} holds {ca.subject.rfc4514_string()}, which is "
+                    "not a CA certificate (basicConstraints CA:TRUE is missing)"
+                )
         cas.extend(found)
     return cas
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def usage_problem(cert: x509.Certificate) -> str | None:
+    """Why the certificate may not authenticate a TLS client, or None. A keyUsage without
+    digitalSignature, or an extendedKeyUsage without clientAuth, rules it out; a certificate
+    that states neither is not restricted (RFC 5280)."""
+    try:
+        key_usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not key_usage.digital_signature:
+            return "keyUsage does not allow digitalSignature"
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        extended = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in extended and (
+        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in extended
+    ):
+        return "extendedKeyUsage does not include clientAuth"
+    return None
 
 
 def identify_header(
@@ -134,9 +173,15 @@ def identify_header(
 class TrustedIssuers:
     """The CA list: a certificate signs in only when one of these issued it."""
 
-    def __init__(self, cas: Sequence[x509.Certificate], section: str) -> None:
+    def __init__(
+        self,
+        cas: Sequence[x509.Certificate],
+        section: str,
+        revocation: RevocationLists | None = None,
+    ) -> None:
         self.cas = list(cas)
         self.section = section  # the configuration section that lists them, for messages
+        self.revocation = revocation
 
     def names(self) -> list[str]:
         return [ca.subject.rfc4514_string() for ca in self.cas]
@@ -150,7 +195,8 @@ class TrustedIssuers:
             raise CertificateRefused(Refusal.MALFORMED, str(exc)) from None
         fingerprint = cert.fingerprint(hashes.SHA256()).hex()
         issuer = cert.issuer.rfc4514_string()
-        if not any(self._issued_by(cert, ca) for ca in self.cas):
+        ca = next((ca for ca in self.cas if self._issued_by(cert, ca)), None)
+        if ca is None:
             raise CertificateRefused(
                 Refusal.UNKNOWN_ISSUER,
                 f"issuer {issuer} is not in [{self.section}] ca_files",
@@ -166,6 +212,15 @@ class TrustedIssuers:
             raise CertificateRefused(
                 Refusal.EXPIRED, f"expired {cert.not_valid_after_utc.isoformat()}", fingerprint
             )
+        problem = usage_problem(cert)
+        if problem:
+            raise CertificateRefused(Refusal.WRONG_USAGE, problem, fingerprint)
+        if self.revocation is not None:
+            try:
+                self.revocation.check(cert, ca, now)
+            except RevocationProblem as exc:
+                reason = Refusal.REVOKED if exc.revoked else Refusal.CRL_STALE
+                raise CertificateRefused(reason, exc.detail, fingerprint) from None
         serial = _attribute(cert.subject, NameOID.SERIAL_NUMBER)
         if not serial:
             raise CertificateRefused(

@@ -56,9 +56,16 @@ def remember_language(request: Request, response: Response, *, https: bool) -> N
         )
 
 
-def security_headers(request: Request, response: Response, *, https: bool) -> None:
+def security_headers(
+    request: Request, response: Response, *, https: bool, form_targets: tuple[str, ...] = ()
+) -> None:
+    """`form_targets`: other origins a form may end up at (a sign-in service's redirect)."""
     headers = response.headers
-    headers["Content-Security-Policy"] = CSP
+    headers["Content-Security-Policy"] = (
+        CSP.replace("form-action 'self'", " ".join(("form-action 'self'", *form_targets)))
+        if form_targets
+        else CSP
+    )
     headers["X-Frame-Options"] = "DENY"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"  # tokens in URLs must not leak onwards
@@ -79,7 +86,13 @@ def route_of(request: Request) -> str:
 
 
 def add_response_middleware(
-    app: Starlette, *, cookie_name: str, https: bool, log: Any, event: str
+    app: Starlette,
+    *,
+    cookie_name: str,
+    https: bool,
+    log: Any,
+    event: str,
+    form_targets: tuple[str, ...] = (),
 ) -> None:
     """What every response of a site carries: the session cookie a handler started or ended
     (`request.state.new_session`, `end_session`), the language cookie, the security headers,
@@ -100,7 +113,7 @@ def add_response_middleware(
             https=https,
         )
         remember_language(request, response, https=https)
-        security_headers(request, response, https=https)
+        security_headers(request, response, https=https, form_targets=form_targets)
         log.info(
             event,
             method=request.method,

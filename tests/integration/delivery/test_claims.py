@@ -70,7 +70,8 @@ def worker_locks(settings: Settings) -> int:
     rows = sql(
         settings,
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
-        " AND classid = CAST(hashtext('obvo-worker:obvo') AS oid)",
+        " AND classid = CAST(hashtext('obvo-worker:obvo') AS oid)"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     return int(rows[0][0])
 
@@ -128,7 +129,7 @@ def test_a_live_workers_claims_stay_its_own_even_when_its_row_was_forgotten(
     assert (taken.pending, taken.failed) == ([], [])
     assert {r["status"] for r in notifications(settings)} == {"sending"}
 
-    live.heartbeat()  # an upsert: the row is back, `status` lists the worker again
+    live.presence.beat()  # an upsert: the row is back, `status` lists the worker again
     assert sql(settings, "SELECT id FROM obvo.workers WHERE id = %s", (live.worker_id,)) == [
         (live.worker_id,)
     ]

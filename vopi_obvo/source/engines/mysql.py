@@ -34,13 +34,37 @@ from vopi_obvo.source.holes import Evidence
 # PyMySQL's field type codes (pymysql.constants.FIELD_TYPE).
 _INTEGER_TYPES = {1, 2, 3, 8, 9}  # TINY, SHORT, LONG, LONGLONG, INT24
 _DATETIME, _TIMESTAMP = 12, 7
+_KIND_OF_TYPE: dict[int, str] = {
+    **dict.fromkeys(_INTEGER_TYPES, "integer"),
+    **dict.fromkeys((4, 5), "float"),  # FLOAT, DOUBLE
+    **dict.fromkeys((0, 246), "numeric"),  # DECIMAL, NEWDECIMAL
+    **dict.fromkeys((10, 14), "date"),  # DATE, NEWDATE
+    _DATETIME: "timestamp",
+    _TIMESTAMP: "timestamp",
+}
 _EXPECTED_TYPES = {
     "event_id": (_INTEGER_TYPES, "an integer (BIGINT/INT)"),
     "occurred_at": ({_DATETIME, _TIMESTAMP}, "a DATETIME or TIMESTAMP"),
 }
 # Server errors that are the query's fault: ambiguous or unknown column, syntax, no such
-# table or function, privileges on a table or column, wrong operand count, bad values.
-_QUERY_ERRORS = {1052, 1054, 1064, 1142, 1143, 1146, 1149, 1241, 1248, 1292, 1305, 1366}
+# table or function, privileges on a table or column, wrong operand count, bad values,
+# mixed collations.
+_QUERY_ERRORS = {
+    1052,
+    1054,
+    1064,
+    1142,
+    1143,
+    1146,
+    1149,
+    1241,
+    1248,
+    1267,
+    1271,
+    1292,
+    1305,
+    1366,
+}
 _ACCESS_DENIED = {1227, 1142, 1143}  # PROCESS missing; table or column privilege missing
 _SEQUENCE_DEFAULT = re.compile(r"nextval\(`?([^`.]+)`?\.`?([^`)]+)`?\)", re.IGNORECASE)
 
@@ -127,6 +151,13 @@ class MySQL:
                 zones[str(name)] = dt.UTC  # the session's time zone
         return zones
 
+    def column_kinds(self, result: sa.CursorResult[Any]) -> list[tuple[str, str | None]]:
+        description = result.cursor.description or ()
+        return [
+            (str(d[0]), _KIND_OF_TYPE.get(d[1]) if isinstance(d[1], int) else None)
+            for d in description
+        ]
+
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
         problems: list[str] = []
         for name, type_code, *_ in result.cursor.description or ():
@@ -172,7 +203,7 @@ class MySQL:
         with engine.connect() as conn:
             default = conn.execute(sa.text("SELECT DATABASE()")).scalar_one()
             for name, query in queries:
-                for schema, table in _named_tables(query):
+                for schema, table in named_tables(query):
                     database = schema or default
                     kind = conn.execute(
                         sql_queries.q("mysql_table_kind"), {"schema": database, "name": table}
@@ -316,7 +347,7 @@ def _event_id_origin(conn: sa.Connection, events_query: str) -> tuple[str, str, 
     return None
 
 
-def _named_tables(query: str) -> list[tuple[str | None, str]]:
+def named_tables(query: str) -> list[tuple[str | None, str]]:
     """(database or None, table) after FROM and JOIN (and in comma lists after FROM), at the
     top level or in a subquery; not the FROM of EXTRACT(… FROM …), TRIM or SUBSTRING."""
     text = re.sub(r"'(?:[^'\\]|\\.|'')*'|--[^\n]*|#[^\n]*|/\*.*?\*/", " ", query, flags=re.S)
