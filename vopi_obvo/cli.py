@@ -19,7 +19,7 @@ from vopi_obvo.admin.cli_notifications import add_notifications_commands
 from vopi_obvo.admin.cli_rules import add_preview_command, add_rules_commands
 from vopi_obvo.admin.cli_subscribers import add_subscribers_commands
 from vopi_obvo.admin.common import obvo_engine, settings_of, vopi_source
-from vopi_obvo.errors import ExitCode, ObvoError, RulesError
+from vopi_obvo.errors import ExitCode, ObvoError, RulesError, SourceUnavailable
 from vopi_obvo.ops import systemd
 from vopi_obvo.rules import parse_rules_document
 
@@ -150,11 +150,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems.extend(source_problems)
         if not source_problems:
             print("VOPI database: ok (events_query and parties_query return the right columns)")
+            _print_id_origin(source.id_origin(), settings.source.hole_min_age)
     except sa.exc.OperationalError as exc:
         problems.append(f"VOPI database unreachable: {_first_line(exc)}")
+    except SourceUnavailable as exc:
+        problems.append(f"VOPI database unreachable: {exc}")
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     return ExitCode.FAILURE if problems else ExitCode.OK
+
+
+def _print_id_origin(origin: Any, hole_min_age: float | None) -> None:
+    """Where event_id comes from, and what a cached sequence or id blocks mean for holes."""
+    print(f"VOPI event ids: {origin.describe()}")
+    if origin.cached or origin.increment_by > 1 or origin.sequence is None:
+        configured = "automatic" if hole_min_age is None else f"{hole_min_age:g} s (configured)"
+        print(
+            f"warning: ids may be inserted long after they are drawn; [source] hole_min_age: "
+            f"{configured}; see docs/architecture.md, failure modes",
+            file=sys.stderr,
+        )
 
 
 def _rule_row_problems(ruleset: Any) -> list[str]:
@@ -214,7 +229,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     source = vopi_source(settings)
-    report = gather_status(obvo_engine(settings), source, settings.health)
+    report = gather_status(obvo_engine(settings), source, settings.health, settings.source)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:

@@ -19,7 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from vopi_obvo import db, store
 from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.delivery.dispatcher import Dispatcher, DispatchResult, dispatch_options
-from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError
+from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError, SourceUnavailable
 from vopi_obvo.ops import health, retention, systemd
 from vopi_obvo.ops.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
 from vopi_obvo.ops.logsetup import configure_logging
@@ -288,6 +288,12 @@ class Service:
                 self._register()
                 self.reclaim()
             result = self.cycle()
+        except SourceUnavailable as exc:
+            # VOPI's trouble (a statement timeout, VOPI restarting): OBVO's own sessions are
+            # fine, so the poller lock stays and no standby flaps in; retried with backoff.
+            if once:
+                raise
+            return self._after_error("source.unavailable", exc.error, query=exc.query)
         except _TRANSIENT_DB_ERRORS as exc:
             self._drop_lock_connection()
             if once:
@@ -362,7 +368,7 @@ class Service:
             with self.obvo.connect() as conn:
                 self.counts = health.counts(conn, SOURCE_NAME, self.settings.health.failed_window)
             self.lag = health.measure_lag(self.source, self.counts.cursor)
-        except (sa.exc.SQLAlchemyError, SourceQueryError):
+        except (sa.exc.SQLAlchemyError, SourceQueryError, SourceUnavailable):
             self.lag = None
 
     # ---- reload (SIGHUP) ----
@@ -462,10 +468,10 @@ class Service:
             restart_needed=restart_needed,
         )
 
-    def _after_error(self, event: str, error: str) -> float:
+    def _after_error(self, event: str, error: str, **context: str) -> float:
         self._errors += 1
         wait = min(self.settings.source.poll_interval * 2.0**self._errors, MAX_ERROR_WAIT)
-        log.error(event, error=error, retry_in=wait)
+        log.error(event, error=error, retry_in=wait, **context)
         return wait
 
     def close(self) -> None:

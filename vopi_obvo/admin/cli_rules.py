@@ -31,7 +31,13 @@ from vopi_obvo.admin.rendering import (
 )
 from vopi_obvo.admin.rules_toml import diff_rules, dump_rules, has_changes
 from vopi_obvo.config import Settings
-from vopi_obvo.errors import ExitCode, InvalidInput, RulesError, SourceQueryError
+from vopi_obvo.errors import (
+    ExitCode,
+    InvalidInput,
+    RulesError,
+    SourceQueryError,
+    SourceUnavailable,
+)
 from vopi_obvo.messages.sms_text import SmsPolicy
 from vopi_obvo.messages.sms_warnings import sms_length_warnings
 from vopi_obvo.rule_validation import format_problems, invalid_rules
@@ -324,7 +330,12 @@ def _events_for_check(
             found = _newest_event_of_type(source, code)
             if found is not None:
                 latest[code] = found
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, SourceQueryError) as exc:
+    except (
+        sa.exc.OperationalError,
+        sa.exc.InterfaceError,
+        SourceQueryError,
+        SourceUnavailable,
+    ) as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         notes.append(
             f"VOPI could not be read ({detail}); sample values used instead, with the "

@@ -24,7 +24,7 @@ from vopi_obvo.admin.common import (
 from vopi_obvo.admin.subscriber_store import SubscriberData, SubscriberRecord
 from vopi_obvo.admin.timespec import show_time
 from vopi_obvo.config import Settings
-from vopi_obvo.errors import ExitCode, InvalidInput, ObvoError
+from vopi_obvo.errors import ExitCode, InvalidInput, ObvoError, SourceUnavailable
 from vopi_obvo.rules import DEFAULT_LANGUAGE
 
 Add = Any  # argparse's private _SubParsersAction type
@@ -168,8 +168,8 @@ def check_cases_in_vopi(settings: Settings, wanted: dict[str, tuple[str, ...]]) 
     source = vopi_source(settings)
     try:
         parties = source.parties(all_cases)
-    except sa.exc.OperationalError as exc:
-        detail = str(exc.orig or exc).strip().splitlines()[0]
+    except SourceUnavailable as exc:
+        detail = exc.error
         raise ObvoError(f"cannot check the cases in VOPI ({detail}); nothing was written") from exc
     finally:
         source.engine.dispose()
