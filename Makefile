@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DURATION ?=
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ demo: $(VENV)/.demo-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check vopi_obvo tests bench
 	$(BIN)/ruff format --check vopi_obvo tests bench
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
@@ -36,8 +37,13 @@ pytest: $(VENV)/.dev-installed
 
 test: lint typecheck pytest
 
+# sql/schema.sql from sql/migrations/ (after adding a migration): needs a PostgreSQL server
+# ($$OBVO_TEST_DATABASE_URL, default the machine's at 127.0.0.1:5432) and pg_dump.
+schema: $(VENV)/.dev-installed
+	$(BIN)/python -m tests.tools.schema
+
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

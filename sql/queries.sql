@@ -813,9 +813,8 @@ WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
 -- ---- operations (`obvo status`, STATUS=, shutdown, retention) ----
 
 -- name: vopi_oldest_unread
--- [vopi] The first event above the cursor and its age on VOPI's own clock: the lag.
-SELECT ev.event_id,
-       EXTRACT(EPOCH FROM statement_timestamp() - ev.occurred_at)::float8 AS age_seconds
+-- [vopi] The first event above the cursor; its age on VOPI's own clock is the lag.
+SELECT ev.event_id, ev.occurred_at
 FROM ({events_query}) AS ev
 WHERE ev.event_id > :after_id
 ORDER BY ev.event_id

@@ -19,9 +19,11 @@ from vopi_obvo.admin.cli_notifications import add_notifications_commands
 from vopi_obvo.admin.cli_rules import add_preview_command, add_rules_commands
 from vopi_obvo.admin.cli_subscribers import add_subscribers_commands
 from vopi_obvo.admin.common import obvo_engine, settings_of, vopi_source
-from vopi_obvo.errors import ExitCode, ObvoError, RulesError, SourceUnavailable
+from vopi_obvo.errors import ExitCode, ObvoError, SourceUnavailable
 from vopi_obvo.ops import systemd
-from vopi_obvo.rules import parse_rules_document
+from vopi_obvo.rule_validation import format_problems, invalid_rules
+from vopi_obvo.rules import RuleSet
+from vopi_obvo.source import engines
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -150,7 +152,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems.extend(source_problems)
         if not source_problems:
             print("VOPI database: ok (events_query and parties_query return the right columns)")
-            _print_id_origin(source.id_origin(), settings.source.hole_min_age)
+        report = source.engine_report()
+        for note in report.notes:
+            print(f"VOPI engine: {note}")
+        problems.extend(report.warnings)
     except sa.exc.OperationalError as exc:
         problems.append(f"VOPI database unreachable: {_first_line(exc)}")
     except SourceUnavailable as exc:
@@ -160,26 +165,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return ExitCode.FAILURE if problems else ExitCode.OK
 
 
-def _print_id_origin(origin: Any, hole_min_age: float | None) -> None:
-    """Where event_id comes from, and what a cached sequence or id blocks mean for holes."""
-    print(f"VOPI event ids: {origin.describe()}")
-    if origin.cached or origin.increment_by > 1 or origin.sequence is None:
-        configured = "automatic" if hole_min_age is None else f"{hole_min_age:g} s (configured)"
-        print(
-            f"warning: ids may be inserted long after they are drawn; [source] hole_min_age: "
-            f"{configured}; see docs/architecture.md, failure modes",
-            file=sys.stderr,
-        )
-
-
-def _rule_row_problems(ruleset: Any) -> list[str]:
-    from vopi_obvo.rules import rules_to_document  # noqa: PLC0415
-
-    try:
-        parse_rules_document(rules_to_document(ruleset))
-    except RulesError as exc:
-        return [f"rules: {p}" for p in exc.problems]
-    return []
+def _rule_row_problems(ruleset: RuleSet) -> list[str]:
+    """Every invalid rule row, checked as `rules check` and `obvo status` check them."""
+    return [f"rules: {p}" for p in format_problems(invalid_rules(ruleset))]
 
 
 def _service(args: argparse.Namespace) -> Any:
@@ -272,7 +260,8 @@ def cmd_roles(args: argparse.Namespace) -> int:
         used = roles.used_objects(engine, queries)
     finally:
         engine.dispose()
-    print(roles.render(reader, owner, settings.database.schema, used))
+    source = engines.for_engine(engine)
+    print(roles.render(reader, owner, settings.database.schema, used, source))
     return ExitCode.OK
 
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
 from vopi_obvo.errors import ConfigError
 from vopi_obvo.messages.quiet_hours import parse_window
+from vopi_obvo.source.engines import kind_of_url
 
 DEFAULT_CONFIG_PATH = Path("config/obvo.toml")
 ENV_PREFIX = "OBVO_"
@@ -54,6 +56,9 @@ class SourceSettings:
     # Optional: VOPI's own catalogue of event types, columns code and name, so that
     # `obvo rules unclassified` lists the types no rule classifies even before they occur.
     event_types_query: str = ""
+    # VOPI's wall clock: the zone of timestamps it stores without one (MariaDB/MySQL DATETIME,
+    # PostgreSQL timestamp without time zone).
+    timezone: str = "Europe/Ljubljana"
 
     @property
     def start_event_id(self) -> int | None:
@@ -405,8 +410,7 @@ def _validate(s: Settings, problems: list[str]) -> None:
         problems.append("[database] url is required (or set OBVO_DATABASE_URL)")
     elif not _is_postgres_url(s.database.url):
         problems.append("[database] url must start with postgresql:// or postgresql+psycopg://")
-    if s.source.url and not _is_postgres_url(s.source.url):
-        problems.append("[source] url must start with postgresql:// or postgresql+psycopg://")
+    problems.extend(_source_engine_problems(s.source))
     if not s.database.schema.isidentifier() or s.database.schema.lower() != s.database.schema:
         problems.append("[database] schema must be a lower-case SQL identifier")
     if not s.source.events_query.strip():
@@ -578,6 +582,20 @@ def parse_host_port(value: str) -> tuple[str, int] | None:
 def _positive(problems: list[str], name: str, value: float) -> None:
     if not value > 0:
         problems.append(f"{name} must be greater than 0")
+
+
+def _source_engine_problems(source: SourceSettings) -> list[str]:
+    problems: list[str] = []
+    if source.url and kind_of_url(source.url) is None:
+        problems.append("[source] url must start with postgresql:// or postgresql+psycopg://")
+    try:
+        ZoneInfo(source.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        problems.append(
+            f"[source] timezone must be a time zone name such as Europe/Ljubljana, not "
+            f"{source.timezone!r}"
+        )
+    return problems
 
 
 def _is_postgres_url(url: str) -> bool:

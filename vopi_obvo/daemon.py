@@ -54,6 +54,12 @@ class CycleResult:
         return polled_full or self.dispatch.claimed > 0
 
 
+def _reading(settings: Settings) -> tuple[str, str, str]:
+    """What a VopiSource is made of besides its engine."""
+    s = settings.source
+    return (s.events_query, s.parties_query, s.timezone)
+
+
 class Service:
     # Seconds from start to the first retention run (tests make it short).
     retention_delay: float = 60.0
@@ -69,7 +75,10 @@ class Service:
         self.obvo = db.obvo_engine(settings.database.url, settings.database.schema)
         self.vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
         self.source = VopiSource(
-            self.vopi, settings.source.events_query, settings.source.parties_query
+            self.vopi,
+            settings.source.events_query,
+            settings.source.parties_query,
+            settings.source.timezone,
         )
         self.poller = Poller(settings, self.obvo, self.source)
         self.dispatcher = Dispatcher(
@@ -113,6 +122,11 @@ class Service:
             raise ConfigError(
                 "VOPI queries do not fit:\n" + "\n".join(f"  - {p}" for p in problems)
             )
+        # How holes will end, said once at start (and in `obvo check`, `obvo status`).
+        evidence = self.source.evidence_mode()
+        (log.info if evidence == "full" else log.warning)(
+            "holes.evidence", engine=self.source.dialect.name, evidence=evidence
+        )
 
     # ---- worker presence ----
 
@@ -423,11 +437,10 @@ class Service:
             old.source.statement_timeout,
         ):
             vopi = db.source_engine(new.source_url, new.source.statement_timeout)
-        if vopi is not self.vopi or (new.source.events_query, new.source.parties_query) != (
-            old.source.events_query,
-            old.source.parties_query,
-        ):
-            source = VopiSource(vopi, new.source.events_query, new.source.parties_query)
+        if vopi is not self.vopi or _reading(new) != _reading(old):
+            source = VopiSource(
+                vopi, new.source.events_query, new.source.parties_query, new.source.timezone
+            )
             try:
                 problems = source.check()
             except sa.exc.SQLAlchemyError:

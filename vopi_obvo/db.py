@@ -1,4 +1,4 @@
-"""Database engines for OBVO's own state and for VOPI (read-only)."""
+"""Database engines for OBVO's own state (PostgreSQL) and for VOPI (read-only, any engine)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError("a database URL must start with postgresql://")
 
 
-def _options(**settings: str) -> str:
+def options(**settings: str) -> str:
     return " ".join(f"-c {k}={v}" for k, v in settings.items())
 
 
@@ -34,7 +34,7 @@ def obvo_engine(url: str, schema: str, pool_size: int = 3) -> sa.Engine:
             # without closing its connections (power, network), PostgreSQL ends its session
             # within about half a minute, and with it the poller lock a standby waits for
             # (the default waits for the kernel's two hours).
-            "options": _options(
+            "options": options(
                 search_path=f"{schema},public",
                 tcp_keepalives_idle="10",
                 tcp_keepalives_interval="5",
@@ -52,20 +52,8 @@ def obvo_engine(url: str, schema: str, pool_size: int = 3) -> sa.Engine:
 
 
 def source_engine(url: str, statement_timeout: float) -> sa.Engine:
-    """VOPI, read-only at the session level (a bug here can never write VOPI), with a short
-    statement timeout so a slow query cannot hold VOPI's vacuum back."""
-    return sa.create_engine(
-        sqlalchemy_url(url),
-        pool_size=2,
-        max_overflow=1,
-        pool_pre_ping=False,
-        connect_args={
-            "options": _options(
-                default_transaction_read_only="on",
-                statement_timeout=str(int(statement_timeout * 1000)),
-                idle_in_transaction_session_timeout=str(int(statement_timeout * 3000)),
-            ),
-            "application_name": f"obvo {__version__} (reader)",
-            "connect_timeout": 10,
-        },
-    )
+    """VOPI, read-only, with a short statement timeout; how depends on VOPI's engine
+    (vopi_obvo/source/engines/), chosen by the URL's scheme."""
+    from vopi_obvo.source import engines  # noqa: PLC0415 - the engines use this module
+
+    return engines.for_url(url).create_engine(url, statement_timeout)

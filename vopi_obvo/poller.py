@@ -20,9 +20,11 @@ from vopi_obvo import store
 from vopi_obvo.config import Settings
 from vopi_obvo.delivery import storm_store
 from vopi_obvo.messages import compose, storm
+from vopi_obvo.messages.outbox_row import NewNotification
 from vopi_obvo.messages.sms_text import SmsPolicy
 from vopi_obvo.rule_validation import invalid_rules, rule_changes
 from vopi_obvo.rules import RuleSet, Subscriber
+from vopi_obvo.source.engines import IdOrigin
 from vopi_obvo.source.holes import (
     Evidence,
     GiveUpRule,
@@ -35,7 +37,7 @@ from vopi_obvo.source.holes import (
     split_at,
     subtract,
 )
-from vopi_obvo.source.vopi import Batch, IdOrigin, VopiEvent, VopiSource
+from vopi_obvo.source.vopi import Batch, VopiEvent, VopiSource
 from vopi_obvo.subscriber_cases import case_limits, covers
 
 log = structlog.get_logger("vopi_obvo.poller")
@@ -260,6 +262,7 @@ class Poller:
             cached_sequence=origin is not None and origin.cached,
             min_age=self.settings.source.hole_min_age,
             max_age=self.settings.source.hole_max_age,
+            evidence_privilege=self.source.dialect.evidence_privilege,
         )
         said = rule.describe()
         if said != self._rule_said:
@@ -286,7 +289,7 @@ class Poller:
             self._id_origin_at = now
         return self._id_origin
 
-    def _audience(self, events: Sequence[VopiEvent]) -> dict[int, list[Subscriber]]:
+    def _audience(self, events: Sequence[compose.Event]) -> dict[int, list[Subscriber]]:
         """event id → the subscribers among its case's parties who follow that case."""
         if not events:
             return {}
@@ -326,7 +329,7 @@ class Poller:
         self,
         batch: Batch,
         *,
-        notifications: Sequence[store.NewNotification],
+        notifications: Sequence[NewNotification],
         unclassified: dict[str, tuple[int, int]],
         holes_before: Sequence[Hole],
         holes: HoleUpdate,
@@ -353,7 +356,7 @@ class Poller:
     def _guard(
         self,
         conn: sa.Connection,
-        notifications: Sequence[store.NewNotification],
+        notifications: Sequence[NewNotification],
         vopi_now: dt.datetime,
     ) -> storm_store.Guarded:
         """The storm guard and the per-subscriber limit, in the batch's transaction."""

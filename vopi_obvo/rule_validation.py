@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from vopi_obvo.errors import RulesError
-from vopi_obvo.rules import EventTypeRule, RuleSet, parse_rules_document, rules_to_document
+from vopi_obvo.rules import (
+    EventTypeRule,
+    RuleSet,
+    parse_rules_document,
+    rule_difference,
+    rules_to_document,
+)
 
 
 def rule_problems(rule: EventTypeRule) -> list[str]:
@@ -45,25 +51,8 @@ def rule_changes(old: RuleSet, new: RuleSet) -> list[str]:
         before, after = old.rules.get(code), new.rules.get(code)
         if before is None:
             changes.append(f"{code}: added ({after.kind if after else ''})")
-            continue
-        if after is None:
+        elif after is None:
             changes.append(f"{code}: removed")
-            continue
-        what: list[str] = []
-        if before.kind is not after.kind:
-            what.append(f"kind {before.kind} → {after.kind}")
-        if before.name != after.name:
-            what.append("name")
-        for lang in sorted(set(before.templates) | set(after.templates)):
-            b, a = before.templates.get(lang), after.templates.get(lang)
-            if b == a:
-                continue
-            if b is None or a is None:
-                what.append(f"templates.{lang} {'added' if b is None else 'removed'}")
-                continue
-            parts = [k for k, v in a.as_dict().items() if b.as_dict().get(k) != v]
-            parts += [k for k in b.as_dict() if k not in a.as_dict()]
-            what.append(f"templates.{lang}.{'/'.join(parts)}")
-        if what:
+        elif what := rule_difference(before, after):
             changes.append(f"{code}: {', '.join(what)}")
     return changes

@@ -320,6 +320,38 @@ def rules_to_document(ruleset: RuleSet) -> dict[str, Any]:
     }
 
 
+def rule_difference(
+    before: EventTypeRule, after: EventTypeRule, *, template_gone: str = "removed"
+) -> list[str]:
+    """What differs between two versions of one event type's rule (empty when nothing does).
+
+    The one differ of rules: `rules apply|diff` (describe_changes) and the daemon's reload log
+    (rule_validation.rule_changes) both word their lines from it. `template_gone` says what a
+    language missing from `after` means to the caller.
+    """
+    what: list[str] = []
+    if before.kind is not after.kind:
+        what.append(f"kind {before.kind} → {after.kind}")
+    if before.name != after.name:
+        what.append("name")
+    for lang in sorted(set(before.templates) | set(after.templates)):
+        b, a = before.templates.get(lang), after.templates.get(lang)
+        if b == a:
+            continue
+        if b is None:
+            what.append(f"templates.{lang} added")
+        elif a is None:
+            what.append(f"templates.{lang} {template_gone}")
+        else:
+            changed = [
+                p
+                for p in (*TEMPLATE_PARTS, *OPTIONAL_TEMPLATE_PARTS)
+                if getattr(b, p) != getattr(a, p)
+            ]
+            what.append(f"templates.{lang}.{'/'.join(changed)}")
+    return what
+
+
 def describe_changes(old: RuleSet, new: RuleSet) -> list[str]:
     """Human-readable lines for what applying `new` over `old` changes (an upsert)."""
     lines: list[str] = []
@@ -329,26 +361,7 @@ def describe_changes(old: RuleSet, new: RuleSet) -> list[str]:
         if before is None:
             lines.append(f"added     {code} ({after.kind})")
             continue
-        changes: list[str] = []
-        if before.kind is not after.kind:
-            changes.append(f"kind {before.kind} → {after.kind}")
-        if before.name != after.name:
-            changes.append("name")
-        for lang in sorted(set(before.templates) | set(after.templates)):
-            b, a = before.templates.get(lang), after.templates.get(lang)
-            if b == a:
-                continue
-            if b is None:
-                changes.append(f"templates.{lang} added")
-            elif a is None:
-                changes.append(f"templates.{lang} kept (not in file)")
-            else:
-                changed = [
-                    p
-                    for p in (*TEMPLATE_PARTS, *OPTIONAL_TEMPLATE_PARTS)
-                    if getattr(b, p) != getattr(a, p)
-                ]
-                changes.append(f"templates.{lang}.{'/'.join(changed)}")
+        changes = rule_difference(before, after, template_gone="kept (not in file)")
         lines.append(f"changed   {code}: {', '.join(changes)}" if changes else f"unchanged {code}")
     lines.extend(
         f"kept      {code} (in the database, not in the file)"

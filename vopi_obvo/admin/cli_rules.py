@@ -356,7 +356,7 @@ def _events_for_check(
 
 
 def _event_columns(source: VopiSource) -> list[tuple[str, int | None]]:
-    stmt = queries.vopi("vopi_probe_events", source.events_query)
+    stmt = source.wrapped("vopi_probe_events")
     with source.engine.connect() as conn:
         try:
             result = conn.execute(stmt)
@@ -368,7 +368,7 @@ def _event_columns(source: VopiSource) -> list[tuple[str, int | None]]:
 
 
 def _newest_event_of_type(source: VopiSource, code: str) -> dict[str, Any] | None:
-    stmt = queries.vopi("vopi_newest_event_of_type", source.events_query)
+    stmt = source.wrapped("vopi_newest_event_of_type")
     with source.engine.connect() as conn:
         try:
             row = conn.execute(stmt, {"event_type": code}).mappings().first()

@@ -21,7 +21,8 @@ from vopi_obvo.admin.common import (
     settings_of,
     vopi_source,
 )
-from vopi_obvo.admin.subscriber_store import SubscriberData, SubscriberRecord
+from vopi_obvo.admin.subscriber_input import SubscriberData
+from vopi_obvo.admin.subscriber_store import SubscriberRecord
 from vopi_obvo.admin.timespec import show_time
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ExitCode, InvalidInput, ObvoError, SourceUnavailable

@@ -30,7 +30,12 @@ def obvo_engine(settings: Settings) -> sa.Engine:
 
 def vopi_source(settings: Settings) -> VopiSource:
     engine = db.source_engine(settings.source_url, settings.source.statement_timeout)
-    return VopiSource(engine, settings.source.events_query, settings.source.parties_query)
+    return VopiSource(
+        engine,
+        settings.source.events_query,
+        settings.source.parties_query,
+        settings.source.timezone,
+    )
 
 
 def add_actor_option(parser: argparse.ArgumentParser) -> None:

@@ -13,8 +13,8 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from vopi_obvo.admin.subscriber_store import SubscriberData
 from vopi_obvo.admin.timespec import parse_past_time
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.messages.contacts import normalise_email, normalise_phone
@@ -22,6 +22,33 @@ from vopi_obvo.rules import DEFAULT_LANGUAGE, EventsLevel
 
 _LANGUAGE = re.compile(r"[a-z]{2}")
 _MAX_TEXT = 200
+
+
+@dataclass(frozen=True)
+class SubscriberData:
+    """What a subscription is to become (validated already)."""
+
+    party_id: str
+    email: str | None
+    phone: str | None
+    events: str
+    language: str
+    origin: str | None
+    reference: str | None
+    consent_at: dt.datetime | None
+    cases: tuple[str, ...]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "party_id": self.party_id,
+            "email": self.email,
+            "phone": self.phone,
+            "events": self.events,
+            "language": self.language,
+            "origin": self.origin,
+            "reference": self.reference,
+            "consent_at": self.consent_at,
+        }
 
 
 class Origin(enum.StrEnum):

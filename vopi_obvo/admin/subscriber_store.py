@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from vopi_obvo.admin.erasure import scrub
+from vopi_obvo.admin.subscriber_input import SubscriberData
 from vopi_obvo.queries import q
 from vopi_obvo.rules import EventsLevel, Subscriber
 
@@ -53,33 +54,6 @@ class SubscriberRecord:
             "cases": list(self.cases),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
-class SubscriberData:
-    """What a subscription is to become (validated already)."""
-
-    party_id: str
-    email: str | None
-    phone: str | None
-    events: str
-    language: str
-    origin: str | None
-    reference: str | None
-    consent_at: dt.datetime | None
-    cases: tuple[str, ...]
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "party_id": self.party_id,
-            "email": self.email,
-            "phone": self.phone,
-            "events": self.events,
-            "language": self.language,
-            "origin": self.origin,
-            "reference": self.reference,
-            "consent_at": self.consent_at,
         }
 
 

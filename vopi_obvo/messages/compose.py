@@ -5,21 +5,37 @@ parties, OBVO's subscribers) and writes the rows; everything here is decided wit
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from vopi_obvo.errors import TemplateError
 from vopi_obvo.messages.event_values import dump_values
+from vopi_obvo.messages.outbox_row import NewNotification
 from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
 from vopi_obvo.rules import EventKind, RuleSet, Subscriber, recipients, render_message
-from vopi_obvo.source.vopi import VopiEvent
-from vopi_obvo.store import NewNotification
+
+
+class Event(Protocol):
+    """A VOPI event as read (source/vopi.py's VopiEvent)."""
+
+    @property
+    def event_id(self) -> int: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def case_id(self) -> str | None: ...
+    @property
+    def occurred_at(self) -> dt.datetime | None: ...
+    @property
+    def values(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
 class Classified:
-    relevant: list[VopiEvent]  # of a notify or key type, with a case: someone may hear of it
+    relevant: list[Event]  # of a notify or key type, with a case: someone may hear of it
     unclassified: dict[str, tuple[int, int]]  # event type → (count, highest event id)
 
 
@@ -44,11 +60,11 @@ class Composed:
     shortened_sms: list[tuple[int, int]] = field(default_factory=list)  # (event id, parts)
 
 
-def classify(events: Sequence[VopiEvent], rules: RuleSet) -> Classified:
+def classify(events: Sequence[Event], rules: RuleSet) -> Classified:
     """Which events concern citizens; unknown event types are counted, for `status`."""
     counts: Counter[str] = Counter()
     highest: dict[str, int] = {}
-    relevant: list[VopiEvent] = []
+    relevant: list[Event] = []
     for event in events:
         rule = rules.get(event.event_type)
         if rule is None:
@@ -60,7 +76,7 @@ def classify(events: Sequence[VopiEvent], rules: RuleSet) -> Classified:
 
 
 def compose(
-    events: Sequence[VopiEvent],
+    events: Sequence[Event],
     rules: RuleSet,
     audience: Mapping[int, Sequence[Subscriber]],
     options: ComposeOptions,
@@ -109,7 +125,7 @@ def compose(
 
 def finish(
     notifications: Sequence[NewNotification],
-    events: Sequence[VopiEvent],
+    events: Sequence[Event],
     options: ComposeOptions,
 ) -> tuple[list[NewNotification], list[tuple[int, int]]]:
     """The SMS text policy (transliteration, at most max_segments parts, encoding and

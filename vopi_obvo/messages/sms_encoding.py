@@ -18,6 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "GSM7_BASIC_TABLE",
+    "GSM7_ESCAPE",
+    "GSM7_EXTENSION_CODES",
+    "GSM7_PART",
+    "GSM7_SINGLE",
+    "UCS2_PART",
+    "UCS2_SINGLE",
     "SmsEncoding",
     "SmsInfo",
     "analyse",
@@ -49,10 +56,11 @@ class SmsInfo:
     segments: int
 
 
-# The GSM 03.38 default alphabet in code order 0x00-0x7F. 0x1B is the escape to the
-# extension table and is not a character of its own.
-_ESC = "\x1b"
-_GSM7_BASIC_TABLE = (
+# The GSM 03.38 default alphabet in code order 0x00-0x7F: the character at index i has code i.
+# 0x1B is the escape to the extension table and is not a character of its own. This is the
+# one copy of the table: the SMPP encoder (senders/smpp_text.py) takes its codes from here.
+GSM7_ESCAPE = 0x1B
+GSM7_BASIC_TABLE = (
     "@£$¥èéùìòÇ\nØø\rÅå"
     "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
     " !\"#¤%&'()*+,-./"
@@ -62,19 +70,31 @@ _GSM7_BASIC_TABLE = (
     "¿abcdefghijklmno"
     "pqrstuvwxyzäöñüà"
 )
-# Reached through the escape, so each costs two septets.
-_GSM7_EXTENSION_CHARS = "\f^{}\\[~]|€"
+# The extension table: each character is sent as the escape and this code, so costs two septets.
+GSM7_EXTENSION_CODES: dict[str, int] = {
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
+_GSM7_EXTENSION_CHARS = "".join(GSM7_EXTENSION_CODES)
 
-_GSM7_BASIC = frozenset(_GSM7_BASIC_TABLE) - {_ESC}
-_GSM7_EXTENSION = frozenset(_GSM7_EXTENSION_CHARS)
+_GSM7_BASIC = frozenset(GSM7_BASIC_TABLE) - {chr(GSM7_ESCAPE)}
+_GSM7_EXTENSION = frozenset(GSM7_EXTENSION_CODES)
 _GSM7 = _GSM7_BASIC | _GSM7_EXTENSION
 
 # Capacity of a single message and of each part of a concatenated one (the 6-octet user
 # data header for concatenation takes 7 septets or 3 UTF-16 code units).
-_GSM7_SINGLE = 160
-_GSM7_PART = 153
-_UCS2_SINGLE = 70
-_UCS2_PART = 67
+GSM7_SINGLE = 160
+GSM7_PART = 153
+UCS2_SINGLE = 70
+UCS2_PART = 67
 
 _BMP_MAX = 0xFFFF
 
@@ -240,11 +260,11 @@ def _plain_segments(units: int, single: int, part: int) -> int:
 
 
 def _gsm7_packer() -> _Packer:
-    return _Packer(_GSM7_SINGLE, _GSM7_PART)
+    return _Packer(GSM7_SINGLE, GSM7_PART)
 
 
 def _ucs2_packer() -> _Packer:
-    return _Packer(_UCS2_SINGLE, _UCS2_PART)
+    return _Packer(UCS2_SINGLE, UCS2_PART)
 
 
 def is_gsm7(text: str) -> bool:
@@ -276,17 +296,13 @@ def analyse(text: str) -> SmsInfo:
     if is_gsm7(text):
         escapes = sum(text.count(ch) for ch in _GSM7_EXTENSION_CHARS)
         units = len(text) + escapes
-        if units <= _GSM7_SINGLE or not escapes:
-            return SmsInfo(
-                SmsEncoding.GSM7, units, _plain_segments(units, _GSM7_SINGLE, _GSM7_PART)
-            )
+        if units <= GSM7_SINGLE or not escapes:
+            return SmsInfo(SmsEncoding.GSM7, units, _plain_segments(units, GSM7_SINGLE, GSM7_PART))
         encoding, cost, packer = SmsEncoding.GSM7, _septets, _gsm7_packer()
     else:
         units = len(text.encode("utf-16-le", "surrogatepass")) // 2
-        if units <= _UCS2_SINGLE or units == len(text):
-            return SmsInfo(
-                SmsEncoding.UCS2, units, _plain_segments(units, _UCS2_SINGLE, _UCS2_PART)
-            )
+        if units <= UCS2_SINGLE or units == len(text):
+            return SmsInfo(SmsEncoding.UCS2, units, _plain_segments(units, UCS2_SINGLE, UCS2_PART))
         encoding, cost, packer = SmsEncoding.UCS2, _utf16_units, _ucs2_packer()
     for ch in text:
         packer.add(cost(ch))
@@ -390,7 +406,7 @@ def _fitting_prefixes(
     gsm_tail = [_septets(c) for c in gsm_ellipsis]
     ucs_tail = [_utf16_units(c) for c in ucs_ellipsis]
     # Every character costs at least one unit, and no encoding holds more than this.
-    longest = max(_GSM7_SINGLE, _GSM7_PART * max_segments)
+    longest = max(GSM7_SINGLE, GSM7_PART * max_segments)
     prefix_is_gsm7 = True
     fits: list[bool] = []
     for index, ch in enumerate(text):

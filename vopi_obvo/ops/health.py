@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vopi_obvo import queries
 from vopi_obvo.config import HealthSettings
 from vopi_obvo.queries import q
 from vopi_obvo.source.vopi import VopiSource
@@ -36,23 +35,13 @@ class Counts:
 
 def measure_lag(source: VopiSource, cursor: int | None) -> Lag:
     """How far the cursor is behind VOPI: two index look-ups in one read-only transaction."""
-    newest = queries.vopi("vopi_newest_event", source.events_query)
-    oldest_unread = queries.vopi("vopi_oldest_unread", source.events_query)
-    with source.engine.connect() as conn:
-        row = conn.execute(newest).first()
-        unread = (
-            conn.execute(oldest_unread, {"after_id": cursor}).first()
-            if cursor is not None
-            else None
-        )
-        conn.rollback()
-    newest_id = None if row is None else int(row.event_id)
+    newest_id, unread = source.lag(cursor)
     if cursor is None:
         return Lag(newest_id, None, None)
     behind = max(newest_id - cursor, 0) if newest_id is not None else 0
     if unread is None:
         return Lag(newest_id, behind, 0.0)
-    age = None if unread.age_seconds is None else max(float(unread.age_seconds), 0.0)
+    age = None if unread[1] is None else max(unread[1], 0.0)
     return Lag(newest_id, behind, age)
 
 

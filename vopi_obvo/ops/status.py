@@ -49,7 +49,9 @@ def gather_status(
         rule = hole_rule_report(source, source_settings or SourceSettings())
         try:
             measured = health.measure_lag(source, report["cursor"]["event_id"])
-        except (sa.exc.SQLAlchemyError, SourceQueryError, SourceUnavailable) as exc:
+        except SourceUnavailable as exc:
+            lag["error"] = exc.error
+        except (sa.exc.SQLAlchemyError, SourceQueryError) as exc:
             lag["error"] = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         else:
             lag["newest_event_id"] = measured.newest_event_id
@@ -128,6 +130,7 @@ def hole_rule_report(source: VopiSource, settings: SourceSettings) -> dict[str, 
         cached_sequence=origin.cached,
         min_age=settings.hole_min_age,
         max_age=settings.hole_max_age,
+        evidence_privilege=source.dialect.evidence_privilege,
     )
     return {
         "rule": rule.describe(),

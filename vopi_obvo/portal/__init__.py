@@ -7,10 +7,10 @@ pages use the same routing with plain forms (`python-multipart`) and Jinja2 temp
 on uvicorn behind a TLS reverse proxy that verifies the citizen's qualified certificate
 (docs/portal.md).
 
-Modules: settings (the [portal] section), certificates (who is signing in), context (shared
-state, sessions), codes (one-time codes), changes (changes that wait for a code), forms (pure
-validation), pages, api, webhook (SMS delivery reports), app (headers, cookies, errors),
-server (the command).
+Modules: settings (the [portal] section), context (shared state, sessions), codes (one-time
+codes), changes (changes that wait for a code), forms (pure validation), pages (one router per
+page), api, webhook (SMS delivery reports), app (headers, cookies, errors), server (the
+command). Certificates are read by vopi_obvo.web.certificates, shared with the console.
 """
 
 from __future__ import annotations

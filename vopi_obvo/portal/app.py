@@ -14,14 +14,20 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vopi_obvo import __version__
 from vopi_obvo.portal import api, pages, webhook
-from vopi_obvo.portal.context import LANG_COOKIE, NoCertificate, PageRefusal, Portal
-from vopi_obvo.portal.texts import LANGUAGES, TEXTS, Translator
+from vopi_obvo.portal.context import (
+    LANG_COOKIE,
+    NoCertificate,
+    PageRedirect,
+    PageRefusal,
+    Portal,
+)
+from vopi_obvo.portal.texts import LANGUAGES
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -48,28 +54,23 @@ def create_app(portal: Portal) -> FastAPI:
     app.include_router(api.make_router(portal))
     app.include_router(webhook.make_router(portal))
 
+    page_context = pages.Pages(portal)
+
     def message_page(
         request: Request, status: int, title_key: str, *paragraph_keys: str
     ) -> HTMLResponse:
-        lang = portal.language(request)
-        t = Translator(lang)
-        html = portal.templates.get_template("message.html").render(
-            t=t,
-            lang=lang,
-            title=t(title_key),
-            citizen=None,
-            languages=[(c, TEXTS[c]["language_name"]) for c in LANGUAGES],
-            notice=None,
-            active=None,
-            paragraphs=[t(k) for k in paragraph_keys],
-            home_link=False,
-        )
-        return HTMLResponse(html, status_code=status)
+        t = page_context.translator(request)
+        paragraphs = [t(k) for k in paragraph_keys]
+        return page_context.message(request, title_key, paragraphs, status=status, home_link=False)
 
     @app.exception_handler(PageRefusal)
     async def refusal(request: Request, exc: PageRefusal) -> Response:
         keys = [exc.text_key] + (["refused_recorded"] if exc.recorded else [])
         return message_page(request, exc.status, exc.title_key, *keys)
+
+    @app.exception_handler(PageRedirect)
+    async def redirect(request: Request, exc: PageRedirect) -> Response:
+        return RedirectResponse(exc.path, status_code=303)
 
     @app.exception_handler(NoCertificate)
     async def no_certificate(request: Request, exc: NoCertificate) -> Response:

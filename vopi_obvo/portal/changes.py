@@ -17,13 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo.daemon import make_senders
 from vopi_obvo.messages.contacts import mask_recipient
 from vopi_obvo.portal import codes, store
 from vopi_obvo.portal.codes import Check, Purpose
 from vopi_obvo.portal.context import Citizen, Portal
 from vopi_obvo.portal.texts import Translator
 from vopi_obvo.senders import OutgoingMessage, SendError
+from vopi_obvo.senders.factory import build_senders
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -114,7 +114,7 @@ def issue_code(
 def _send(portal: Portal, code_id: int, purpose: Purpose, *, to: str, code: str, lang: str) -> None:
     t = Translator(lang)
     minutes = max(1, round(portal.settings.portal.code_ttl / 60))
-    senders = make_senders(portal.settings)
+    senders = build_senders(portal.settings)
     try:
         if "@" in to:
             body_key = "link_email_body" if purpose is Purpose.LINK else "code_email_body"

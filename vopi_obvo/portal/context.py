@@ -47,6 +47,14 @@ class PageRefusal(Exception):
         self.recorded = recorded
 
 
+class PageRedirect(Exception):
+    """Ends a page request with a redirect (See Other) to another page of the portal."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 class NoCertificate(Exception):
     """No certificate came with the request: the landing page explains how to sign in."""
 

@@ -20,32 +20,15 @@ ESM_CLASS_UDHI = 0x40
 ESM_CLASS_RECEIPT = 0x04  # deliver_sm: an SMSC delivery receipt
 MAX_PARTS = 255
 
-# GSM 03.38 default alphabet: the character at index i has code i (0x1B is the escape).
-_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
-    " !\"#¤%&'()*+,-./"
-    "0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNO"
-    "PQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmno"
-    "pqrstuvwxyzäöñüà"
-)
-_BASIC_CODES = {ch: code for code, ch in enumerate(_BASIC) if code != 0x1B}
-_EXTENSION_CODES = {
-    "\f": 0x0A,
-    "^": 0x14,
-    "{": 0x28,
-    "}": 0x29,
-    "\\": 0x2F,
-    "[": 0x3C,
-    "~": 0x3D,
-    "]": 0x3E,
-    "|": 0x40,
-    "€": 0x65,
+_BASIC_CODES = {
+    ch: code
+    for code, ch in enumerate(sms_encoding.GSM7_BASIC_TABLE)
+    if code != sms_encoding.GSM7_ESCAPE
 }
-_ESCAPE = 0x1B
-_GSM7_SINGLE, _GSM7_PART, _UCS2_SINGLE, _UCS2_PART = 160, 153, 70, 67
+_EXTENSION_CODES = sms_encoding.GSM7_EXTENSION_CODES
+_ESCAPE = sms_encoding.GSM7_ESCAPE
+_GSM7_SINGLE, _GSM7_PART = sms_encoding.GSM7_SINGLE, sms_encoding.GSM7_PART
+_UCS2_SINGLE, _UCS2_PART = sms_encoding.UCS2_SINGLE, sms_encoding.UCS2_PART
 
 # SMPP 3.4 message_state values (section 5.2.28) and the stat: words of receipt texts.
 MESSAGE_STATES = {

@@ -95,7 +95,12 @@ CACHED_SEQUENCE_MIN_AGE = dt.timedelta(hours=1)
 
 
 def rule_for(
-    evidence: Evidence, *, cached_sequence: bool, min_age: float | None, max_age: float
+    evidence: Evidence,
+    *,
+    cached_sequence: bool,
+    min_age: float | None,
+    max_age: float,
+    evidence_privilege: str = "pg_read_all_stats",
 ) -> GiveUpRule:
     """The rule in force: `min_age` None = automatic (CACHED_SEQUENCE_MIN_AGE with a cached
     sequence, else none); a number forces it (ids handed out in blocks by the application)."""
@@ -106,7 +111,7 @@ def rule_for(
     if evidence.in_recovery:
         reason = "VOPI is a hot standby, whose pg_stat_activity shows only its own sessions"
     elif not evidence.can_see_all_sessions:
-        reason = "the VOPI role cannot see other sessions (grant pg_read_all_stats)"
+        reason = f"the VOPI role cannot see other sessions (grant {evidence_privilege})"
     else:
         reason = ""
     return GiveUpRule(

@@ -1,4 +1,8 @@
-"""Reading VOPI: the administrator's queries, wrapped, in short read-only transactions."""
+"""Reading VOPI: the administrator's queries, wrapped, in short read-only transactions.
+
+What differs between database engines (the wrapping, the clock, the hole evidence, column
+types, `obvo check`'s plan checks) comes from vopi_obvo/source/engines/.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from vopi_obvo import queries
 from vopi_obvo.errors import SourceQueryError, SourceUnavailable
+from vopi_obvo.source import engines
+from vopi_obvo.source.engines import IdOrigin
 from vopi_obvo.source.holes import Evidence, Hole
 
 REQUIRED_EVENT_COLUMNS = ("event_id", "event_type", "occurred_at", "case_id")
 REQUIRED_PARTY_COLUMNS = ("case_id", "party_id")
-# PostgreSQL type OIDs the wrapped query relies on: integer ids, timestamps.
-_EXPECTED_TYPES = {
-    "event_id": ({20, 21, 23}, "an integer (bigint/integer)"),
-    "occurred_at": ({1114, 1184}, "a timestamp"),
-}
+DEFAULT_TIMEZONE = "Europe/Ljubljana"
 
 
 @dataclass(frozen=True)
@@ -40,63 +42,30 @@ class Batch:
     # None: completely.
     holes_read_to: int | None
     vopi_now: dt.datetime
-    vopi_xmax: int
-
-
-@dataclass(frozen=True)
-class IdOrigin:
-    """Where event_id comes from, as `obvo check`, `status` and the hole rule need it."""
-
-    column: str | None  # e.g. vopi.event_log.id; None: an expression, origin unknown
-    sequence: str | None  # the sequence behind that column; None: none found
-    cache_size: int = 1
-    increment_by: int = 1
-
-    @property
-    def cached(self) -> bool:
-        """The sequence hands each session a block of ids, inserted in later transactions."""
-        return self.cache_size > 1
-
-    def describe(self) -> str:
-        if self.column is None:
-            return (
-                "event_id is an expression, so its sequence is unknown; if its ids are cached "
-                "(CACHE > 1) or handed out in blocks by the application, set [source] "
-                "hole_min_age"
-            )
-        if self.sequence is None:
-            return (
-                f"event_id is {self.column}, filled without a sequence OBVO can see; if the "
-                "application hands out ids in blocks, set [source] hole_min_age"
-            )
-        text = f"event_id is {self.column} from sequence {self.sequence}"
-        if self.cached:
-            text += (
-                f" with CACHE {self.cache_size}: each VOPI session draws {self.cache_size} ids "
-                "at once and may insert them in later transactions, which no transaction "
-                "start shows; holes also wait for [source] hole_min_age (or until every "
-                "session that was connected when they were seen has gone)"
-            )
-        if self.increment_by > 1:
-            text += (
-                f"; INCREMENT BY {self.increment_by}: if the application hands out the ids "
-                "of each block itself (Hibernate's pooled optimizer), set [source] "
-                "hole_min_age, or holes may be given up before their rows arrive"
-            )
-        return text
+    vopi_xmax: int | None  # None: the engine has no transaction id bound (MariaDB/MySQL)
 
 
 class VopiSource:
-    def __init__(self, engine: sa.Engine, events_query: str, parties_query: str) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        events_query: str,
+        parties_query: str,
+        timezone: str = DEFAULT_TIMEZONE,
+    ) -> None:
         self.engine = engine
+        self.dialect = engines.for_engine(engine)
         self.events_query = events_query
-        self._after = queries.vopi("vopi_events_after", events_query)
-        self._by_id = queries.vopi("vopi_events_by_id", events_query)
-        self._in_ranges = queries.vopi("vopi_events_in_ranges", events_query)
-        self._newest = queries.vopi("vopi_newest_event", events_query)
-        self._oldest = queries.vopi("vopi_oldest_event_id", events_query)
-        self._probe = queries.vopi("vopi_probe_events", events_query)
-        self._recent_gaps = queries.vopi("vopi_recent_gaps", events_query)
+        # VOPI's wall clock: the zone of timestamps stored without one (DATETIME, timestamp).
+        self.timezone = ZoneInfo(timezone)
+        self._after = self.wrapped("vopi_events_after")
+        self._by_id = self.wrapped("vopi_events_by_id")
+        self._in_ranges = self.wrapped("vopi_events_in_ranges")
+        self._recent_gaps = self.wrapped("vopi_recent_gaps")
+        self._newest = self.wrapped("vopi_newest_event")
+        self._oldest = self.wrapped("vopi_oldest_event_id")
+        self._oldest_unread = self.wrapped("vopi_oldest_unread")
+        self._probe = self.wrapped("vopi_probe_events")
         self._parties = sa.text(parties_query.strip().rstrip(";")).bindparams(
             sa.bindparam("case_ids", expanding=True)
         )
@@ -122,8 +91,8 @@ class VopiSource:
         with self._reading("vopi_events_after") as conn:
             events = self._run_events(conn, self._after, {"after_id": after_id, "limit": limit})
             filled, read_to = self._in_holes(conn, holes, limit)
-            clock = conn.execute(queries.q("vopi_clock")).one()
-        return Batch(events, filled, read_to, clock.now, int(clock.xmax))
+            clock = self.dialect.clock(conn)
+        return Batch(events, filled, read_to, clock.now, clock.xmax)
 
     def events_in_holes(
         self, holes: Sequence[Hole], limit: int
@@ -146,28 +115,72 @@ class VopiSource:
         found = self._run_events(conn, self._in_ranges, params)
         return found, (found[-1].event_id if len(found) >= limit else None)
 
+    def recent_gaps(self, window: int) -> tuple[int | None, list[Hole]]:
+        """The newest event id and, as holes first seen now, the ids missing among the
+        `window` ids below it (for the first start with start = "latest")."""
+        with self._reading("vopi_recent_gaps") as conn:
+            rows = self._execute(conn, self._recent_gaps, {"window": window}, "events_query").all()
+            clock = self.dialect.clock(conn)
+        newest = None if not rows or rows[0].newest_id is None else int(rows[0].newest_id)
+        holes = [
+            Hole(int(r.first_id), int(r.last_id), clock.now, clock.xmax)
+            for r in rows
+            if r.last_id is not None
+        ]
+        return newest, holes
+
+    def wrapped(self, name: str) -> sa.TextClause:
+        """A named [vopi] query around the events query, in this engine's SQL."""
+        return self.dialect.wrapped(name, self.events_query)
+
     def events_by_id(self, event_ids: Sequence[int]) -> list[VopiEvent]:
         with self._reading("vopi_events_by_id") as conn:
             return self._run_events(conn, self._by_id, {"event_ids": list(event_ids)})
 
     def newest_event(self) -> tuple[int, dt.datetime | None] | None:
         with self._reading("vopi_newest_event") as conn:
-            row = self._execute(conn, self._newest, {}, "events_query").first()
-        return (int(row.event_id), row.occurred_at) if row else None
+            result = self._execute(conn, self._newest, {}, "events_query")
+            zones = self.dialect.naive_zones(result, self.timezone)
+            row = result.first()
+        return (
+            (int(row.event_id), _aware(row.occurred_at, zones.get("occurred_at"))) if row else None
+        )
 
-    def recent_gaps(self, window: int) -> tuple[int | None, list[Hole]]:
-        """The newest event id and, as holes first seen now, the ids missing among the
-        `window` ids below it (for the first start with start = "latest")."""
-        with self._reading("vopi_recent_gaps") as conn:
-            rows = self._execute(conn, self._recent_gaps, {"window": window}, "events_query").all()
-            clock = conn.execute(queries.q("vopi_clock")).one()
-        newest = None if not rows or rows[0].newest_id is None else int(rows[0].newest_id)
-        holes = [
-            Hole(int(r.first_id), int(r.last_id), clock.now, int(clock.xmax))
-            for r in rows
-            if r.last_id is not None
-        ]
-        return newest, holes
+    def lag(self, cursor: int | None) -> tuple[int | None, tuple[int, float | None] | None]:
+        """The newest event id, and the first event above the cursor with its age in seconds
+        on VOPI's clock (None: nothing unread); one read-only transaction."""
+        with self._reading("vopi_oldest_unread") as conn:
+            newest = conn.execute(self._newest).first()
+            unread: tuple[int, float | None] | None = None
+            if cursor is not None:
+                result = conn.execute(self._oldest_unread, {"after_id": cursor})
+                zones = self.dialect.naive_zones(result, self.timezone)
+                row = result.first()
+                if row is not None:
+                    occurred = _aware(row.occurred_at, zones.get("occurred_at"))
+                    now = self.dialect.clock(conn).now
+                    age = None if occurred is None else (now - occurred).total_seconds()
+                    unread = (int(row.event_id), age)
+        return (None if newest is None else int(newest.event_id)), unread
+
+    def evidence_mode(self) -> str:
+        """How holes end, for the start-up log, `obvo check` and `obvo status`."""
+        evidence = self.hole_evidence()
+        if evidence.sessions_trusted:
+            return "full"
+        reason = (
+            "VOPI is a hot standby, whose session list shows only its own sessions"
+            if evidence.in_recovery
+            else f"the VOPI role lacks {self.dialect.evidence_privilege}"
+        )
+        return f"limited: {reason}, so holes are given up after [source] hole_max_age"
+
+    def id_origin(self) -> IdOrigin:
+        """The table column behind event_id and the id generator behind it (a cached sequence
+        hands out ids that are inserted long after they are drawn)."""
+        with self._reading("vopi_id_sequence") as conn:
+            probed = self._execute(conn, self._probe, {}, "events_query")
+            return self.dialect.id_origin(conn, probed)
 
     def oldest_event_id(self) -> int | None:
         with self._reading("vopi_oldest_event_id") as conn:
@@ -176,41 +189,7 @@ class VopiSource:
 
     def hole_evidence(self) -> Evidence:
         with self._reading("vopi_hole_evidence") as conn:
-            row = conn.execute(queries.q("vopi_hole_evidence")).one()
-        return Evidence(
-            now=row.now,
-            oldest_transaction_start=row.oldest_transaction_start,
-            oldest_running_xid=row.oldest_running_xid,
-            can_see_all_sessions=bool(row.can_see_all_sessions),
-            in_recovery=bool(row.in_recovery),
-            prepared_transactions=int(row.prepared_transactions),
-            oldest_session_start=row.oldest_session_start,
-        )
-
-    def id_origin(self) -> IdOrigin:
-        """The table column behind event_id (from the result's column origin, which PostgreSQL
-        resolves through subqueries) and its sequence."""
-        with self._reading("vopi_id_sequence") as conn:
-            probed = self._execute(conn, self._probe, {}, "events_query")
-            names = list(probed.keys())
-            pgresult = getattr(probed.cursor, "pgresult", None)
-            if "event_id" not in names or pgresult is None:
-                return IdOrigin(None, None)
-            index = names.index("event_id")
-            table_oid, column_number = pgresult.ftable(index), pgresult.ftablecol(index)
-            if not table_oid or not column_number:
-                return IdOrigin(None, None)
-            row = conn.execute(
-                queries.q("vopi_id_sequence"),
-                {"table_oid": table_oid, "column_number": column_number},
-            ).first()
-        if row is None:
-            return IdOrigin(None, None)
-        if row.sequence_name is None:
-            return IdOrigin(row.column_name, None)
-        return IdOrigin(
-            row.column_name, row.sequence_name, int(row.cache_size), int(row.increment_by)
-        )
+            return self.dialect.hole_evidence(conn)
 
     def parties(self, case_ids: Iterable[str]) -> dict[str, set[str]]:
         """case_id → party ids (both compared as text)."""
@@ -234,7 +213,7 @@ class VopiSource:
             try:
                 probed = self._execute(conn, self._probe, {}, "events_query")
                 _require_columns(probed.keys(), REQUIRED_EVENT_COLUMNS, "events_query")
-                problems.extend(_type_problems(probed))
+                problems.extend(self.dialect.column_problems(probed))
             except SourceQueryError as exc:
                 problems.append(str(exc))
             conn.rollback()
@@ -250,13 +229,34 @@ class VopiSource:
             conn.rollback()
         return problems
 
+    def engine_report(self) -> engines.EngineReport:
+        """What `obvo check` says about VOPI's engine: the wrapped query's plan, the id
+        generator, the hole evidence. Warnings do not stop the daemon; they cost speed or
+        fall back to the age rule."""
+        with self.engine.connect() as conn:
+            try:
+                report = self.dialect.check(conn, self.events_query)
+            except sa.exc.DBAPIError as exc:
+                report = engines.EngineReport(
+                    [], [f"events_query cannot be inspected in VOPI: {_first_line(exc)}"]
+                )
+            conn.rollback()
+        notes = [
+            f"{self.dialect.name}; hole evidence: {self.evidence_mode()}",
+            f"event ids: {self.id_origin().describe()}",
+            *report.notes,
+        ]
+        return engines.EngineReport(notes, report.warnings)
+
     def _run_events(
         self, conn: sa.Connection, stmt: sa.TextClause, params: dict[str, Any]
     ) -> list[VopiEvent]:
         result = self._execute(conn, stmt, params, "events_query")
         _require_columns(result.keys(), REQUIRED_EVENT_COLUMNS, "events_query")
+        zones = self.dialect.naive_zones(result, self.timezone)
         events: list[VopiEvent] = []
-        for row in result.mappings():
+        for raw in result.mappings():
+            row = {k: _aware(v, zones.get(k)) for k, v in raw.items()} if zones else dict(raw)
             event_id = row["event_id"]
             if not isinstance(event_id, int):
                 raise SourceQueryError(
@@ -275,7 +275,7 @@ class VopiSource:
                     event_type=str(row["event_type"]),
                     case_id=None if row["case_id"] is None else str(row["case_id"]),
                     occurred_at=occurred_at,
-                    values=dict(row),
+                    values=row,
                 )
             )
         return events
@@ -294,16 +294,11 @@ class VopiSource:
             raise SourceQueryError(f"{which} failed in VOPI: {_first_line(exc)}") from exc
 
 
-def _type_problems(result: sa.CursorResult[Any]) -> list[str]:
-    problems: list[str] = []
-    for name, type_code, *_ in result.cursor.description or ():
-        expected = _EXPECTED_TYPES.get(name)
-        if expected and type_code not in expected[0]:
-            problems.append(
-                f"events_query: column {name} must be {expected[1]} "
-                f"(PostgreSQL type oid {type_code}); cast it in the query"
-            )
-    return problems
+def _aware(value: Any, zone: dt.tzinfo | None) -> Any:
+    """A naive datetime of a column whose zone is known, made aware; anything else as is."""
+    if zone is not None and isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    return value
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:

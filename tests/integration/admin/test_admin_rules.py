@@ -211,6 +211,23 @@ def test_check_unknown_event_type_is_named(with_rules: Obvo) -> None:
     assert "--event-type: no rule for NOPE" in result.err
 
 
+def test_obvo_check_names_a_rule_row_broken_in_sql(
+    with_rules: Obvo, vopi: Vopi, database_url: str
+) -> None:
+    # `obvo check` judges rule rows exactly as `rules check` and `status` do (invalid_rules).
+    execute(
+        database_url,
+        "UPDATE obvo.templates SET email_subject = '{{ event.case_number '"
+        " WHERE event_type = 'KLAS' AND language = 'sl'",
+    )
+    result = with_rules("check")
+    assert result.code == 1
+    assert (
+        "problem: rules: event type KLAS: language 'sl': template 'email_subject': syntax error"
+        in result.err
+    )
+
+
 def test_check_falls_back_to_samples_when_vopi_is_down(
     tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

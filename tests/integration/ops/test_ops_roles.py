@@ -23,6 +23,7 @@ from vopi_obvo.errors import ConfigError
 from vopi_obvo.ops import roles
 from vopi_obvo.ops.migrate import migrate
 from vopi_obvo.rules import parse_rules_document
+from vopi_obvo.source.engines import postgresql
 
 
 def example_queries() -> list[tuple[str, str]]:
@@ -207,6 +208,6 @@ def test_whole_row_and_view_uses_are_granted_whole(database_url: str) -> None:
         roles.UsedObject("vopi", "parties", "table", ("id",)),
         roles.UsedObject("vopi", "recent", "view", ("id",)),
     ]
-    assert roles.probe_text("SELECT 1::int WHERE x IN :ids AND y = :y;") == (
+    assert postgresql.probe_text("SELECT 1::int WHERE x IN :ids AND y = :y;") == (
         "SELECT 1::int WHERE x IN (NULL) AND y = NULL"
     )

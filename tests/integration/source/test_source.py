@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import time
@@ -220,3 +221,25 @@ def test_check_names_columns_of_the_wrong_type(settings: Settings) -> None:
         "events_query: column occurred_at must be a timestamp "
         "(PostgreSQL type oid 1082); cast it in the query",
     ]
+
+
+def test_timestamp_without_time_zone_is_vopi_local_time(vopi: Vopi, settings: Settings) -> None:
+    app = vopi.application(vopi.party())
+    # 01:30 UTC on the morning clocks go forward: 03:30 summer time on VOPI's wall clock.
+    vopi.conn.execute(
+        "INSERT INTO vopi.event_log (event_type_code, application_id, created_at)"
+        " VALUES ('KLAS', %s, '2026-03-29 01:30:00+00')",
+        (app,),
+    )
+    local_query = settings.source.events_query.replace(
+        "e.created_at      AS occurred_at",
+        "e.created_at AT TIME ZONE 'Europe/Ljubljana' AS occurred_at",
+    )
+    assert local_query != settings.source.events_query
+    engine = db.source_engine(settings.source_url, 10)
+    source = VopiSource(engine, local_query, settings.source.parties_query, "Europe/Ljubljana")
+    [event] = source.read_batch(0, 10, []).events
+    engine.dispose()
+    assert event.occurred_at == dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)
+    assert event.occurred_at.utcoffset() == dt.timedelta(hours=2)
+    assert event.values["occurred_at"] == event.occurred_at

@@ -9,7 +9,7 @@ import pytest
 from vopi_obvo.admin import subscriber_input as inp
 from vopi_obvo.admin.audit import default_actor
 from vopi_obvo.admin.erasure import ERASED, scrub
-from vopi_obvo.admin.subscriber_store import SubscriberData
+from vopi_obvo.admin.subscriber_input import SubscriberData
 from vopi_obvo.admin.timespec import parse_past_time, parse_time, show_time
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.subscriber_cases import covers
