@@ -14,6 +14,7 @@ memory are not charged to OBVO.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import datetime as dt
 import io
@@ -51,9 +52,9 @@ from vopi_obvo.config import Settings, settings_from_mapping
 from vopi_obvo.daemon import Service, make_senders
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.ops.migrate import migrate
-from vopi_obvo.poller import SOURCE_NAME
 from vopi_obvo.rules import parse_rules_document
 from vopi_obvo.senders import OutgoingMessage, Sender
+from vopi_obvo.source.vopi import SOURCE_NAME
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -290,13 +291,19 @@ def make_settings(
 
 
 class _MailHandler:
-    def __init__(self, arrivals: list[tuple[float, int]], lock: threading.Lock) -> None:
+    def __init__(
+        self, arrivals: list[tuple[float, int]], lock: threading.Lock, delay: float = 0.0
+    ) -> None:
         self.arrivals = arrivals
         self.lock = lock
+        self.delay = delay
 
     async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        if self.delay:
+            # A relay across a network: the reply comes later, other sessions go on meanwhile.
+            await asyncio.sleep(self.delay)
         now = time.time()
         content = envelope.original_content or envelope.content
         match = MESSAGE_ID_RE.search(content if isinstance(content, bytes) else b"")
@@ -311,8 +318,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_stubs() -> None:
-    """Run aiosmtpd and the SMS stub until stdin closes. GET /arrivals and /counts report."""
+def serve_stubs(delay: float = 0.0) -> None:
+    """Run aiosmtpd and the SMS stub until stdin closes. GET /arrivals and /counts report;
+    `delay` seconds are added to each message (at SMTP DATA, before each SMS reply)."""
     from aiosmtpd.controller import Controller  # noqa: PLC0415 - only the stub process needs it
 
     lock = threading.Lock()
@@ -321,7 +329,15 @@ def serve_stubs() -> None:
     counter = [0]
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real gateway offers
+        # The reply in one write, without Nagle: otherwise every reply on a kept-alive
+        # connection waits for the client's delayed ACK (40 ms).
+        disable_nagle_algorithm = True
+        wbufsize = -1
+
         def do_POST(self) -> None:
+            if delay:
+                time.sleep(delay)
             now = time.time()
             length = int(self.headers.get("Content-Length", "0"))
             payload = json.loads(self.rfile.read(length).decode("utf-8"))
@@ -335,6 +351,10 @@ def serve_stubs() -> None:
             with lock:
                 if self.path == "/arrivals":
                     reply: dict[str, Any] = {"email": list(mail), "sms": list(sms)}
+                elif self.path == "/reset":
+                    reply = {"email": len(mail), "sms": len(sms)}
+                    mail.clear()
+                    sms.clear()
                 else:
                     reply = {"email": len(mail), "sms": len(sms)}
             self._reply(reply)
@@ -356,7 +376,7 @@ def serve_stubs() -> None:
     threading.Thread(target=http.serve_forever, daemon=True).start()
     smtp_port = free_port()
     controller = Controller(
-        _MailHandler(mail, lock), hostname="127.0.0.1", port=smtp_port, ready_timeout=10
+        _MailHandler(mail, lock, delay), hostname="127.0.0.1", port=smtp_port, ready_timeout=10
     )
     controller.start()
     print(json.dumps({"smtp_port": smtp_port, "http_port": http.server_address[1]}), flush=True)
@@ -368,9 +388,15 @@ def serve_stubs() -> None:
 class Stubs:
     """The parent's handle on the stub process."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_ms: float = 0.0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve-stubs"],
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--serve-stubs",
+                "--stub-delay-ms",
+                str(delay_ms),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -393,6 +419,10 @@ class Stubs:
     def counts(self) -> dict[str, int]:
         return {k: int(v) for k, v in self._get("/counts").items()}
 
+    def reset(self) -> None:
+        """Forget what arrived so far (between two runs on the same stubs)."""
+        self._get("/reset")
+
     def arrivals(self) -> dict[str, list[tuple[float, int]]]:
         data = self._get("/arrivals")
         return {k: [(float(t), int(i)) for t, i in v] for k, v in data.items()}
@@ -408,8 +438,8 @@ class Stubs:
 
 
 @contextmanager
-def stub_servers() -> Iterator[Stubs]:
-    stubs = Stubs()
+def stub_servers(delay_ms: float = 0.0) -> Iterator[Stubs]:
+    stubs = Stubs(delay_ms)
     try:
         yield stubs
     finally:
@@ -1103,10 +1133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-stubs", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stub-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.serve_stubs:
-        serve_stubs()
+        serve_stubs(args.stub_delay_ms / 1000)
         return 0
     started = time.perf_counter()
     load_at_start = [round(x, 2) for x in os.getloadavg()]

@@ -120,6 +120,56 @@ LEFT JOIN LATERAL (
 ) AS seq ON true
 WHERE c.oid = :table_oid
 
+-- ---- [vopi] on MariaDB/MySQL (vopi_obvo/source/engines/mysql.py); the queries above
+-- ---- without a mysql_ twin run there as written ----
+
+-- name: mysql_vopi_events_in_ranges
+-- [vopi] MariaDB/MySQL: vopi_events_in_ranges with the ranges as a JSON array of [lo, hi]
+-- (:ranges; JSON_TABLE, since there are no arrays and MariaDB has no LATERAL): a primary-key
+-- range per range, every row inside them read, the lowest :limit returned.
+SELECT ev.* FROM JSON_TABLE(:ranges, '$[*]' COLUMNS (lo BIGINT PATH '$[0]', hi BIGINT PATH '$[1]')) AS r
+JOIN ({events_query}) AS ev ON ev.event_id BETWEEN r.lo AND r.hi
+ORDER BY ev.event_id
+LIMIT :limit
+
+-- name: mysql_vopi_events_by_id
+-- [vopi] Events that were holes, by id (an expanding IN list).
+SELECT * FROM ({events_query}) AS ev
+WHERE ev.event_id IN :event_ids
+ORDER BY ev.event_id
+
+-- name: mysql_vopi_clock
+-- [vopi] VOPI's clock in UTC, right after a batch read.
+SELECT UTC_TIMESTAMP(6) AS now
+
+-- name: mysql_vopi_hole_evidence
+-- [vopi] The oldest other InnoDB transaction (PROCESS privilege) in UTC. trx_started is in
+-- the server's system time zone, whole seconds: the earliest of its readings around a DST
+-- change is taken. INNODB_TRX is a cache up to 0.1 s old, so a transaction it may not show
+-- yet is assumed to have started a second ago.
+SELECT UTC_TIMESTAMP(6) AS now,
+       LEAST(UTC_TIMESTAMP(6) - INTERVAL 1 SECOND,
+             COALESCE((SELECT MIN(LEAST(
+                          CONVERT_TZ(t.trx_started, 'SYSTEM', '+00:00'),
+                          CONVERT_TZ(t.trx_started - INTERVAL 1 HOUR, 'SYSTEM', '+00:00')
+                              + INTERVAL 1 HOUR,
+                          CONVERT_TZ(t.trx_started + INTERVAL 1 HOUR, 'SYSTEM', '+00:00')
+                              - INTERVAL 1 HOUR))
+                       FROM information_schema.INNODB_TRX AS t
+                       WHERE t.trx_mysql_thread_id <> CONNECTION_ID()),
+                      UTC_TIMESTAMP(6))) AS oldest_transaction_start
+
+-- name: mysql_id_column
+-- [vopi] `obvo check`: how the event log's id column gets its values.
+SELECT c.EXTRA AS extra, c.COLUMN_DEFAULT AS column_default
+FROM information_schema.COLUMNS AS c
+WHERE c.TABLE_SCHEMA = :schema AND c.TABLE_NAME = :table AND c.COLUMN_NAME = :column
+
+-- name: mysql_table_kind
+-- [vopi] `obvo roles`: is a name the queries use a table or a view (NULL: neither)?
+SELECT t.TABLE_TYPE FROM information_schema.TABLES AS t
+WHERE t.TABLE_SCHEMA = :schema AND t.TABLE_NAME = :name
+
 -- name: get_cursor
 -- The highest VOPI event id read.
 SELECT last_event_id FROM source_cursor WHERE source = :source
@@ -248,7 +298,9 @@ ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
 WITH due AS (
     SELECT id FROM notifications
     WHERE status = 'pending' AND next_attempt_at <= now() AND channel = ANY(:channels)
-    ORDER BY next_attempt_at, id
+    -- Oldest due first; within the same due time (a backlog, a storm released at once) key
+    -- events before notify events.
+    ORDER BY next_attempt_at, event_kind = 'key' DESC, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
 )
@@ -298,8 +350,10 @@ INSERT INTO workers (id, hostname, pid) VALUES (:worker_id, :hostname, :pid)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
 
 -- name: heartbeat
--- A process is alive.
+-- A process is alive; how many are (pacing divides each max_per_second between them).
 UPDATE workers SET heartbeat_at = now() WHERE id = :worker_id
+RETURNING (SELECT count(*) FROM workers
+           WHERE heartbeat_at > now() - make_interval(secs => :stale_after)) AS live_workers
 
 -- name: unregister_worker
 -- A process stops cleanly.
@@ -354,14 +408,6 @@ INSERT INTO subscribers (party_id, email, phone, events, language)
 VALUES (:party_id, :email, :phone, :events, :language)
 ON CONFLICT (party_id) DO NOTHING
 RETURNING id
-
--- name: list_subscribers
--- `subscribers list`.
-SELECT id, party_id, email, phone, events, language, created_at FROM subscribers ORDER BY id
-
--- name: delete_subscriber
--- `subscribers remove`: the subscription ends; sent notifications keep their history.
-DELETE FROM subscribers WHERE party_id = :party_id RETURNING id
 
 -- ---- administration (`obvo rules|preview|subscribers|notifications|audit`) ----
 
@@ -532,8 +578,10 @@ WHERE id = :identity_id
 
 -- name: portal_get_session
 -- A live session by the keyed hash of its cookie.
-SELECT identity_id, csrf_token FROM portal_sessions
-WHERE token_hash = :token_hash AND expires_at > now()
+SELECT s.identity_id, s.csrf_token, s.method, s.display_name, s.saml_name_id,
+       s.saml_name_id_format, s.saml_session_index, i.party_id
+FROM portal_sessions s JOIN portal_identities i ON i.id = s.identity_id
+WHERE s.token_hash = :token_hash AND s.expires_at > now()
 
 -- name: portal_touch_session
 -- Sliding expiry while the citizen is active.
@@ -542,9 +590,34 @@ SET last_seen_at = now(), expires_at = now() + make_interval(secs => :ttl)
 WHERE token_hash = :token_hash
 
 -- name: portal_create_session
--- A new session after sign-in.
-INSERT INTO portal_sessions (token_hash, identity_id, csrf_token, expires_at)
-VALUES (:token_hash, :identity_id, :csrf_token, now() + make_interval(secs => :ttl))
+-- A new session after sign-in (certificate or SI-PASS).
+INSERT INTO portal_sessions (token_hash, identity_id, csrf_token, expires_at, method,
+                             display_name, saml_name_id, saml_name_id_format, saml_session_index)
+VALUES (:token_hash, :identity_id, :csrf_token, now() + make_interval(secs => :ttl), :method,
+        :display_name, :saml_name_id, :saml_name_id_format, :saml_session_index)
+
+-- name: portal_delete_saml_sessions
+-- Single logout started by SI-PASS: every session of that SAML subject ends.
+DELETE FROM portal_sessions WHERE saml_name_id = :name_id RETURNING identity_id
+
+-- name: portal_insert_saml_request
+-- An AuthnRequest sent to SI-PASS from this browser (expired ones go at the same time).
+WITH gone AS (DELETE FROM portal_saml_requests WHERE expires_at <= now())
+INSERT INTO portal_saml_requests (request_id, browser_hash, expires_at)
+VALUES (:request_id, :browser_hash, now() + make_interval(secs => :ttl))
+
+-- name: portal_saml_requests_of_browser
+-- The AuthnRequests a response from this browser may answer.
+SELECT request_id FROM portal_saml_requests
+WHERE browser_hash = :browser_hash AND expires_at > now()
+
+-- name: portal_use_saml_assertion
+-- An assertion signs in once: a row back means first use, none means a replay.
+WITH gone AS (DELETE FROM portal_saml_assertions WHERE expires_at <= now())
+INSERT INTO portal_saml_assertions (assertion_id, expires_at)
+VALUES (:assertion_id, to_timestamp(:not_on_or_after))
+ON CONFLICT (assertion_id) DO NOTHING
+RETURNING assertion_id
 
 -- name: portal_delete_session
 -- Sign-out.
@@ -948,3 +1021,91 @@ SELECT to_regclass('portal_identities') IS NOT NULL AS present
 -- `subscribers forget`: the certificate links of the party (their sessions and pending codes,
 -- which may hold a new address, go with them by cascade).
 DELETE FROM portal_identities WHERE party_id = :party_id RETURNING id
+
+-- ---- the staff console (vopi_obvo/console/) ----
+
+-- name: console_grant_staff
+-- Grant (or change) a staff member's role; a revoked member granted again is active again.
+INSERT INTO console_staff (issuer, subject_serial, name, role, granted_by)
+VALUES (:issuer, :serial, :name, :role, :granted_by)
+ON CONFLICT (issuer, subject_serial) DO UPDATE
+SET name = EXCLUDED.name, role = EXCLUDED.role, granted_at = now(),
+    granted_by = EXCLUDED.granted_by, revoked_at = NULL, revoked_by = NULL
+RETURNING id, (xmax = 0) AS created
+
+-- name: console_revoke_staff
+-- Take a staff member's access away (the row stays for the audit); their sessions end too.
+WITH revoked AS (
+    UPDATE console_staff SET revoked_at = now(), revoked_by = :revoked_by
+    WHERE id = :id AND revoked_at IS NULL
+    RETURNING id
+), ended AS (
+    DELETE FROM console_sessions WHERE staff_id IN (SELECT id FROM revoked)
+)
+SELECT id FROM revoked
+
+-- name: console_staff
+-- Staff members, active first; one by id, or one by certificate.
+SELECT id, issuer, subject_serial, name, role, granted_at, granted_by, revoked_at, revoked_by,
+       last_seen_at
+FROM console_staff
+WHERE (CAST(:id AS bigint) IS NULL OR id = CAST(:id AS bigint))
+  AND (CAST(:issuer AS text) IS NULL OR (issuer = CAST(:issuer AS text)
+                                         AND subject_serial = CAST(:serial AS text)))
+ORDER BY revoked_at IS NOT NULL, name, id
+
+-- name: console_staff_seen
+-- A sign-in: when the member was last here.
+UPDATE console_staff SET last_seen_at = now() WHERE id = :id
+
+-- name: console_get_session
+-- A live session of an active member, by the keyed hash of its cookie.
+SELECT s.staff_id, s.csrf_token FROM console_sessions AS s
+JOIN console_staff AS m ON m.id = s.staff_id
+WHERE s.token_hash = :token_hash AND s.expires_at > now() AND m.revoked_at IS NULL
+
+-- name: console_touch_session
+-- Sliding expiry while the member is active.
+UPDATE console_sessions SET expires_at = now() + make_interval(secs => :ttl)
+WHERE token_hash = :token_hash
+
+-- name: console_create_session
+-- A new session after sign-in; expired sessions of anyone are cleared on the way.
+WITH cleared AS (DELETE FROM console_sessions WHERE expires_at < now())
+INSERT INTO console_sessions (token_hash, staff_id, csrf_token, expires_at)
+VALUES (:token_hash, :staff_id, :csrf_token, now() + make_interval(secs => :ttl))
+
+-- name: console_delete_session
+-- Sign-out.
+DELETE FROM console_sessions WHERE token_hash = :token_hash
+
+-- name: console_counts_since
+-- The overview: notifications created since a moment, by status and channel.
+SELECT status, channel, count(*) AS n FROM notifications
+WHERE created_at >= :since
+GROUP BY status, channel
+
+-- name: console_daily_by_channel
+-- The overview's chart: notifications per Ljubljana day and channel.
+SELECT (created_at AT TIME ZONE 'Europe/Ljubljana')::date AS day, channel, count(*) AS n
+FROM notifications
+WHERE created_at >= :since
+GROUP BY 1, 2
+
+-- name: console_daily_failures
+-- The overview's chart: notifications that failed (or were not delivered), per Ljubljana day
+-- of their last change.
+SELECT (updated_at AT TIME ZONE 'Europe/Ljubljana')::date AS day, count(*) AS n
+FROM notifications
+WHERE status IN ('failed', 'undelivered') AND updated_at >= :since
+GROUP BY 1
+
+-- name: console_sms_parts_by_month
+-- The SMS bill: parts handed to a gateway, per Ljubljana month of sending and event type.
+SELECT to_char(sent_at AT TIME ZONE 'Europe/Ljubljana', 'YYYY-MM') AS month, event_type,
+       sum(sms_segments) AS parts, count(*) AS messages
+FROM notifications
+WHERE channel = 'sms' AND sent_at IS NOT NULL AND sms_segments IS NOT NULL
+  AND sent_at >= :since
+GROUP BY 1, 2
+ORDER BY 1, 2

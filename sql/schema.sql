@@ -71,6 +71,54 @@ CREATE SEQUENCE obvo.audit_log_id_seq
 ALTER SEQUENCE obvo.audit_log_id_seq OWNED BY obvo.audit_log.id;
 
 --
+-- Name: console_sessions; Type: TABLE; Schema: obvo; Owner: -
+--
+
+CREATE TABLE obvo.console_sessions (
+    token_hash text NOT NULL,
+    staff_id bigint NOT NULL,
+    csrf_token text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+--
+-- Name: console_staff; Type: TABLE; Schema: obvo; Owner: -
+--
+
+CREATE TABLE obvo.console_staff (
+    id bigint NOT NULL,
+    issuer text NOT NULL,
+    subject_serial text NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    granted_at timestamp with time zone DEFAULT now() NOT NULL,
+    granted_by text NOT NULL,
+    revoked_at timestamp with time zone,
+    revoked_by text,
+    last_seen_at timestamp with time zone,
+    CONSTRAINT console_staff_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT console_staff_role_check CHECK ((role = ANY (ARRAY['viewer'::text, 'clerk'::text, 'admin'::text])))
+);
+
+--
+-- Name: console_staff_id_seq; Type: SEQUENCE; Schema: obvo; Owner: -
+--
+
+CREATE SEQUENCE obvo.console_staff_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: console_staff_id_seq; Type: SEQUENCE OWNED BY; Schema: obvo; Owner: -
+--
+
+ALTER SEQUENCE obvo.console_staff_id_seq OWNED BY obvo.console_staff.id;
+
+--
 -- Name: delivery_counts; Type: TABLE; Schema: obvo; Owner: -
 --
 
@@ -309,6 +357,27 @@ CREATE SEQUENCE obvo.portal_identities_id_seq
 ALTER SEQUENCE obvo.portal_identities_id_seq OWNED BY obvo.portal_identities.id;
 
 --
+-- Name: portal_saml_assertions; Type: TABLE; Schema: obvo; Owner: -
+--
+
+CREATE TABLE obvo.portal_saml_assertions (
+    assertion_id text NOT NULL,
+    used_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+--
+-- Name: portal_saml_requests; Type: TABLE; Schema: obvo; Owner: -
+--
+
+CREATE TABLE obvo.portal_saml_requests (
+    request_id text NOT NULL,
+    browser_hash text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+--
 -- Name: portal_sessions; Type: TABLE; Schema: obvo; Owner: -
 --
 
@@ -318,7 +387,13 @@ CREATE TABLE obvo.portal_sessions (
     csrf_token text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL
+    expires_at timestamp with time zone NOT NULL,
+    method text DEFAULT 'certificate'::text NOT NULL,
+    display_name text DEFAULT ''::text NOT NULL,
+    saml_name_id text,
+    saml_name_id_format text,
+    saml_session_index text,
+    CONSTRAINT portal_sessions_method_check CHECK ((method = ANY (ARRAY['certificate'::text, 'sipass'::text])))
 );
 
 --
@@ -481,6 +556,12 @@ CREATE TABLE obvo.workers (
 ALTER TABLE ONLY obvo.audit_log ALTER COLUMN id SET DEFAULT nextval('obvo.audit_log_id_seq'::regclass);
 
 --
+-- Name: console_staff id; Type: DEFAULT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.console_staff ALTER COLUMN id SET DEFAULT nextval('obvo.console_staff_id_seq'::regclass);
+
+--
 -- Name: notification_attempts id; Type: DEFAULT; Schema: obvo; Owner: -
 --
 
@@ -522,6 +603,27 @@ ALTER TABLE ONLY obvo.subscribers ALTER COLUMN id SET DEFAULT nextval('obvo.subs
 
 ALTER TABLE ONLY obvo.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+
+--
+-- Name: console_sessions console_sessions_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.console_sessions
+    ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (token_hash);
+
+--
+-- Name: console_staff console_staff_issuer_subject_serial_key; Type: CONSTRAINT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.console_staff
+    ADD CONSTRAINT console_staff_issuer_subject_serial_key UNIQUE (issuer, subject_serial);
+
+--
+-- Name: console_staff console_staff_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.console_staff
+    ADD CONSTRAINT console_staff_pkey PRIMARY KEY (id);
 
 --
 -- Name: delivery_counts delivery_counts_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
@@ -592,6 +694,20 @@ ALTER TABLE ONLY obvo.portal_identities
 
 ALTER TABLE ONLY obvo.portal_identities
     ADD CONSTRAINT portal_identities_pkey PRIMARY KEY (id);
+
+--
+-- Name: portal_saml_assertions portal_saml_assertions_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.portal_saml_assertions
+    ADD CONSTRAINT portal_saml_assertions_pkey PRIMARY KEY (assertion_id);
+
+--
+-- Name: portal_saml_requests portal_saml_requests_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.portal_saml_requests
+    ADD CONSTRAINT portal_saml_requests_pkey PRIMARY KEY (request_id);
 
 --
 -- Name: portal_sessions portal_sessions_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
@@ -688,6 +804,12 @@ CREATE INDEX audit_log_at ON obvo.audit_log USING btree (at);
 --
 
 CREATE INDEX audit_log_target ON obvo.audit_log USING btree (target);
+
+--
+-- Name: console_sessions_staff; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX console_sessions_staff ON obvo.console_sessions USING btree (staff_id);
 
 --
 -- Name: delivery_counts_updated; Type: INDEX; Schema: obvo; Owner: -
@@ -792,10 +914,22 @@ CREATE INDEX portal_codes_open ON obvo.portal_codes USING btree (identity_id, pu
 CREATE INDEX portal_identities_party ON obvo.portal_identities USING btree (party_id);
 
 --
+-- Name: portal_saml_requests_browser; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX portal_saml_requests_browser ON obvo.portal_saml_requests USING btree (browser_hash);
+
+--
 -- Name: portal_sessions_expires; Type: INDEX; Schema: obvo; Owner: -
 --
 
 CREATE INDEX portal_sessions_expires ON obvo.portal_sessions USING btree (expires_at);
+
+--
+-- Name: portal_sessions_saml_name_id; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX portal_sessions_saml_name_id ON obvo.portal_sessions USING btree (saml_name_id) WHERE (saml_name_id IS NOT NULL);
 
 --
 -- Name: sms_parts_notification; Type: INDEX; Schema: obvo; Owner: -
@@ -808,6 +942,13 @@ CREATE INDEX sms_parts_notification ON obvo.sms_parts USING btree (notification_
 --
 
 CREATE INDEX sms_parts_receipt_at ON obvo.sms_parts USING btree (receipt_at) WHERE (receipt_at IS NOT NULL);
+
+--
+-- Name: console_sessions console_sessions_staff_id_fkey; Type: FK CONSTRAINT; Schema: obvo; Owner: -
+--
+
+ALTER TABLE ONLY obvo.console_sessions
+    ADD CONSTRAINT console_sessions_staff_id_fkey FOREIGN KEY (staff_id) REFERENCES obvo.console_staff(id) ON DELETE CASCADE;
 
 --
 -- Name: notification_attempts notification_attempts_notification_id_fkey; Type: FK CONSTRAINT; Schema: obvo; Owner: -
@@ -885,4 +1026,6 @@ INSERT INTO obvo.schema_migrations (version, name) VALUES
     (5, 'admin'),
     (6, 'operations'),
     (7, 'portal'),
-    (8, 'hole_ranges');
+    (8, 'hole_ranges'),
+    (10, 'console'),
+    (11, 'sipass');

@@ -73,6 +73,30 @@ class Authority:
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
+    def crl(
+        self,
+        revoked: tuple[str, ...] = (),
+        *,
+        last_update: dt.datetime | None = None,
+        next_update: dt.datetime | None = None,
+    ) -> bytes:
+        """This CA's CRL (PEM) listing the given certificates (PEM texts)."""
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.name)
+            .last_update(last_update or NOW - dt.timedelta(hours=1))
+            .next_update(next_update or NOW + dt.timedelta(days=7))
+        )
+        for pem in revoked:
+            serial = x509.load_pem_x509_certificate(pem.encode()).serial_number
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(NOW - dt.timedelta(minutes=30))
+                .build()
+            )
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
     def issue(self, **kwargs: Any) -> str:
         """A citizen's certificate as PEM text."""
         return self.issue_with_key(**kwargs)[0]
@@ -86,6 +110,7 @@ class Authority:
         not_after: dt.datetime | None = None,
         tax_number: str | None = None,
         server_ip: str | None = None,
+        extended_usage: tuple[x509.ObjectIdentifier, ...] = (),
     ) -> tuple[str, str]:
         """A certificate and its private key, both PEM; a server's when server_ip is given."""
         key = ec.generate_private_key(ec.SECP256R1())
@@ -112,6 +137,8 @@ class Authority:
                 x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(server_ip))]),
                 critical=False,
             )
+        if extended_usage:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(extended_usage)), False)
         cert = builder.sign(self.key, hashes.SHA256())
         key_pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -164,18 +191,14 @@ def portal_overrides(pki: Pki, **extra: Any) -> dict[str, Any]:
     return values
 
 
-class PortalServer:
-    """The real app on uvicorn, on loopback, in a thread of the test process."""
+class AppServer:
+    """An ASGI app on uvicorn, on loopback, in a thread of the test process."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> None:
-        config = portal_config(settings)
-        self.portal = (
-            Portal(settings, config) if clock is None else Portal(settings, config, clock=clock)
-        )
-        self.port = free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.portal),
+                app,
                 host="127.0.0.1",
                 port=self.port,
                 proxy_headers=False,
@@ -195,13 +218,12 @@ class PortalServer:
         deadline = time.monotonic() + 30
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise AssertionError("the portal did not start")
+                raise AssertionError("the server did not start")
             time.sleep(0.02)
 
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=10)
-        self.portal.close()
 
     def client(self, *, source: str = "127.0.0.1", **kwargs: Any) -> httpx.Client:
         """An HTTP client connecting from `source` (another loopback address = an untrusted
@@ -210,11 +232,31 @@ class PortalServer:
         return httpx.Client(base_url=self.url, transport=transport, timeout=10, **kwargs)
 
 
+class PortalServer(AppServer):
+    """The real portal app on uvicorn."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], dt.datetime] | None = None,
+        port: int | None = None,
+    ) -> None:
+        config = portal_config(settings)
+        self.portal = (
+            Portal(settings, config) if clock is None else Portal(settings, config, clock=clock)
+        )
+        super().__init__(create_app(self.portal), port)
+
+    def stop(self) -> None:
+        super().stop()
+        self.portal.close()
+
+
 @contextmanager
 def running_portal(
-    settings: Settings, clock: Callable[[], dt.datetime] | None = None
+    settings: Settings, clock: Callable[[], dt.datetime] | None = None, port: int | None = None
 ) -> Iterator[PortalServer]:
-    server = PortalServer(settings, clock)
+    server = PortalServer(settings, clock, port)
     server.start()
     try:
         yield server

@@ -1,7 +1,9 @@
-"""Real stand-ins for the outside world: an SMTP server, an SMS gateway, a VOPI writer."""
+"""Real stand-ins for the outside world: an SMTP server, an SMS gateway, a VOPI writer
+(PostgreSQL or MariaDB)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.message
 import email.policy
@@ -9,14 +11,17 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
+import pymysql
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -149,6 +154,10 @@ class SmsGateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real gateways offer
+            disable_nagle_algorithm = True  # the reply in one segment, no delayed-ACK wait
+            wbufsize = -1
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = json.loads(self.rfile.read(length).decode("utf-8"))
@@ -190,70 +199,148 @@ class SmsGateway:
 
 
 class Vopi:
-    """Writes into the reference VOPI schema as VOPI's own clerks would."""
+    """Writes into the reference VOPI schema as VOPI's own clerks would: on PostgreSQL
+    (sql/vopi_reference.sql, schema vopi) or MariaDB (sql/vopi_reference_mariadb.sql, a
+    database of its own), chosen by the URL."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.conn = psycopg.connect(url, autocommit=True)
+        self.mariadb = url.startswith(("mysql", "mariadb"))
+        self.t = "" if self.mariadb else "vopi."  # where the tables are
+        self.conn: Any = self.connect(autocommit=True)
+
+    def connect(self, autocommit: bool = False) -> Any:
+        """A VOPI session (psycopg or PyMySQL); MariaDB's on VOPI's wall clock, as the
+        application's own sessions are, so DATETIME defaults are Ljubljana time."""
+        if not self.mariadb:
+            return psycopg.connect(self.url, autocommit=autocommit)
+        conn = pymysql.connect(**mariadb_params(self.url), autocommit=autocommit)
+        offset = dt.datetime.now(ZoneInfo("Europe/Ljubljana")).strftime("%z")
+        self.execute(conn, f"SET time_zone = '{offset[:3]}:{offset[3:]}'")
+        return conn
 
     def close(self) -> None:
         self.conn.close()
 
-    def party(self, name: str = "Janez Novak") -> int:
-        row = self.conn.execute(
-            "INSERT INTO vopi.parties (name) VALUES (%s) RETURNING id", (name,)
-        ).fetchone()
-        assert row is not None
+    @staticmethod
+    def execute(conn: Any, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement on either driver (both use %s); its rows, if any."""
+        if isinstance(conn, psycopg.Connection):
+            cursor = conn.execute(statement, params or None)
+            return list(cursor.fetchall()) if cursor.description else []
+        with conn.cursor() as cursor:
+            cursor.execute(statement, params or None)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def _one(self, conn: Any, statement: str, params: Sequence[Any] = ()) -> int:
+        [row] = self.execute(conn, statement, params)
         return int(row[0])
 
+    def party(self, name: str = "Janez Novak") -> int:
+        return self._one(
+            self.conn, f"INSERT INTO {self.t}parties (name) VALUES (%s) RETURNING id", (name,)
+        )
+
     def application(self, *party_ids: int, case_number: str | None = None) -> int:
-        row = self.conn.execute(
-            "INSERT INTO vopi.applications (case_number, subject, clerk_name, classification_code)"
-            " VALUES (coalesce(%s, 'TMP-' || gen_random_uuid()), 'Gradbeno dovoljenje',"
+        unique = "CONCAT('TMP-', UUID())" if self.mariadb else "'TMP-' || gen_random_uuid()"
+        app_id = self._one(
+            self.conn,
+            f"INSERT INTO {self.t}applications (case_number, subject, clerk_name,"
+            f" classification_code) VALUES (coalesce(%s, {unique}), 'Gradbeno dovoljenje',"
             " 'Žana Čuk', '354-1') RETURNING id",
             (case_number,),
-        ).fetchone()
-        assert row is not None
-        app_id = int(row[0])
+        )
         if case_number is None:
-            self.conn.execute(
-                "UPDATE vopi.applications SET case_number = %s WHERE id = %s",
+            self.execute(
+                self.conn,
+                f"UPDATE {self.t}applications SET case_number = %s WHERE id = %s",
                 (f"354-{app_id}/2026", app_id),
             )
         for pid in party_ids:
-            self.conn.execute(
-                "INSERT INTO vopi.application_parties (application_id, party_id) VALUES (%s, %s)",
+            self.execute(
+                self.conn,
+                f"INSERT INTO {self.t}application_parties (application_id, party_id)"
+                " VALUES (%s, %s)",
                 (app_id, pid),
             )
         return app_id
 
-    def event(self, event_type: str, application_id: int) -> int:
-        row = self.conn.execute(
-            "INSERT INTO vopi.event_log (event_type_code, application_id) VALUES (%s, %s)"
+    def event(self, event_type: str, application_id: int, conn: Any = None) -> int:
+        """A new event, committed at once, or in `conn`'s open transaction."""
+        return self._one(
+            conn or self.conn,
+            f"INSERT INTO {self.t}event_log (event_type_code, application_id) VALUES (%s, %s)"
             " RETURNING id",
             (event_type, application_id),
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
+        )
 
     def events(self, event_type: str, application_id: int, count: int) -> list[int]:
-        rows = self.conn.execute(
-            "INSERT INTO vopi.event_log (event_type_code, application_id)"
-            " SELECT %s, %s FROM generate_series(1, %s) RETURNING id",
-            (event_type, application_id, count),
-        ).fetchall()
-        return [int(r[0]) for r in rows]
+        rows = f"seq_1_to_{int(count)}" if self.mariadb else f"generate_series(1, {int(count)})"
+        return [
+            int(r[0])
+            for r in self.execute(
+                self.conn,
+                f"INSERT INTO {self.t}event_log (event_type_code, application_id)"
+                f" SELECT %s, %s FROM {rows} RETURNING id",
+                (event_type, application_id),
+            )
+        ]
+
+    def event_ids(self) -> set[int]:
+        return {int(r[0]) for r in self.execute(self.conn, f"SELECT id FROM {self.t}event_log")}
+
+    def draw_ids_from_a_sequence(self) -> None:
+        """MariaDB: event ids from a SEQUENCE (drawn before the insert), not AUTO_INCREMENT;
+        PostgreSQL's reference schema draws them from one already (bigserial)."""
+        if self.mariadb:
+            self.execute(self.conn, "CREATE SEQUENCE event_log_seq NOCACHE")
+            self.execute(
+                self.conn,
+                "ALTER TABLE event_log MODIFY id BIGINT NOT NULL"
+                " DEFAULT (NEXT VALUE FOR event_log_seq)",
+            )
+
+    def draw_id(self, conn: Any) -> int:
+        """The next event id, drawn in `conn`'s transaction, to be inserted later."""
+        if self.mariadb:
+            return self._one(conn, "SELECT NEXT VALUE FOR event_log_seq")
+        return self._one(conn, "SELECT nextval('vopi.event_log_id_seq')")
+
+    def insert_event_with_id(
+        self, conn: Any, event_id: int, event_type: str, application_id: int
+    ) -> None:
+        self.execute(
+            conn,
+            f"INSERT INTO {self.t}event_log (id, event_type_code, application_id)"
+            " VALUES (%s, %s, %s)",
+            (event_id, event_type, application_id),
+        )
 
     @contextmanager
-    def open_transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def open_transaction(self) -> Iterator[Any]:
         """A second VOPI session whose transaction stays open until the block ends
         (committed unless the block raises or calls rollback)."""
-        conn = psycopg.connect(self.url)
+        conn = self.connect()
         try:
+            if self.mariadb:
+                conn.begin()
             yield conn
             conn.commit()
         finally:
             conn.close()
+
+
+def mariadb_params(url: str) -> dict[str, Any]:
+    """PyMySQL's connect() arguments for a `mysql+pymysql://` URL."""
+    parsed = sa.engine.make_url(url)
+    return {
+        "host": parsed.host or "127.0.0.1",
+        "port": parsed.port or 3306,
+        "user": parsed.username or "root",
+        "password": parsed.password or "",
+        "database": parsed.database,
+        "charset": "utf8mb4",
+    }
 
 
 # ---- a database that goes away ----

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vopi_obvo import portal  # noqa: PLC0415 - the portal's own subcommands
 
     portal.register(sub, common)
+    from vopi_obvo import console  # noqa: PLC0415 - the staff console's own subcommands
+
+    console.register(sub, common)
     return parser
 
 

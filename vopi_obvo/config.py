@@ -91,6 +91,9 @@ class EmailSettings:
     unsubscribe_url: str = ""
     # HMAC key of unsubscribe tokens (vopi_obvo/unsubscribe.py), shared with the portal.
     unsubscribe_secret: str = ""
+    # At most this many messages start per second (0 = no limit of OBVO's own), divided
+    # between running obvo processes (delivery/pacing.py).
+    max_per_second: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,9 @@ class SmsGatewaySettings:
     system_type: str = ""
     enquire_link_interval: float = 30.0
     registered_delivery: bool = True
+    # At most this many messages per second to this gateway (0 = no limit of OBVO's own),
+    # divided between running obvo processes; a 429 / ESME_RTHROTTLED slows it further.
+    max_per_second: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,34 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class SipassSettings:
+    """`[portal.sipass]`: sign-in through SI-PASS, the state's SAML 2.0 identity service
+    (vopi_obvo/portal/sipass.py); `obvo portal sipass-metadata` prints what to register."""
+
+    enabled: bool = False
+    # The service's published IdP metadata, saved as a file (its signing certificate, URLs).
+    idp_metadata: str = ""
+    # This portal's SAML entity id; empty = "{public_url}/sipass/metadata".
+    entity_id: str = ""
+    # The portal's SAML key (PEM, readable by the portal's user only) and its certificate.
+    key_file: str = ""
+    cert_file: str = ""
+    # Attribute names in the service's assertions: the tax number (the identity) and the
+    # parts of the name shown on the pages (joined with spaces).
+    tax_number_attribute: str = "TaxNumber"
+    name_attributes: tuple[str, ...] = ("FirstName", "LastName")
+    # Levels of assurance (AuthnContextClassRef), lowest first, and the lowest accepted.
+    levels: tuple[str, ...] = (
+        "http://eidas.europa.eu/LoA/low",
+        "http://eidas.europa.eu/LoA/substantial",
+        "http://eidas.europa.eu/LoA/high",
+    )
+    required_level: str = "http://eidas.europa.eu/LoA/substantial"
+    # Seconds of clock difference to the service accepted in IssueInstant / NotOnOrAfter.
+    clock_skew: float = 60.0
+
+
+@dataclass(frozen=True)
 class PortalSettings:
     """`obvo portal`: the citizens' self-service pages and API (vopi_obvo/portal/); checked
     in full when the portal starts (vopi_obvo/portal/settings.py)."""
@@ -179,6 +213,10 @@ class PortalSettings:
     client_cert_header: str = "X-SSL-Client-Cert"
     # PEM files of the issuing CAs whose certificates sign citizens in.
     ca_files: tuple[str, ...] = ()
+    # The CAs' CRLs (PEM or DER files, kept fresh by a timer); empty = no revocation check.
+    crl_files: tuple[str, ...] = ()
+    # Seconds after a CRL's thisUpdate when it no longer counts (0 = until its nextUpdate).
+    crl_max_age: float = 0.0
     # OID of the subject attribute that carries the tax number (for party_by_tax_number_query).
     tax_number_oid: str = ""
     # "client:sha256:<hex>" per API client; `obvo portal token CLIENT` makes one.
@@ -192,6 +230,27 @@ class PortalSettings:
     # Sign-ins and code entries per client address per minute.
     rate_limit: int = 20
     history_days: int = 90
+    sipass: SipassSettings = field(default_factory=SipassSettings)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """`obvo console`: the staff's intranet console (vopi_obvo/console/); checked in full when
+    the console starts (vopi_obvo/console/settings.py)."""
+
+    listen: str = "127.0.0.1:8081"
+    public_url: str = ""  # https://… turns on HSTS and __Host- cookies
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    client_cert_header: str = "X-SSL-Client-Cert"
+    # PEM files of the CAs whose employee certificates sign staff in (SIGOV-CA, SIGEN-CA).
+    ca_files: tuple[str, ...] = ()
+    session_secret: str = ""  # OBVO_CONSOLE_SESSION_SECRET: keys the session hashes
+    session_ttl: float = 1800.0
+    rate_limit: int = 20  # sign-ins and changes per staff member or address per minute
+    # Shown on every page and on the refusal page of an unknown certificate.
+    organisation: str = ""  # empty = [email] organisation
+    logo_file: str = ""  # a PNG or SVG file served as the logo; empty = none
+    access_contact: str = ""  # whom to ask for access, e.g. "Služba za informatiko, int. 123"
 
 
 @dataclass(frozen=True)
@@ -232,6 +291,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
@@ -252,6 +312,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "delivery": DeliverySettings,
     "logging": LoggingSettings,
     "portal": PortalSettings,
+    "console": ConsoleSettings,
     "health": HealthSettings,
     "metrics": MetricsSettings,
     "retention": RetentionSettings,
@@ -328,9 +389,12 @@ def _build_section(
     for key in table:
         if key not in known:
             problems.append(f"[{section}] unknown key '{key}' (known: {', '.join(sorted(known))})")
-    prefix = f"{ENV_PREFIX}{section}_".upper()
+    prefix = f"{ENV_PREFIX}{section}_".upper().replace(".", "_")
     # OBVO_SMS_FALLBACK_URL belongs to [sms_fallback], not to an unknown key of [sms].
     nested = tuple(f"{ENV_PREFIX}{o}_".upper() for o in _SECTIONS if o.startswith(f"{section}_"))
+    # A sub-table ([portal.sipass]) is a section of its own, with its own variables.
+    tables = {f.name for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+    nested += tuple(f"{prefix}{name}_".upper() for name in tables)
     for name in env:
         if (
             name.startswith(prefix)
@@ -343,7 +407,16 @@ def _build_section(
             )
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        env_name = f"{ENV_PREFIX}{section}_{f.name}".upper()
+        if f.name in tables:
+            sub = table.get(f.name, {})
+            if not isinstance(sub, dict):
+                problems.append(f"[{section}.{f.name}] must be a table")
+                sub = {}
+            values[f.name] = _build_section(
+                f"{section}.{f.name}", hints[f.name], sub, env, problems
+            )
+            continue
+        env_name = f"{ENV_PREFIX}{section}_{f.name}".upper().replace(".", "_")
         if env_name in env:
             value: Any = env[env_name]
             origin = f"environment variable {env_name}"
@@ -554,6 +627,13 @@ def _validate_email_extras(e: EmailSettings, problems: list[str]) -> None:
 def _validate_operations(s: Settings, problems: list[str]) -> None:
     if s.source.hole_min_age is not None and s.source.hole_min_age < 0:
         problems.append("[source] hole_min_age must be 0 or more seconds")
+    for section, rate in (
+        ("email", s.email.max_per_second),
+        ("sms", s.sms.max_per_second),
+        ("sms_fallback", s.sms_fallback.max_per_second),
+    ):
+        if rate < 0:
+            problems.append(f"[{section}] max_per_second must be 0 (no limit) or more")
     if s.delivery.shutdown_grace < 0:
         problems.append("[delivery] shutdown_grace must be 0 or more seconds")
     if s.health.max_lag_seconds < 0:
@@ -587,7 +667,10 @@ def _positive(problems: list[str], name: str, value: float) -> None:
 def _source_engine_problems(source: SourceSettings) -> list[str]:
     problems: list[str] = []
     if source.url and kind_of_url(source.url) is None:
-        problems.append("[source] url must start with postgresql:// or postgresql+psycopg://")
+        problems.append(
+            "[source] url must start with postgresql:// (or postgresql+psycopg://) or, for "
+            "MariaDB/MySQL, mysql+pymysql://"
+        )
     try:
         ZoneInfo(source.timezone)
     except (ValueError, ZoneInfoNotFoundError):

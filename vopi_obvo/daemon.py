@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import secrets
 import socket
@@ -24,17 +25,20 @@ from vopi_obvo.ops import health, retention, systemd
 from vopi_obvo.ops.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.ops.migrate import pending_migrations
-from vopi_obvo.poller import SOURCE_NAME, Poller, PollResult
+from vopi_obvo.poller import Poller, PollResult
 from vopi_obvo.queries import q
 from vopi_obvo.senders import Sender, shutdown_senders
 from vopi_obvo.senders.factory import build_senders
-from vopi_obvo.source.vopi import VopiSource
+from vopi_obvo.senders.paced import pacers_of
+from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
 
 MAX_ERROR_WAIT = 30.0
 # STATUS= (lag, pending, failed) is measured at most this often: a few index look-ups.
 STATUS_EVERY = 5.0
+# The worker's heartbeat is written at most this often (and 4 times per stale_worker_after).
+HEARTBEAT_EVERY = 5.0
 _TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
@@ -102,6 +106,7 @@ class Service:
         # Pings come at least this often (well inside WatchdogSec/2) while the loop turns.
         self._ping_every = 1.0 if watchdog is None else min(1.0, watchdog / 2)
         self._last_ping = 0.0
+        self._last_beat = -math.inf
         self._last_snapshot = -STATUS_EVERY
         self.lag: health.Lag | None = None  # the latest measurement, for STATUS=
         self.events_read_total = 0  # for metrics
@@ -131,8 +136,16 @@ class Service:
     # ---- worker presence ----
 
     def heartbeat(self) -> None:
-        with self.obvo.begin() as conn:
-            store.heartbeat(conn, self.worker_id)
+        """Every few seconds, not every turn of the loop: an idle daemon writes nothing else.
+        The count of live workers it returns divides each max_per_second between them."""
+        now = time.monotonic()
+        stale_after = self.settings.delivery.stale_worker_after
+        if now - self._last_beat >= min(HEARTBEAT_EVERY, stale_after / 4):
+            with self.obvo.begin() as conn:
+                workers = store.heartbeat(conn, self.worker_id, stale_after)
+            self._last_beat = now
+            for pacer in pacers_of(self.dispatcher.senders.values()):
+                pacer.share(workers)
         # Also during a long batch of sends: the loop is busy, not hung.
         self._ping_watchdog()
 
@@ -140,6 +153,7 @@ class Service:
         with self.obvo.begin() as conn:
             store.register_worker(conn, self.worker_id, socket.gethostname(), os.getpid())
         self._registered = True
+        self._last_beat = -math.inf  # the first cycle counts the live workers
 
     def _unregister(self) -> None:
         if not self._registered:

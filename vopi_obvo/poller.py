@@ -37,12 +37,11 @@ from vopi_obvo.source.holes import (
     split_at,
     subtract,
 )
-from vopi_obvo.source.vopi import Batch, VopiEvent, VopiSource
+from vopi_obvo.source.vopi import SOURCE_NAME, Batch, VopiEvent, VopiSource
 from vopi_obvo.subscriber_cases import case_limits, covers
 
 log = structlog.get_logger("vopi_obvo.poller")
 
-SOURCE_NAME = "vopi"
 # The first start with start = "latest" treats the ids missing among this many ids below the
 # newest event as holes: an open transaction may still commit them (a documented limit).
 START_WINDOW = 100_000
@@ -262,7 +261,7 @@ class Poller:
             cached_sequence=origin is not None and origin.cached,
             min_age=self.settings.source.hole_min_age,
             max_age=self.settings.source.hole_max_age,
-            evidence_privilege=self.source.dialect.evidence_privilege,
+            limited_reason=self.source.evidence_limit(evidence),
         )
         said = rule.describe()
         if said != self._rule_said:

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from vopi_obvo.messages.outbox_row import NewNotification
 from vopi_obvo.queries import q
-from vopi_obvo.rules import EventKind, EventsLevel, EventTypeRule, RuleSet, Subscriber, TemplateSet
+from vopi_obvo.rules import EventKind, EventTypeRule, RuleSet, Subscriber, TemplateSet
 from vopi_obvo.source.holes import Hole
+from vopi_obvo.subscribers import SubscriberRecord
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,7 @@ def subscribers_for_parties(conn: sa.Connection, party_ids: Iterable[str]) -> li
 
 
 def _subscriber(row: sa.Row[Any]) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        party_id=row.party_id,
-        email=row.email,
-        phone=row.phone,
-        events=EventsLevel(row.events),
-        language=row.language,
-        key_only_channels=frozenset(row.key_only_channels or ()),
-    )
+    return SubscriberRecord.from_row(row._mapping).as_subscriber()
 
 
 # ---- cursor and holes ----
@@ -228,8 +221,12 @@ def register_worker(conn: sa.Connection, worker_id: str, hostname: str, pid: int
     conn.execute(q("register_worker"), {"worker_id": worker_id, "hostname": hostname, "pid": pid})
 
 
-def heartbeat(conn: sa.Connection, worker_id: str) -> None:
-    conn.execute(q("heartbeat"), {"worker_id": worker_id})
+def heartbeat(conn: sa.Connection, worker_id: str, stale_after: float) -> int:
+    """The worker is alive; returns the number of live workers (at least 1)."""
+    live = conn.execute(
+        q("heartbeat"), {"worker_id": worker_id, "stale_after": stale_after}
+    ).scalar_one_or_none()
+    return max(int(live or 0), 1)
 
 
 def unregister_worker(conn: sa.Connection, worker_id: str) -> None:

@@ -17,6 +17,7 @@ from tests import portal_support as ps
 from tests.acceptance.test_cli import Deployment
 from tests.portal_support import CERT_HEADER, nginx_header
 from tests.support import EXAMPLE_RULES, SmsGateway, SmtpServer, Vopi, free_port, wait_for
+from tests.support_saml import TAX_NUMBER_QUERY, SipassIdp, sipass_overrides
 from vopi_obvo.portal import tokens
 
 pki = ps.pki
@@ -73,6 +74,30 @@ def test_a_bad_portal_section_is_refused_naming_each_key(deployment: Deployment)
         "[portal] session_secret must have at least 32 characters",
     ):
         assert expected in result.stderr, result.stderr
+
+
+def test_sipass_metadata_prints_what_to_register_and_a_readable_key_is_refused(
+    deployment: Deployment, pki: ps.Pki, tmp_path: Path
+) -> None:
+    idp = SipassIdp(tmp_path)
+    overrides = sipass_overrides(idp, tmp_path, "https://obvestila.koper.si")
+    set_portal(
+        deployment, public_url="https://obvestila.koper.si", sipass=overrides["portal__sipass"]
+    )
+    document = tomllib.loads(deployment.config.read_text(encoding="utf-8"))
+    document["source"]["party_by_tax_number_query"] = TAX_NUMBER_QUERY
+    deployment.config.write_text(tomli_w.dumps(document), encoding="utf-8")
+    deployment.env["OBVO_PORTAL_SESSION_SECRET"] = ps.SESSION_SECRET
+    result = deployment.run("portal", "sipass-metadata")
+    assert result.returncode == 0, result.stderr
+    assert 'entityID="https://obvestila.koper.si/sipass/metadata"' in result.stdout
+    assert 'Location="https://obvestila.koper.si/sipass/acs"' in result.stdout
+    assert "X509Certificate" in result.stdout
+    Path(overrides["portal__sipass"]["key_file"]).chmod(0o644)
+    refused = deployment.run("portal", "sipass-metadata")
+    assert refused.returncode == 78
+    assert "[portal.sipass] key_file" in refused.stderr
+    assert "chmod 600" in refused.stderr
 
 
 @pytest.mark.slow

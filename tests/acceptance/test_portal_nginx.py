@@ -46,6 +46,7 @@ def nginx(tmp_path: Path, pki: ps.Pki, portal: PortalServer) -> Iterator[str]:
     )
     (tmp_path / "server.crt").write_text(server_pem)
     (tmp_path / "server.key").write_text(server_key)
+    (tmp_path / "ca.crl").write_bytes(pki.ca.crl())
     port = free_port()
     block = (
         snippet()
@@ -53,9 +54,10 @@ def nginx(tmp_path: Path, pki: ps.Pki, portal: PortalServer) -> Iterator[str]:
         .replace("/etc/nginx/tls/obvestila.koper.si.crt", str(tmp_path / "server.crt"))
         .replace("/etc/nginx/tls/obvestila.koper.si.key", str(tmp_path / "server.key"))
         .replace("/etc/nginx/tls/citizen-cas.pem", str(pki.ca_file))
+        .replace("/etc/nginx/tls/citizen-cas.crl", str(tmp_path / "ca.crl"))
         .replace("http://127.0.0.1:8080", portal.url)
     )
-    assert str(pki.ca_file) in block and portal.url in block
+    assert str(pki.ca_file) in block and portal.url in block and "ca.crl" in block
     user = "user root;\n" if os.geteuid() == 0 else ""
     temp = tmp_path / "temp"
     temp.mkdir()

@@ -222,9 +222,25 @@ def test_database_url_must_be_postgres(raw: dict[str, Any], url: str) -> None:
     assert "[database] url must start with postgresql://" in config_error(raw)
 
 
-def test_source_url_must_be_postgres(raw: dict[str, Any]) -> None:
-    raw["source"]["url"] = "mysql://vopi"
+@pytest.mark.parametrize("url", ["sqlite:///vopi.db", "oracle://vopi@db/x", "127.0.0.1"])
+def test_source_url_must_be_an_engine_obvo_reads(raw: dict[str, Any], url: str) -> None:
+    raw["source"]["url"] = url
     assert "[source] url must start with postgresql://" in config_error(raw)
+    assert "mysql+pymysql://" in config_error(raw)
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql+pymysql://obvo@vopi/vopi", "mariadb://obvo@vopi/vopi", "postgres://x@y/z"]
+)
+def test_source_url_may_be_mariadb_or_mysql(raw: dict[str, Any], url: str) -> None:
+    raw["source"]["url"] = url
+    assert settings_from_mapping(raw, {}).source.url == url
+
+
+@pytest.mark.parametrize("zone", ["Europe/Atlantis", "", "+02:00"])
+def test_source_timezone_must_be_a_zone_name(raw: dict[str, Any], zone: str) -> None:
+    raw["source"]["timezone"] = zone
+    assert "[source] timezone must be a time zone name" in config_error(raw)
 
 
 @pytest.mark.parametrize("schema", ["Obvo", "obvo-x", "1obvo", ""])

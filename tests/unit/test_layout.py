@@ -9,10 +9,13 @@ the exact line to add or remove.
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "vopi_obvo"
@@ -78,16 +81,16 @@ def dotted(module_path: str) -> str:
     return module_path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
 
 
-def pure_contracts() -> list[dict[str, object]]:
+def pure_contracts() -> list[dict[str, Any]]:
     config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
-    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    contracts: list[dict[str, Any]] = config["tool"]["importlinter"]["contracts"]
     return [c for c in contracts if str(c["id"]).startswith("pure")]
 
 
 def checked_as_pure(module: str) -> bool:
     for contract in pure_contracts():
         as_packages = contract.get("as_packages", True)
-        for source in contract["source_modules"]:  # type: ignore[attr-defined]
+        for source in contract["source_modules"]:
             if module == source or (as_packages and module.startswith(f"{source}.")):
                 return True
     return False
@@ -142,6 +145,13 @@ def test_modules_called_pure_are_exactly_those_the_contracts_check() -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_the_pure_contracts_forbid_the_same_libraries() -> None:
+    lists = {str(c["id"]): sorted(c["forbidden_modules"]) for c in pure_contracts()}
+    first = next(iter(lists.values()))
+    differing = [name for name, forbidden in lists.items() if forbidden != first]
+    assert not differing, f"pyproject.toml: give {differing} the same forbidden_modules as the rest"
+
+
 def test_contracts_name_coming_packages_once_they_exist() -> None:
     text = PYPROJECT.read_text(encoding="utf-8")
     problems = [
@@ -159,3 +169,39 @@ def test_the_map_reader_understands_the_map() -> None:
     assert {"vopi_obvo/rules.py", "vopi_obvo/source/holes.py"} <= pure
     assert "vopi_obvo/daemon.py" not in pure
     assert len(tree_modules()) > 50
+
+
+# A web address in a comment or docstring sends the reader outside the repository; the only
+# hosts allowed are the reserved examples (example.si, *.invalid, localhost).
+_ADDRESS = re.compile(r"\bhttps?://(?P<host>[\w.-]+)")
+_ALLOWED_HOSTS = re.compile(r"(^|\.)(example\.\w+|invalid|localhost|127\.0\.0\.1)$")
+_OUTSIDE_PATH = re.compile(r"(?<![\w.])\.\./[\w./-]+")
+
+
+def _comments_and_docstrings(path: Path) -> list[tuple[int, str]]:
+    source = path.read_text(encoding="utf-8")
+    found = [
+        (token.start[0], token.string)
+        for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        if token.type == tokenize.COMMENT
+    ]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node, clean=False)
+            if doc and node.body:
+                found.append((node.body[0].lineno, doc))
+    return found
+
+
+def test_no_comment_or_docstring_points_outside_the_repository() -> None:
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for line, text in _comments_and_docstrings(path):
+            hosts = [m["host"] for m in _ADDRESS.finditer(text)]
+            outside = [h for h in hosts if not _ALLOWED_HOSTS.search(h)]
+            outside += _OUTSIDE_PATH.findall(text)
+            problems += [f"{path.relative_to(ROOT)}:{line}: points to {o}" for o in outside]
+    assert not problems, (
+        "say it here or in docs/ instead (protocol and standard names are fine):\n"
+        + "\n".join(problems)
+    )

@@ -22,11 +22,11 @@ from vopi_obvo.admin.common import (
     vopi_source,
 )
 from vopi_obvo.admin.subscriber_input import SubscriberData
-from vopi_obvo.admin.subscriber_store import SubscriberRecord
 from vopi_obvo.admin.timespec import show_time
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ExitCode, InvalidInput, ObvoError, SourceUnavailable
 from vopi_obvo.rules import DEFAULT_LANGUAGE
+from vopi_obvo.subscribers import SubscriberRecord
 
 Add = Any  # argparse's private _SubParsersAction type
 
@@ -358,7 +358,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(
             {
-                **record.as_json(),
+                **subscriber_store.record_json(record),
                 "notifications": counts,
                 "audit": [e.as_json() for e in history],
             }
@@ -404,7 +404,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     with obvo_engine(settings).connect() as conn:
         records = subscriber_store.find(conn, case_id=case_id)
     if args.json:
-        print_json([r.as_json() for r in records])
+        print_json([subscriber_store.record_json(r) for r in records])
         return ExitCode.OK
     print_table(
         ["id", "party", "email", "phone", "events", "language", "origin", "cases", "consent"],

@@ -27,6 +27,7 @@ from vopi_obvo.rules import (
 )
 from vopi_obvo.source.vopi import VopiEvent
 from vopi_obvo.subscriber_cases import case_limits, covers
+from vopi_obvo.subscribers import SubscriberRecord
 
 _LANGUAGE = re.compile(r"[a-z]{2}")
 
@@ -110,7 +111,7 @@ def _items(
     event: VopiEvent,
     *,
     rule: EventTypeRule,
-    chosen: subscriber_store.SubscriberRecord | None,
+    chosen: SubscriberRecord | None,
     language: str | None,
     policy: SmsPolicy,
 ) -> list[PreviewItem]:

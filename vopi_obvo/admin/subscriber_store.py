@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,49 +11,25 @@ import sqlalchemy as sa
 from vopi_obvo.admin.erasure import scrub
 from vopi_obvo.admin.subscriber_input import SubscriberData
 from vopi_obvo.queries import q
-from vopi_obvo.rules import EventsLevel, Subscriber
+from vopi_obvo.subscribers import SubscriberRecord
 
 
-@dataclass(frozen=True)
-class SubscriberRecord:
-    id: int
-    party_id: str
-    email: str | None
-    phone: str | None
-    events: str
-    language: str
-    origin: str | None
-    reference: str | None
-    consent_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    cases: tuple[str, ...]
-
-    def as_subscriber(self) -> Subscriber:
-        return Subscriber(
-            id=self.id,
-            party_id=self.party_id,
-            email=self.email,
-            phone=self.phone,
-            events=EventsLevel(self.events),
-            language=self.language,
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "party": self.party_id,
-            "email": self.email,
-            "phone": self.phone,
-            "events": self.events,
-            "language": self.language,
-            "origin": self.origin,
-            "reference": self.reference,
-            "consent_at": None if self.consent_at is None else self.consent_at.isoformat(),
-            "cases": list(self.cases),
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
+def record_json(record: SubscriberRecord) -> dict[str, Any]:
+    """A subscription as `subscribers show|list --json` print it."""
+    return {
+        "id": record.id,
+        "party": record.party_id,
+        "email": record.email,
+        "phone": record.phone,
+        "events": record.events,
+        "language": record.language,
+        "origin": record.origin,
+        "reference": record.reference,
+        "consent_at": None if record.consent_at is None else record.consent_at.isoformat(),
+        "cases": list(record.cases),
+        "created_at": None if record.created_at is None else record.created_at.isoformat(),
+        "updated_at": None if record.updated_at is None else record.updated_at.isoformat(),
+    }
 
 
 def find(
@@ -67,23 +42,7 @@ def find(
     rows = conn.execute(
         q("admin_subscribers"), {"id": subscriber_id, "party_id": party_id, "case_id": case_id}
     )
-    return [
-        SubscriberRecord(
-            id=int(r.id),
-            party_id=r.party_id,
-            email=r.email,
-            phone=r.phone,
-            events=r.events,
-            language=r.language,
-            origin=r.origin,
-            reference=r.reference,
-            consent_at=r.consent_at,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            cases=tuple(r.cases),
-        )
-        for r in rows
-    ]
+    return [SubscriberRecord.from_row(r._mapping) for r in rows]
 
 
 def insert(conn: sa.Connection, data: SubscriberData) -> int | None:

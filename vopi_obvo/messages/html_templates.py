@@ -9,14 +9,12 @@ content, escaped, in paragraphs, with its web addresses as links.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
 from vopi_obvo.errors import TemplateError
@@ -28,41 +26,14 @@ _URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]»]")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 
 
-@functools.cache
-def environment() -> ImmutableSandboxedEnvironment:
-    """Sandboxed like the text templates, strict undefined, and autoescape on."""
-    env = ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        keep_trailing_newline=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    text_env = templates.environment()
-    for name in ("date", "datetime", "time"):
-        env.filters[name] = text_env.filters[name]
-    return env
-
-
-@functools.lru_cache(maxsize=1024)
 def compile_html(source: str) -> jinja2.Template:
-    try:
-        return environment().from_string(source)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"syntax error on line {exc.lineno}: {exc.message}") from exc
+    """Compiled with the shared sandboxed environment, autoescape on."""
+    return templates.compile_template(source, autoescape=True)
 
 
 def render_html(source: str, context: Mapping[str, Any]) -> str:
     """An `email_html` template with every value escaped; errors as in templates.render."""
-    template = compile_html(source)
-    try:
-        return template.render(context).strip()
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(f"undefined value: {exc.message}") from exc
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"{type(exc).__name__}: {exc.message or exc}") from exc
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-        raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+    return templates.render(source, context, autoescape=True)
 
 
 def _linked(text: str) -> Markup:

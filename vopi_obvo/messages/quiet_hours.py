@@ -3,9 +3,10 @@
 A window such as "21:00-07:00" is quiet while the local clock reads at or after its start and
 before its end (it may cross midnight). Whether an instant is quiet depends only on the wall
 clock at that instant, so both occurrences of a repeated autumn hour are treated alike and the
-hour skipped in spring is simply never quiet. The only care needed is for the end of a window:
+hour skipped in spring is simply never quiet. The care needed is for the end of a window:
 on the spring change its wall time may not exist (02:30 on the last Sunday of March), and then
-the window ends when the clock jumps over it.
+the window ends when the clock jumps over it; on the autumn change the clock may fall back
+to a time outside the window (03:00 → 02:00 for a window from 02:01), and then it ends there.
 
 Pure logic: no I/O, standard library only.
 """
@@ -71,7 +72,13 @@ class QuietWindow:
         end_date = local.date()
         if self.crosses_midnight and local.time().replace(tzinfo=None) >= self.start:
             end_date += dt.timedelta(days=1)
-        return _first_instant_at_or_after(end_date, self.end, tz, quiet)
+        end = _first_instant_at_or_after(end_date, self.end, tz, quiet)
+        # The autumn change can end the quiet time early: at 03:00 the clock falls back to
+        # 02:00, which lies outside a window that starts at 02:01.
+        change = _offset_change_between(quiet, end, tz)
+        if change is not None and not self.is_quiet(change, tz):
+            return change
+        return end
 
 
 def _wall_time(instant: dt.datetime, tz: dt.tzinfo) -> dt.time:
@@ -95,6 +102,27 @@ def _first_instant_at_or_after(
     # `wall` lies in the spring gap: both readings are off by the gap; the clock jumped over
     # `wall` at the transition between them. Found to the second by bisection.
     before, after = candidates
+    return _first_instant_with_offset_of(after, before, tz)
+
+
+def _offset_change_between(
+    start: dt.datetime, end: dt.datetime, tz: dt.tzinfo
+) -> dt.datetime | None:
+    """The instant in (start, end] at which the local UTC offset changes, if it does.
+
+    A window is shorter than a day, and Europe/Ljubljana changes its offset at most once in
+    a day, so one change at most is looked for.
+    """
+    if start.astimezone(tz).utcoffset() == end.astimezone(tz).utcoffset():
+        return None
+    return _first_instant_with_offset_of(end, start, tz)
+
+
+def _first_instant_with_offset_of(
+    after: dt.datetime, before: dt.datetime, tz: dt.tzinfo
+) -> dt.datetime:
+    """The first instant (to the second) after `before` whose offset is `after`'s, found by
+    bisection: `before` has the old offset, `after` the new one."""
     offset_after = after.astimezone(tz).utcoffset()
     while after - before > dt.timedelta(seconds=1):
         middle = before + (after - before) / 2

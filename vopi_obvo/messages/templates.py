@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,15 +74,25 @@ def _format_time(value: Any) -> str:
 
 
 @functools.cache
-def environment() -> ImmutableSandboxedEnvironment:
-    """The one template environment: sandboxed (templates are data, not code), strict undefined,
-    no autoescape (plain text and SMS; HTML bodies escape explicitly)."""
+def sandboxed_environment(
+    *,
+    autoescape: bool = False,
+    finalize: Callable[[Any], Any] | None = None,
+    trim_blocks: bool = True,
+) -> ImmutableSandboxedEnvironment:
+    """The one factory of template environments (text, HTML e-mail, gateway request bodies).
+
+    Sandboxed (templates are data, not code), strict undefined (a missing value is an error,
+    never blank text), OBVO's date filters; one cached environment per setting, so each text
+    is compiled once.
+    """
     env = ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=autoescape,
+        finalize=finalize,
         keep_trailing_newline=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        trim_blocks=trim_blocks,
+        lstrip_blocks=trim_blocks,
     )
     env.filters["date"] = _format_date
     env.filters["datetime"] = _format_datetime
@@ -90,19 +100,32 @@ def environment() -> ImmutableSandboxedEnvironment:
     return env
 
 
+def environment() -> ImmutableSandboxedEnvironment:
+    """The text templates' environment: no autoescape (plain text and SMS; HTML bodies are
+    rendered with autoescape, see html_templates)."""
+    return sandboxed_environment()
+
+
 @functools.lru_cache(maxsize=4096)
-def compile_template(source: str) -> jinja2.Template:
+def compile_template(
+    source: str,
+    *,
+    autoescape: bool = False,
+    finalize: Callable[[Any], Any] | None = None,
+    trim_blocks: bool = True,
+) -> jinja2.Template:
     """Compile once per distinct text; raise TemplateError with the line of a syntax error."""
+    env = sandboxed_environment(autoescape=autoescape, finalize=finalize, trim_blocks=trim_blocks)
     try:
-        return environment().from_string(source)
+        return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error on line {exc.lineno}: {exc.message}") from exc
 
 
-def render(source: str, context: Mapping[str, Any]) -> str:
+def render(source: str, context: Mapping[str, Any], *, autoescape: bool = False) -> str:
     """Render a template; every failure (undefined value, sandbox refusal, filter error) is a
     TemplateError that says what went wrong."""
-    template = compile_template(source)
+    template = compile_template(source, autoescape=autoescape)
     try:
         return template.render(context).strip()
     except TemplateError:

@@ -23,8 +23,8 @@ from vopi_obvo import __version__
 from vopi_obvo.config import parse_host_port
 from vopi_obvo.errors import ConfigError, SourceQueryError, SourceUnavailable
 from vopi_obvo.ops import health
-from vopi_obvo.poller import SOURCE_NAME
 from vopi_obvo.queries import q
+from vopi_obvo.source.vopi import SOURCE_NAME
 
 if TYPE_CHECKING:
     from vopi_obvo.daemon import Service

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from vopi_obvo.errors import ConfigError
 from vopi_obvo.resources import sql_path
 
 _FILE = re.compile(r"^(\d{4})_([\w-]+)\.sql$")
@@ -47,6 +48,17 @@ def pending_migrations(engine: sa.Engine, schema: str) -> list[Migration]:
     with engine.connect() as conn:
         done = applied_versions(conn, schema)
     return [m for m in available_migrations() if m.version not in done]
+
+
+def require_up_to_date(engine: sa.Engine, schema: str) -> None:
+    """ConfigError unless every migration is applied (servers refuse to start on an old
+    schema rather than fail on the first request that needs a new table)."""
+    pending = pending_migrations(engine, schema)
+    if pending:
+        raise ConfigError(
+            f"OBVO's schema is not up to date ({len(pending)} migration(s) pending): "
+            "run `obvo migrate` first"
+        )
 
 
 def migrate(engine: sa.Engine, schema: str) -> list[Migration]:

@@ -12,11 +12,10 @@ from vopi_obvo.config import HealthSettings, SourceSettings
 from vopi_obvo.delivery import storm_store
 from vopi_obvo.errors import SourceQueryError, SourceUnavailable
 from vopi_obvo.ops import health
-from vopi_obvo.poller import SOURCE_NAME
 from vopi_obvo.queries import q
 from vopi_obvo.rule_validation import invalid_rules
 from vopi_obvo.source.holes import count_ids, rule_for
-from vopi_obvo.source.vopi import VopiSource
+from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 
 def gather_status(
@@ -130,7 +129,7 @@ def hole_rule_report(source: VopiSource, settings: SourceSettings) -> dict[str, 
         cached_sequence=origin.cached,
         min_age=settings.hole_min_age,
         max_age=settings.hole_max_age,
-        evidence_privilege=source.dialect.evidence_privilege,
+        limited_reason=source.evidence_limit(evidence),
     )
     return {
         "rule": rule.describe(),

@@ -24,7 +24,8 @@ def notify(*assignments: str, environ: dict[str, str] | None = None) -> bool:
 
 
 def watchdog_interval(environ: dict[str, str] | None = None) -> float | None:
-    """Half of WatchdogSec (systemd's advice), when the watchdog is meant for this process."""
+    """Half of WatchdogSec, so one late ping never trips the watchdog; None when the watchdog
+    is not meant for this process."""
     env = environ if environ is not None else os.environ
     usec = env.get("WATCHDOG_USEC")
     pid = env.get("WATCHDOG_PID")

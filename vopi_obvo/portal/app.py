@@ -1,15 +1,11 @@
 """The ASGI application: pages, API, webhook, and what every response carries.
 
-Security headers on every response (CSP without any script, frame denial, no referrer, HSTS
-when the public URL is https), `no-store` caching for anything personal, the session cookie
-(HttpOnly, SameSite=Lax, Secure and `__Host-` on https), and one log line per request that
-names the route pattern, never the path itself (it may hold a token) or the client address.
+Every response gets the security headers and session cookie of vopi_obvo/web/responses.py
+(HSTS when the public URL is https), and one log line per request that names the route
+pattern, never the path itself (it may hold a token) or the client address.
 """
 
 from __future__ import annotations
-
-import time
-from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -20,21 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vopi_obvo import __version__
 from vopi_obvo.portal import api, pages, webhook
-from vopi_obvo.portal.context import (
-    LANG_COOKIE,
-    NoCertificate,
-    PageRedirect,
-    PageRefusal,
-    Portal,
-)
-from vopi_obvo.portal.texts import LANGUAGES
+from vopi_obvo.portal.context import NoCertificate, PageRedirect, PageRefusal, Portal
+from vopi_obvo.web.responses import add_response_middleware, route_of
 
 log = structlog.get_logger("vopi_obvo.portal")
-
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 def create_app(portal: Portal) -> FastAPI:
@@ -74,7 +59,17 @@ def create_app(portal: Portal) -> FastAPI:
 
     @app.exception_handler(NoCertificate)
     async def no_certificate(request: Request, exc: NoCertificate) -> Response:
-        return message_page(request, 401, "landing_title", "landing_text", "landing_help")
+        # The sign-in page: the certificate, SI-PASS, or both, as configured.
+        certificate = bool(portal.config.issuers.cas)
+        sipass = portal.config.sipass is not None
+        return page_context.render(
+            request,
+            "signin.html",
+            "signin_title" if sipass else "landing_title",
+            status=401,
+            certificate=certificate,
+            sipass=sipass,
+        )
 
     @app.exception_handler(api.ApiError)
     async def api_error(request: Request, exc: api.ApiError) -> Response:
@@ -105,7 +100,7 @@ def create_app(portal: Portal) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:
-        log.error("portal.error", error=type(exc).__name__, route=_route(request))
+        log.error("portal.error", error=type(exc).__name__, route=route_of(request))
         if request.url.path.startswith(("/api/", "/hooks/")):
             return JSONResponse({"error": "internal error"}, status_code=500)
         return message_page(request, 500, "error_title", "error_text")
@@ -116,72 +111,14 @@ def create_app(portal: Portal) -> FastAPI:
             conn.exec_driver_sql("SELECT 1")
         return JSONResponse({"status": "ok"})
 
-    @app.middleware("http")
-    async def every_response(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.monotonic()
-        request.state.new_session = None
-        request.state.end_session = False
-        response = await call_next(request)
-        _session_cookie(portal, request, response)
-        _security_headers(portal, request, response)
-        log.info(
-            "portal.request",
-            method=request.method,
-            route=_route(request),
-            status=response.status_code,
-            ms=round((time.monotonic() - started) * 1000, 1),
-        )
-        return response
+    add_response_middleware(
+        app,
+        cookie_name=portal.cookie_name,
+        https=portal.config.https,
+        log=log,
+        event="portal.request",
+        # Signing in and out through SI-PASS ends in a redirect to it from a form.
+        form_targets=(portal.config.sipass.idp_origin,) if portal.config.sipass else (),
+    )
 
     return app
-
-
-def _route(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "(no route)"))
-
-
-def _session_cookie(portal: Portal, request: Request, response: Response) -> None:
-    secure = portal.config.https
-    if request.state.end_session:
-        response.delete_cookie(portal.cookie_name, path="/", secure=secure, httponly=True)
-    elif request.state.new_session:
-        # No max-age: a browser session cookie, gone when the browser closes; the server
-        # side expires after [portal] session_ttl of inactivity.
-        response.set_cookie(
-            portal.cookie_name,
-            request.state.new_session,
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="lax",
-        )
-    chosen = request.query_params.get("lang")
-    if chosen in LANGUAGES and request.cookies.get(LANG_COOKIE) != chosen:
-        response.set_cookie(
-            LANG_COOKIE,
-            chosen,
-            max_age=365 * 24 * 3600,
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="lax",
-        )
-
-
-def _security_headers(portal: Portal, request: Request, response: Response) -> None:
-    headers = response.headers
-    headers["Content-Security-Policy"] = CSP
-    headers["X-Frame-Options"] = "DENY"
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"  # unsubscribe tokens must not leak onwards
-    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    if request.url.path.startswith("/static/"):
-        headers["Cache-Control"] = "public, max-age=3600"
-    else:
-        headers["Cache-Control"] = "no-store"
-    if portal.config.https:
-        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"

@@ -9,29 +9,36 @@ identity, so another certificate in the same browser starts a new session.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
-import jinja2
 import sqlalchemy as sa
 import structlog
 from starlette.requests import Request
 
 from vopi_obvo import db
 from vopi_obvo.config import Settings
-from vopi_obvo.portal import store, texts, tokens
+from vopi_obvo.portal import store
 from vopi_obvo.portal.settings import PortalConfig
-from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
+from vopi_obvo.web import proxy, sessions
+from vopi_obvo.web.certificates import (
+    CertificateIdentity,
+    CertificateRefused,
+    NoCertificateHeader,
+    identify_header,
+)
+from vopi_obvo.web.pages import page_environment, request_language
 from vopi_obvo.web.ratelimit import SlidingWindow
+from vopi_obvo.web.responses import session_cookie_name
 
 log = structlog.get_logger("vopi_obvo.portal")
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-LANG_COOKIE = "obvo_lang"
 
 
 class PageRefusal(Exception):
@@ -65,7 +72,8 @@ class Citizen:
     party_id: str | None
     name: str
     csrf_token: str
-    certificate: CertificateIdentity
+    tax_number: str | None = None  # from the certificate or SI-PASS, for the first link
+    session: store.Session | None = None  # an SI-PASS session (single logout needs it)
 
     @property
     def actor(self) -> str:
@@ -91,14 +99,10 @@ class Portal:
             self.vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
         p = settings.portal
         self.signin_limiter = SlidingWindow(p.rate_limit, 60.0)
+        self.refusal_limiter = SlidingWindow(p.rate_limit, 60.0)
+        self.suppressed_refusals: dict[str, int] = {}
         self.code_limiter = SlidingWindow(p.rate_limit, 60.0)
-        self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.templates = page_environment(TEMPLATE_DIR)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -107,8 +111,7 @@ class Portal:
 
     @property
     def cookie_name(self) -> str:
-        # __Host- cookies must be Secure, host-only and Path=/: browsers enforce it.
-        return "__Host-obvo_session" if self.config.https else "obvo_session"
+        return session_cookie_name("obvo_session", self.config.https)
 
     # ---- who is asking ----
 
@@ -117,91 +120,136 @@ class Portal:
 
     def client_address(self, request: Request) -> str:
         """The citizen's address for rate limits: X-Real-IP only from a trusted proxy."""
-        peer = self.peer(request) or "unknown"
-        if self.config.is_trusted_proxy(peer):
-            real = request.headers.get("x-real-ip", "").strip()
-            if real:
-                return real
-        return peer
+        return proxy.client_address(
+            self.peer(request), request.headers.get("x-real-ip", ""), self.config.trusted_proxies
+        )
 
     def language(self, request: Request) -> str:
-        return texts.pick_language(
-            request.query_params.get("lang"),
-            request.cookies.get(LANG_COOKIE),
-            texts.from_accept_language(request.headers.get("accept-language")),
-        )
+        return request_language(request)
 
     def certificate(self, request: Request) -> CertificateIdentity:
         """The verified certificate of this request; PageRefusal (audited) or NoCertificate."""
-        header = request.headers.get(self.config.cert_header, "").strip()
-        peer = self.peer(request)
-        if not header or header == "(null)":
-            raise NoCertificate
-        if not self.config.is_trusted_proxy(peer):
-            self._refuse(request, "untrusted_proxy", 403, {"header": self.config.cert_header})
         try:
-            return self.config.issuers.identify(
-                header, self.clock(), self.settings.portal.tax_number_oid
+            return identify_header(
+                request.headers.get(self.config.cert_header, ""),
+                from_trusted_proxy=self.config.is_trusted_proxy(self.peer(request)),
+                issuers=self.config.issuers,
+                now=self.clock(),
+                tax_number_oid=self.settings.portal.tax_number_oid,
             )
+        except NoCertificateHeader:
+            raise NoCertificate from None
         except CertificateRefused as exc:
-            status = 400 if exc.reason == "malformed" else 403
-            self._refuse(
-                request,
-                str(exc.reason),
-                status,
-                {"reason": exc.detail, "fingerprint": exc.fingerprint},
-            )
-            raise  # pragma: no cover - _refuse always raises
+            self.refuse(request, str(exc.reason), exc.status, exc.audit_detail())
 
-    def _refuse(
-        self, request: Request, reason: str, status: int, detail: dict[str, object]
-    ) -> None:
+    def refuse(
+        self,
+        request: Request,
+        reason: str,
+        status: int,
+        detail: Mapping[str, object],
+        *,
+        title_key: str = "refused_title",
+    ) -> NoReturn:
+        """End the request with the refusal's page, audited; the peer's address goes into the
+        audit row only. Refusals are audited at most `[portal] rate_limit` a minute per peer
+        and reason, so unauthenticated requests cannot fill the table: the rest are counted
+        and the count rides on the next row written for them."""
         peer = self.peer(request)
-        with self.engine.begin() as conn:
-            store.audit(
-                conn,
-                actor="anonymous",
-                action=f"sign_in.{reason}",
-                outcome="refused",
-                peer=peer,
-                detail=detail,
-            )
-        log.warning("portal.sign_in_refused", reason=reason, peer=peer)
+        key = f"{peer}|{reason}"
+        if self.refusal_limiter.allow(key):
+            suppressed = self.suppressed_refusals.pop(key, 0)
+            with self.engine.begin() as conn:
+                store.audit(
+                    conn,
+                    actor="anonymous",
+                    action=f"sign_in.{reason}",
+                    outcome="refused",
+                    peer=peer,
+                    detail=dict(detail)
+                    | ({"not_audited_before": suppressed} if suppressed else {}),
+                )
+            log.warning("portal.sign_in_refused", reason=reason)
+        else:
+            self.suppressed_refusals[key] = self.suppressed_refusals.get(key, 0) + 1
+            log.warning("portal.sign_in_refused", reason=reason, audited=False)
         self.signin_limiter.allow(f"signin:{self.client_address(request)}")
-        raise PageRefusal(status, "refused_title", f"refused_{reason}", recorded=True)
+        raise PageRefusal(status, title_key, f"refused_{reason}", recorded=True)
 
     def citizen(self, request: Request) -> Citizen:
-        """The signed-in citizen, with a session created on first sight (a sign-in)."""
-        cert = self.certificate(request)
+        """The signed-in citizen: by the certificate the proxy passed (a session is created on
+        first sight, a sign-in), or by an SI-PASS session's cookie."""
+        header = request.headers.get(self.config.cert_header, "").strip()
         token = request.cookies.get(self.cookie_name, "")
         token_hash = self.session_hash(token) if token else ""
-        ttl = self.settings.portal.session_ttl
+        if not header or header == "(null)":
+            session = self._live_session(token_hash)
+            if session is None or session.method != "sipass":
+                raise NoCertificate
+            return Citizen(
+                session.identity_id,
+                session.party_id,
+                session.display_name,
+                session.csrf_token,
+                session=session,
+            )
+        cert = self.certificate(request)
         with self.engine.begin() as conn:
             identity_id, party_id = store.upsert_identity(conn, cert.issuer, cert.serial)
-            session = store.get_session(conn, token_hash) if token_hash else None
-            if session is not None and session[0] == identity_id:
-                store.touch_session(conn, token_hash, ttl)
-                return Citizen(identity_id, party_id, cert.name, session[1], cert)
+        session = self._live_session(token_hash)
+        if session is not None and session.identity_id == identity_id:
+            return Citizen(identity_id, party_id, cert.name, session.csrf_token, cert.tax_number)
+        csrf = self.start_session(
+            request,
+            store.Session(identity_id, "", display_name=cert.name),
+            party_id,
+            {"issuer": cert.issuer, "fingerprint": cert.fingerprint},
+        )
+        return Citizen(identity_id, party_id, cert.name, csrf, cert.tax_number)
+
+    def _live_session(self, token_hash: str) -> store.Session | None:
+        if not token_hash:
+            return None
+        with self.engine.begin() as conn:
+            session = store.get_session(conn, token_hash)
+            if session is not None:
+                store.touch_session(conn, token_hash, self.settings.portal.session_ttl)
+        return session
+
+    def start_session(
+        self,
+        request: Request,
+        session: store.Session,
+        party_id: str | None,
+        detail: Mapping[str, object],
+    ) -> str:
+        """A new session after a sign-in (audited); its CSRF token. The cookie is set on the
+        way out."""
         if not self.signin_limiter.allow(f"signin:{self.client_address(request)}"):
             raise PageRefusal(429, "too_many_title", "too_many_text")
-        new_token = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(32)
+        new_token = sessions.new_token()
+        csrf = sessions.new_token()
         with self.engine.begin() as conn:
-            store.create_session(conn, self.session_hash(new_token), identity_id, csrf, ttl)
+            store.create_session(
+                conn,
+                self.session_hash(new_token),
+                dataclasses.replace(session, csrf_token=csrf),
+                self.settings.portal.session_ttl,
+            )
             store.audit(
                 conn,
-                actor=f"identity:{identity_id}",
+                actor=f"identity:{session.identity_id}",
                 action="sign_in",
                 party_id=party_id,
                 peer=self.peer(request),
-                detail={"issuer": cert.issuer, "fingerprint": cert.fingerprint},
+                detail={"method": session.method, **detail},
             )
-        log.info("portal.signed_in", identity_id=identity_id)
+        log.info("portal.signed_in", identity_id=session.identity_id, method=session.method)
         request.state.new_session = new_token
-        return Citizen(identity_id, party_id, cert.name, csrf, cert)
+        return csrf
 
     def session_hash(self, token: str) -> str:
-        return tokens.keyed_hash(self.settings.portal.session_secret, "session", token)
+        return sessions.keyed_hash(self.settings.portal.session_secret, "session", token)
 
     def end_session(self, request: Request) -> None:
         token = request.cookies.get(self.cookie_name, "")

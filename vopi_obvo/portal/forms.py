@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.messages.contacts import normalise_email, normalise_phone
-from vopi_obvo.portal.store import Subscription
 from vopi_obvo.portal.texts import LANGUAGES
+from vopi_obvo.subscribers import SubscriberRecord as Subscription
 
 LEVELS = ("all", "key")
 

@@ -1,10 +1,9 @@
-"""`obvo portal`: serve the portal on uvicorn; `obvo portal token CLIENT` makes an API token."""
+"""`obvo portal`: serve the portal on uvicorn; `obvo portal token CLIENT` makes an API token;
+`obvo portal sipass-metadata` prints the SAML metadata to register with SI-PASS."""
 
 from __future__ import annotations
 
 import argparse
-import signal
-from types import FrameType
 from typing import Any
 
 import structlog
@@ -14,6 +13,7 @@ from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.errors import ConfigError, ExitCode, InvalidInput
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.portal import tokens
+from vopi_obvo.web.serving import serve_until_stopped
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -32,6 +32,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     t.add_argument("client", help="the client's name, e.g. koper-portal")
     t.set_defaults(handler=cmd_token)
+    m = actions.add_parser(
+        "sipass-metadata",
+        parents=[common],
+        help="print this portal's SAML metadata, to register with SI-PASS ([portal.sipass])",
+    )
+    m.set_defaults(handler=cmd_sipass_metadata)
+
+
+def cmd_sipass_metadata(args: argparse.Namespace) -> int:
+    from vopi_obvo.portal.settings import portal_config  # noqa: PLC0415
+
+    config = portal_config(_settings(args))
+    if config.sipass is None:
+        raise ConfigError("[portal.sipass] enabled is false: there is no SI-PASS sign-in")
+    print(config.sipass.metadata())  # noqa: T201
+    return ExitCode.OK
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,66 +71,28 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from vopi_obvo.ops.migrate import pending_migrations  # noqa: PLC0415
+    from vopi_obvo.ops.migrate import require_up_to_date  # noqa: PLC0415
     from vopi_obvo.portal.app import create_app  # noqa: PLC0415
     from vopi_obvo.portal.context import Portal  # noqa: PLC0415
-    from vopi_obvo.portal.settings import parse_listen, portal_config  # noqa: PLC0415
+    from vopi_obvo.portal.settings import portal_config  # noqa: PLC0415
+    from vopi_obvo.web.proxy import listen_address  # noqa: PLC0415
 
     settings = _settings(args)
     config = portal_config(settings)
-    host, port = config.host, config.port
-    if args.listen:
-        try:
-            host, port = parse_listen(args.listen)
-        except ValueError as exc:
-            raise ConfigError(f"--listen {exc}") from None
+    host, port = listen_address((config.host, config.port), args.listen)
     portal = Portal(settings, config)
     try:
-        pending = pending_migrations(portal.engine, settings.database.schema)
-        if pending:
-            raise ConfigError(
-                f"OBVO's schema is not up to date ({len(pending)} migration(s) pending): "
-                "run `obvo migrate` first"
-            )
+        require_up_to_date(portal.engine, settings.database.schema)
         log.info(
             "portal.started",
             version=__version__,
             listen=f"{host}:{port}",
             issuers=len(config.issuers.cas),
             api_clients=len(config.api_clients),
+            sipass=config.sipass is not None,
         )
-        # uvicorn stops gracefully on SIGTERM/SIGINT and then raises the signal again for the
-        # handler that was there before it: a quiet one, so the command ends with exit 0.
-        previous = {s: signal.signal(s, _ignore) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            _serve(create_app(portal), host, port)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        serve_until_stopped(create_app(portal), host, port)
     finally:
         portal.close()
     log.info("portal.stopped")
     return ExitCode.OK
-
-
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    """Swallows the signal uvicorn re-raises after its graceful shutdown."""
-
-
-def _serve(app: Any, host: str, port: int) -> None:
-    import uvicorn  # noqa: PLC0415 - keeps `obvo --help` fast
-
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        # The peer address must stay the TCP peer: it decides whether the certificate
-        # header is trusted. Never let X-Forwarded-For rewrite it.
-        proxy_headers=False,
-        forwarded_allow_ips="",
-        server_header=False,
-        date_header=True,
-        access_log=False,  # our own line per request names the route, not the path
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )

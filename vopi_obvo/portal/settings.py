@@ -3,7 +3,6 @@ CA files): every problem is named by its key, and the portal refuses to start on
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -11,13 +10,14 @@ from dataclasses import dataclass
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ConfigError
 from vopi_obvo.portal import tokens
+from vopi_obvo.portal.sipass import ServiceProvider, check_files
 from vopi_obvo.web.certificates import TrustedIssuers, load_ca_files
+from vopi_obvo.web.proxy import Network, is_trusted, parse_listen, parse_networks
+from vopi_obvo.web.revocation import RevocationLists
 
 MIN_SECRET_LENGTH = 32
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 _OID = re.compile(r"[0-2](\.[0-9]+)+")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -30,24 +30,10 @@ class PortalConfig:
     cert_header: str
     issuers: TrustedIssuers
     api_clients: dict[str, str]  # token digest → client name
+    sipass: ServiceProvider | None = None  # SI-PASS sign-in, when [portal.sipass] enabled
 
     def is_trusted_proxy(self, address: str | None) -> bool:
-        if not address:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in net for net in self.trusted_proxies)
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """`127.0.0.1:8080`, `[::1]:8080` or `:8080` (all addresses)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"must be HOST:PORT such as 127.0.0.1:8080, not {value!r}")
-    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - an explicit ':PORT' asks for all
-    return host, int(port)
+        return is_trusted(address, self.trusted_proxies)
 
 
 def portal_config(settings: Settings) -> PortalConfig:
@@ -64,25 +50,25 @@ def portal_config(settings: Settings) -> PortalConfig:
             f"[portal] public_url must be an https:// address such as https://obvestila.koper.si,"
             f" not {p.public_url!r}"
         )
-    networks: list[Network] = []
-    for entry in p.trusted_proxies:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            problems.append(f"[portal] trusted_proxies: {entry!r} is not an address or network")
+    networks = parse_networks(p.trusted_proxies, "portal", problems)
     if not _HEADER_NAME.fullmatch(p.client_cert_header):
         problems.append(f"[portal] client_cert_header {p.client_cert_header!r} is not a header")
     if p.tax_number_oid and not _OID.fullmatch(p.tax_number_oid):
         problems.append(f"[portal] tax_number_oid {p.tax_number_oid!r} is not an OID (2.5.4.5)")
-    if not p.ca_files:
+    if not p.ca_files and not p.sipass.enabled:
         problems.append(
             "[portal] ca_files is required: PEM files of the CAs whose certificates may sign in"
+            " (or enable [portal.sipass])"
         )
-    issuers = TrustedIssuers([])
+    issuers = TrustedIssuers([], "portal")
     try:
-        issuers = TrustedIssuers(load_ca_files(p.ca_files))
+        revocation = RevocationLists(p.crl_files, p.crl_max_age) if p.crl_files else None
+        issuers = TrustedIssuers(load_ca_files(p.ca_files, "portal"), "portal", revocation)
     except ConfigError as exc:
         problems.append(str(exc))
+    if p.crl_max_age < 0:
+        problems.append("[portal] crl_max_age must not be negative")
+    sipass = _sipass(settings, problems)
     clients, token_problems = tokens.parse_entries(p.api_tokens)
     problems.extend(token_problems)
     if len(p.session_secret) < MIN_SECRET_LENGTH:
@@ -115,8 +101,31 @@ def portal_config(settings: Settings) -> PortalConfig:
         port=port,
         public_url=p.public_url.rstrip("/"),
         https=url.scheme == "https",
-        trusted_proxies=tuple(networks),
+        trusted_proxies=networks,
         cert_header=p.client_cert_header.lower(),
         issuers=issuers,
         api_clients=clients,
+        sipass=sipass,
     )
+
+
+def _sipass(settings: Settings, problems: list[str]) -> ServiceProvider | None:
+    s = settings.portal.sipass
+    if not s.enabled:
+        return None
+    found = check_files(s)
+    if not settings.portal.public_url:
+        found.append("[portal.sipass] needs [portal] public_url (SI-PASS posts back to it)")
+    if not settings.source.party_by_tax_number_query.strip():
+        found.append(
+            "[portal.sipass] needs [source] party_by_tax_number_query: SI-PASS identifies a"
+            " citizen by tax number"
+        )
+    if found:
+        problems.extend(found)
+        return None
+    try:
+        return ServiceProvider(s, settings.portal.public_url)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        return None

@@ -12,23 +12,13 @@ import sqlalchemy as sa
 
 from vopi_obvo.portal.codes import Purpose, StoredCode
 from vopi_obvo.queries import q
+from vopi_obvo.subscribers import SubscriberRecord
 
 HISTORY_LIMIT = 500
 
 
-@dataclass(frozen=True)
-class Subscription:
-    id: int
-    party_id: str
-    email: str | None
-    phone: str | None
-    events: str
-    language: str
-    origin: str | None
-    consent_at: dt.datetime | None
-    key_only_channels: tuple[str, ...] = ()
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
+# The portal's name for the one subscriber record (vopi_obvo/subscribers.py).
+Subscription = SubscriberRecord
 
 
 @dataclass(frozen=True)
@@ -68,19 +58,7 @@ def subscription(conn: sa.Connection, party_id: str) -> Subscription | None:
     row = conn.execute(q("portal_subscriber_by_party"), {"party_id": party_id}).one_or_none()
     if row is None:
         return None
-    return Subscription(
-        id=int(row.id),
-        party_id=row.party_id,
-        email=row.email,
-        phone=row.phone,
-        events=row.events,
-        language=row.language,
-        origin=row.origin,
-        consent_at=row.consent_at,
-        key_only_channels=tuple(row.key_only_channels or ()),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return SubscriberRecord.from_row(row._mapping)
 
 
 def parties_by_contact(
@@ -258,28 +236,85 @@ def close_code(conn: sa.Connection, code_id: int, outcome: str) -> None:
 # ---- sessions ----
 
 
-def get_session(conn: sa.Connection, token_hash: str) -> tuple[int, str] | None:
+@dataclass(frozen=True)
+class Session:
+    identity_id: int
+    csrf_token: str
+    method: str = "certificate"  # or "sipass"
+    display_name: str = ""
+    saml_name_id: str | None = None
+    saml_name_id_format: str | None = None
+    saml_session_index: str | None = None
+    party_id: str | None = None  # read with the session, never written through it
+
+
+def get_session(conn: sa.Connection, token_hash: str) -> Session | None:
     row = conn.execute(q("portal_get_session"), {"token_hash": token_hash}).one_or_none()
-    return None if row is None else (int(row.identity_id), str(row.csrf_token))
+    if row is None:
+        return None
+    return Session(
+        int(row.identity_id),
+        str(row.csrf_token),
+        str(row.method),
+        str(row.display_name),
+        row.saml_name_id,
+        row.saml_name_id_format,
+        row.saml_session_index,
+        row.party_id,
+    )
 
 
 def touch_session(conn: sa.Connection, token_hash: str, ttl: float) -> None:
     conn.execute(q("portal_touch_session"), {"token_hash": token_hash, "ttl": ttl})
 
 
-def create_session(
-    conn: sa.Connection, token_hash: str, identity_id: int, csrf_token: str, ttl: float
-) -> None:
+def create_session(conn: sa.Connection, token_hash: str, session: Session, ttl: float) -> None:
     conn.execute(q("portal_delete_expired_sessions"))
     conn.execute(
         q("portal_create_session"),
         {
             "token_hash": token_hash,
-            "identity_id": identity_id,
-            "csrf_token": csrf_token,
+            "identity_id": session.identity_id,
+            "csrf_token": session.csrf_token,
             "ttl": ttl,
+            "method": session.method,
+            "display_name": session.display_name,
+            "saml_name_id": session.saml_name_id,
+            "saml_name_id_format": session.saml_name_id_format,
+            "saml_session_index": session.saml_session_index,
         },
     )
+
+
+def delete_saml_sessions(conn: sa.Connection, name_id: str) -> list[int]:
+    rows = conn.execute(q("portal_delete_saml_sessions"), {"name_id": name_id})
+    return [int(r.identity_id) for r in rows]
+
+
+# ---- SI-PASS requests and assertions ----
+
+
+def insert_saml_request(
+    conn: sa.Connection, request_id: str, browser_hash: str, ttl: float
+) -> None:
+    conn.execute(
+        q("portal_insert_saml_request"),
+        {"request_id": request_id, "browser_hash": browser_hash, "ttl": ttl},
+    )
+
+
+def saml_requests_of_browser(conn: sa.Connection, browser_hash: str) -> list[str]:
+    rows = conn.execute(q("portal_saml_requests_of_browser"), {"browser_hash": browser_hash})
+    return [str(r.request_id) for r in rows]
+
+
+def use_saml_assertion(conn: sa.Connection, assertion_id: str, not_on_or_after: float) -> bool:
+    """True the first time an assertion is used; False for a replay."""
+    row = conn.execute(
+        q("portal_use_saml_assertion"),
+        {"assertion_id": assertion_id, "not_on_or_after": not_on_or_after},
+    ).one_or_none()
+    return row is not None
 
 
 def delete_session(conn: sa.Connection, token_hash: str) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-DEFAULT = "sl"
-LANGUAGES = ("sl", "it")
+from vopi_obvo.web import language
+from vopi_obvo.web.language import DEFAULT, LANGUAGES, from_accept_language, pick_language
+
+__all__ = ["DEFAULT", "LANGUAGES", "TEXTS", "Translator", "from_accept_language", "pick_language"]
 
 TEXTS: Mapping[str, Mapping[str, str]] = {
     "sl": {
@@ -54,6 +56,44 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "prepoznati. Uporabite kvalificirano potrdilo za fizične osebe."
         ),
         "refused_recorded": "Poskus prijave je zabeležen.",
+        "refused_revoked": "Vaše digitalno potrdilo je preklicano. Pri izdajatelju pridobite novo potrdilo.",
+        "refused_crl_stale": (
+            "Trenutno ne moremo preveriti, ali je vaše digitalno potrdilo preklicano (seznam "
+            "preklicanih potrdil ni svež). Poskusite znova pozneje ali se prijavite prek SI-PASS."
+        ),
+        "refused_wrong_usage": (
+            "Vaše digitalno potrdilo ni namenjeno prijavi (overjanju odjemalca). Uporabite "
+            "kvalificirano potrdilo za fizične osebe."
+        ),
+        "refused_issuer_not_ca": "Izdajatelj vašega digitalnega potrdila ni overitelj, ki ga občina sprejema.",
+        "refused_saml_bad_signature": "Odgovora storitve SI-PASS ni bilo mogoče preveriti (podpis ni veljaven).",
+        "refused_saml_wrong_audience": "Odgovor storitve SI-PASS ni namenjen tej strani.",
+        "refused_saml_wrong_recipient": "Odgovor storitve SI-PASS je bil poslan na drug naslov.",
+        "refused_saml_expired": "Prijava prek SI-PASS je potekla. Prijavite se znova.",
+        "refused_saml_unsolicited": (
+            "Odgovor storitve SI-PASS ne ustreza prijavi, začeti v tem brskalniku. "
+            "Začnite prijavo znova na tej strani."
+        ),
+        "refused_saml_replayed": "Ta prijava prek SI-PASS je bila že uporabljena. Prijavite se znova.",
+        "refused_saml_idp_refused": "Storitev SI-PASS prijave ni potrdila.",
+        "refused_saml_low_assurance": (
+            "Za urejanje obvestil je potrebna višja raven zanesljivosti prijave. Prijavite se s "
+            "kvalificiranim potrdilom, osebno izkaznico (eOsebna) ali smsPASS."
+        ),
+        "refused_saml_no_tax_number": "Storitev SI-PASS ni posredovala vaše davčne številke.",
+        "refused_saml_unknown_party": (
+            "Z vašo davčno številko v evidenci občine ni vloge ali stranke. Če ste vlogo oddali, "
+            "se obrnite na sprejemno pisarno."
+        ),
+        "refused_saml_invalid": "Odgovora storitve SI-PASS ni bilo mogoče prebrati.",
+        "signin_title": "Prijava",
+        "signin_certificate": "Prijava z digitalnim potrdilom",
+        "signin_sipass": "Prijava prek SI-PASS",
+        "signin_sipass_text": (
+            "SI-PASS je državna storitev za prijavo z digitalnim potrdilom, osebno izkaznico "
+            "(eOsebna) ali smsPASS."
+        ),
+        "signin_sipass_button": "Prijava prek SI-PASS",
         "too_many_title": "Preveč poskusov",
         "too_many_text": "Poskusov je bilo v kratkem času preveč. Počakajte minuto in poskusite znova.",
         "csrf_title": "Obrazec je potekel",
@@ -265,6 +305,44 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "non possiamo identificarvi. Usate un certificato qualificato per persone fisiche."
         ),
         "refused_recorded": "Il tentativo di accesso è stato registrato.",
+        "refused_revoked": "Il vostro certificato digitale è stato revocato. Richiedete un nuovo certificato all'emittente.",
+        "refused_crl_stale": (
+            "Al momento non possiamo verificare se il vostro certificato digitale è revocato "
+            "(l'elenco dei certificati revocati non è aggiornato). Riprovate più tardi o accedete tramite SI-PASS."
+        ),
+        "refused_wrong_usage": (
+            "Il vostro certificato digitale non è destinato all'accesso (autenticazione del "
+            "client). Usate un certificato qualificato per persone fisiche."
+        ),
+        "refused_issuer_not_ca": "L'emittente del vostro certificato digitale non è un'autorità di certificazione accettata dal comune.",
+        "refused_saml_bad_signature": "Non è stato possibile verificare la risposta di SI-PASS (firma non valida).",
+        "refused_saml_wrong_audience": "La risposta di SI-PASS non è destinata a questo sito.",
+        "refused_saml_wrong_recipient": "La risposta di SI-PASS è stata inviata a un altro indirizzo.",
+        "refused_saml_expired": "L'accesso tramite SI-PASS è scaduto. Accedete di nuovo.",
+        "refused_saml_unsolicited": (
+            "La risposta di SI-PASS non corrisponde a un accesso iniziato in questo browser. "
+            "Iniziate di nuovo l'accesso da questa pagina."
+        ),
+        "refused_saml_replayed": "Questo accesso tramite SI-PASS è già stato usato. Accedete di nuovo.",
+        "refused_saml_idp_refused": "SI-PASS non ha confermato l'accesso.",
+        "refused_saml_low_assurance": (
+            "Per gestire le notifiche serve un livello di affidabilità dell'accesso più alto. "
+            "Accedete con un certificato qualificato, la carta d'identità (eOsebna) o smsPASS."
+        ),
+        "refused_saml_no_tax_number": "SI-PASS non ha trasmesso il vostro codice fiscale.",
+        "refused_saml_unknown_party": (
+            "Con il vostro codice fiscale non risulta alcuna pratica o parte presso il comune. "
+            "Se avete presentato una domanda, rivolgetevi all'ufficio protocollo."
+        ),
+        "refused_saml_invalid": "Non è stato possibile leggere la risposta di SI-PASS.",
+        "signin_title": "Accesso",
+        "signin_certificate": "Accesso con certificato digitale",
+        "signin_sipass": "Accesso tramite SI-PASS",
+        "signin_sipass_text": (
+            "SI-PASS è il servizio statale di accesso con certificato digitale, carta d'identità "
+            "(eOsebna) o smsPASS."
+        ),
+        "signin_sipass_button": "Accedi tramite SI-PASS",
         "too_many_title": "Troppi tentativi",
         "too_many_text": "Troppi tentativi in poco tempo. Attendete un minuto e riprovate.",
         "csrf_title": "Il modulo è scaduto",
@@ -439,37 +517,6 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def pick_language(*candidates: str | None) -> str:
-    """The first supported language among explicit choices, else Slovenian."""
-    for candidate in candidates:
-        if candidate and candidate[:2].lower() in LANGUAGES:
-            return candidate[:2].lower()
-    return DEFAULT
-
-
-def from_accept_language(header: str | None) -> str | None:
-    """The best supported language of an Accept-Language header, by q-value."""
-    if not header:
-        return None
-    ranked: list[tuple[float, str]] = []
-    for part in header.split(","):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        code = tag.strip()[:2].lower()
-        if code in LANGUAGES and quality > 0:
-            ranked.append((quality, code))
-    return max(ranked, key=lambda item: item[0])[1] if ranked else None
-
-
-class Translator:
-    def __init__(self, language: str) -> None:
-        self.language = language if language in TEXTS else DEFAULT
-
-    def __call__(self, key: str, **values: object) -> str:
-        text = TEXTS[self.language].get(key) or TEXTS[DEFAULT][key]
-        return text.format(**values) if values else text
+class Translator(language.Translator):
+    def __init__(self, lang: str) -> None:
+        super().__init__(TEXTS, lang)

@@ -1,4 +1,4 @@
-"""API tokens of the municipal portal's clients, and keyed hashes of session tokens.
+"""API tokens of the municipal portal's clients.
 
 The configuration holds only `client:sha256:<hex>` per client (`obvo portal token CLIENT`
 makes a token and prints that line), so the file and its backups never hold a usable token.
@@ -54,9 +54,3 @@ def client_for(token: str, clients: dict[str, str]) -> str | None:
         if hmac.compare_digest(known, digest):
             found = client
     return found
-
-
-def keyed_hash(secret: str, purpose: str, value: str) -> str:
-    return hmac.new(
-        secret.encode("utf-8"), f"{purpose}:{value}".encode(), hashlib.sha256
-    ).hexdigest()

@@ -17,6 +17,20 @@ class TemporaryFailure(SendError):
     """Worth trying again later: server down, timeout, 4xx SMTP, 5xx HTTP."""
 
 
+class Throttled(TemporaryFailure):
+    """The provider asks us to send slower (HTTP 429, SMPP ESME_RTHROTTLED): the message was
+    not taken and is not at fault; the channel slows down and it goes again soon."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, when the provider said (Retry-After)
+
+
+class NotAttempted(SendError):
+    """The message was not handed over at all (the process is stopping): it goes back to
+    pending as it was, the attempt not counted."""
+
+
 class PermanentFailure(SendError):
     """Trying again cannot help: SMTP 5xx, HTTP 4xx, an address the server rejects."""
 

@@ -10,8 +10,11 @@ events a citizen may switch off, `List-Unsubscribe` with one-click POST (RFC 805
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import smtplib
 import ssl
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
@@ -21,7 +24,7 @@ from markupsafe import Markup
 from vopi_obvo.config import EmailSettings
 from vopi_obvo.errors import ConfigError, TemplateError
 from vopi_obvo.messages import html_templates, unsubscribe
-from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
+from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure, mime
 
 log = structlog.get_logger("vopi_obvo.email")
 
@@ -54,14 +57,37 @@ def unsubscribe_link(
     return pattern.replace("{public_url}", public_url.rstrip("/")).replace("{token}", token)
 
 
+@dataclass(frozen=True)
+class OutboundEmail:
+    """A message ready for SMTP: the envelope and either the finished bytes or, for an
+    address that needs SMTPUTF8, the `email` package's message (smtplib negotiates that)."""
+
+    envelope_from: str
+    recipient: str
+    message_id: str
+    data: bytes | None = None
+    message: EmailMessage | None = None
+
+
 class EmailBuilder:
-    """Turns an OutgoingMessage into the MIME message; the layout is read and checked once."""
+    """Turns an OutgoingMessage into the message on the wire; the layout is read and checked,
+    and every header that is the same for all messages is encoded, once."""
 
     def __init__(self, settings: EmailSettings, public_url: str = "") -> None:
         self.settings = settings
         self.public_url = public_url
         self.domain = settings.message_id_domain or sender_domain(settings.sender)
         self.organisation = settings.organisation or parseaddr(settings.sender)[0]
+        self.envelope_from = parseaddr(settings.sender)[1]
+        self._fixed_ascii = all(
+            parseaddr(a)[1].isascii() for a in (settings.sender, settings.reply_to)
+        )
+        self._from = mime.fold("From", [mime.address(*parseaddr(settings.sender))])
+        self._reply_to = (
+            mime.fold("Reply-To", [mime.address(*parseaddr(settings.reply_to))])
+            if settings.reply_to
+            else None
+        )
         try:
             self.layout = html_templates.layout_source(settings.html_layout)
             self._html("Preizkus", Markup("<p>Preizkus</p>"), "https://example.invalid/x", "sl")
@@ -80,37 +106,78 @@ class EmailBuilder:
             language=lang,
         )
 
-    def build(self, message: OutgoingMessage) -> EmailMessage:
-        s = self.settings
-        email = EmailMessage()
-        email["From"] = s.sender
-        email["To"] = message.recipient
-        email["Subject"] = message.subject or ""
-        email["Date"] = formatdate(localtime=True)
-        email["Message-ID"] = message_id(message.notification_id, self.domain)
-        email["Auto-Submitted"] = "auto-generated"
-        # Outlook/Exchange honour this instead of Auto-Submitted: no out-of-office replies.
-        email["X-Auto-Response-Suppress"] = "All"
-        if s.reply_to:
-            email["Reply-To"] = s.reply_to
-        link = unsubscribe_link(s, self.public_url, message)
-        if link:
-            email["List-Unsubscribe"] = f"<{link}>"
-            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        email.set_content(message.body, charset="utf-8")
+    def _parts(self, message: OutgoingMessage) -> tuple[str | None, str]:
+        """The unsubscribe link (or None) and the HTML part."""
+        link = unsubscribe_link(self.settings, self.public_url, message)
         content = (
             Markup(message.html)  # noqa: S704 - rendered with autoescape when the row was made
             if message.html
             else html_templates.text_to_html(message.body)
         )
         try:
-            html = self._html(message.subject or "", content, link, message.language)
+            return link, self._html(message.subject or "", content, link, message.language)
         except TemplateError as exc:
             raise PermanentFailure(f"e-mail layout: {exc}") from exc
-        email.add_alternative(html, subtype="html", charset="utf-8")
+
+    def outbound(self, message: OutgoingMessage) -> OutboundEmail:
+        mid = message_id(message.notification_id, self.domain)
+        if not (self._fixed_ascii and message.recipient.isascii()):
+            return OutboundEmail(
+                self.envelope_from, message.recipient, mid, message=self._email_message(message)
+            )
+        link, html = self._parts(message)
+        headers = [
+            self._from,
+            f"To: {message.recipient}",
+            mime.header("Subject", message.subject or ""),
+            f"Date: {formatdate(localtime=True)}",
+            f"Message-ID: {mid}",
+            "Auto-Submitted: auto-generated",
+            # Outlook/Exchange honour this instead of Auto-Submitted: no out-of-office replies.
+            "X-Auto-Response-Suppress: All",
+        ]
+        if self._reply_to:
+            headers.append(self._reply_to)
+        if link:
+            headers.append(mime.fold("List-Unsubscribe", [f"<{link}>"]))
+            headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        data = mime.alternative(
+            headers, message.body, html, [f"Content-Language: {message.language}"]
+        )
+        return OutboundEmail(self.envelope_from, message.recipient, mid, data=data)
+
+    def build(self, message: OutgoingMessage) -> EmailMessage:
+        """The message as a receiving server parses it (previews and tests)."""
+        outbound = self.outbound(message)
+        if outbound.message is not None:
+            return outbound.message
+        assert outbound.data is not None  # noqa: S101 - one of the two is always set
+        parsed = email.message_from_bytes(outbound.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)  # noqa: S101 - what policy.default makes
+        return parsed
+
+    def _email_message(self, message: OutgoingMessage) -> EmailMessage:
+        """The same message through the `email` package, for addresses that need SMTPUTF8."""
+        s = self.settings
+        email_message = EmailMessage()
+        email_message["From"] = s.sender
+        email_message["To"] = message.recipient
+        email_message["Subject"] = message.subject or ""
+        email_message["Date"] = formatdate(localtime=True)
+        email_message["Message-ID"] = message_id(message.notification_id, self.domain)
+        email_message["Auto-Submitted"] = "auto-generated"
+        email_message["X-Auto-Response-Suppress"] = "All"
+        if s.reply_to:
+            email_message["Reply-To"] = s.reply_to
+        link, html = self._parts(message)
+        if link:
+            email_message["List-Unsubscribe"] = f"<{link}>"
+            email_message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        email_message.set_content(message.body, charset="utf-8")
+        email_message.add_alternative(html, subtype="html", charset="utf-8")
         # After add_alternative, which moves Content-* headers into the first part.
-        email["Content-Language"] = message.language
-        return email
+        email_message["Content-Language"] = message.language
+        return email_message
 
 
 def build_email(
@@ -156,9 +223,9 @@ class EmailSender:
         return smtp
 
     def send(self, message: OutgoingMessage) -> str | None:
-        email = self.builder.build(message)
+        outbound = self.builder.outbound(message)
         try:
-            self._send_reusing_connection(email)
+            self._send_reusing_connection(outbound)
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
             code, reply = next(iter(exc.recipients.values()))
@@ -186,23 +253,23 @@ class EmailSender:
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise TemporaryFailure(f"SMTP {self._where}: {exc}") from None
-        return str(email["Message-ID"])
+        return outbound.message_id
 
     @property
     def _where(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
-    def _send_reusing_connection(self, email: EmailMessage) -> None:
+    def _send_reusing_connection(self, outbound: OutboundEmail) -> None:
         if self._smtp is not None:
             try:
-                self._smtp.send_message(email)
+                _transmit(self._smtp, outbound)
             except (smtplib.SMTPServerDisconnected, ConnectionError):
                 # The server hung up between messages (idle timeout, restart): reconnect once.
                 self.close()
             else:
                 return
         self._smtp = self._connect()
-        self._smtp.send_message(email)
+        _transmit(self._smtp, outbound)
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -211,6 +278,14 @@ class EmailSender:
             except (TimeoutError, smtplib.SMTPException, OSError):
                 self._smtp.close()
             self._smtp = None
+
+
+def _transmit(smtp: smtplib.SMTP, outbound: OutboundEmail) -> None:
+    if outbound.data is not None:
+        smtp.sendmail(outbound.envelope_from, [outbound.recipient], outbound.data)
+    else:
+        assert outbound.message is not None  # noqa: S101 - one of the two is always set
+        smtp.send_message(outbound.message)
 
 
 def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:

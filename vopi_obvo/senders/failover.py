@@ -17,7 +17,13 @@ from collections.abc import Callable
 
 import structlog
 
-from vopi_obvo.senders import OutgoingMessage, Sender, TemporaryFailure, shutdown_senders
+from vopi_obvo.senders import (
+    OutgoingMessage,
+    Sender,
+    TemporaryFailure,
+    Throttled,
+    shutdown_senders,
+)
 
 log = structlog.get_logger("vopi_obvo.sms")
 
@@ -67,6 +73,8 @@ class FailoverSender:
     def _send_primary(self, message: OutgoingMessage) -> str | None:
         try:
             provider_id = self.primary.send(message)
+        except Throttled:
+            raise  # a gateway that asks us to slow down works: no reason to leave it
         except TemporaryFailure as exc:
             self.failures += 1
             if self.failures < self.failover_after:

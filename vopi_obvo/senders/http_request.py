@@ -10,13 +10,14 @@ escaped, so no text from a template can break the JSON) and `id_path` ("messages
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from vopi_obvo.errors import TemplateError
+from vopi_obvo.messages import templates
 
 DEFAULT_ID_PATH = "id"
 SAMPLE_VALUES: dict[str, Any] = {
@@ -48,22 +49,12 @@ def _json_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-@functools.cache
-def _environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        finalize=_json_value,
-        keep_trailing_newline=False,
-    )
-
-
-@functools.lru_cache(maxsize=16)
 def compile_body(source: str) -> jinja2.Template:
     try:
-        return _environment().from_string(source)
-    except jinja2.TemplateSyntaxError as exc:
-        raise RequestTemplateError(f"syntax error on line {exc.lineno}: {exc.message}") from exc
+        # No block trimming: a body's whitespace is the provider's, as written.
+        return templates.compile_template(source, finalize=_json_value, trim_blocks=False)
+    except TemplateError as exc:
+        raise RequestTemplateError(str(exc)) from exc
 
 
 def render_body(source: str, values: dict[str, Any]) -> bytes:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 import structlog
 
 from vopi_obvo.config import Settings, SmsGatewaySettings
-from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
+from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure, Throttled
 from vopi_obvo.senders.smpp_text import (
     ESM_CLASS_RECEIPT,
     Receipt,
@@ -43,6 +43,8 @@ from vopi_obvo.senders.smpp_text import (
 log = structlog.get_logger("vopi_obvo.smpp")
 
 ESME_ROK = 0x00
+# The SMSC asks us to slow down: the message is not at fault (senders.Throttled).
+THROTTLING_STATUSES = {0x58: "ESME_RTHROTTLED", 0x14: "ESME_RMSGQFUL"}
 ESME_RX_T_APPN = 0x64  # "temporary application error": the SMSC delivers the receipt again
 # submit_sm_resp statuses that say the message itself is wrong: retrying cannot help.
 PERMANENT_STATUSES = {
@@ -377,6 +379,8 @@ class SmppSession:
                 text += PERMANENT_STATUSES.get(pending.status) or _status_text(pending.status)
                 if pending.status in PERMANENT_STATUSES:
                     raise PermanentFailure(text)
+                if pending.status in THROTTLING_STATUSES:
+                    raise Throttled(text)
                 raise TemporaryFailure(text)
             ids.append(pending.message_id)
         return ids

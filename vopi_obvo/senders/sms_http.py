@@ -1,21 +1,25 @@
-"""SMS through an HTTP gateway: 2xx accepted; 4xx permanent, except 401/403 (our credentials),
-408 and 429; everything else temporary.
+"""SMS through an HTTP gateway: 2xx accepted; 429 slows the channel down (Throttled); other
+4xx permanent, except 401/403 (our credentials) and 408; everything else temporary.
 
 The request is OBVO's own contract unless the gateway's method, headers, body template and id
-path are configured for a real provider (http_request.py, docs/sms-gateways.md).
+path are configured for a real provider (http_request.py, docs/sms-gateways.md). Connections
+are kept alive and reused (urllib3's pool, one per gateway, shared by the sending threads);
+the `http(s)_proxy` / `no_proxy` environment is honoured as urllib did.
 """
 
 from __future__ import annotations
 
-import http.client
-import urllib.error
+import email.utils
+import time
+import urllib.parse
 import urllib.request
 
 import structlog
+import urllib3
 
 from vopi_obvo.config import SmsGatewaySettings
 from vopi_obvo.messages import sms_encoding
-from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
+from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure, Throttled
 from vopi_obvo.senders.http_request import (
     DEFAULT_ID_PATH,
     RequestTemplateError,
@@ -29,12 +33,15 @@ log = structlog.get_logger("vopi_obvo.sms")
 class HttpSmsSender:
     channel = "sms"
 
-    def __init__(self, gateway: SmsGatewaySettings, sender_id: str | None = None) -> None:
+    def __init__(
+        self, gateway: SmsGatewaySettings, sender_id: str | None = None, connections: int = 8
+    ) -> None:
         self.gateway = gateway
         # [sms] carries its own sender id; a fallback gateway is given [sms] sender.
         self.sender_id = sender_id if sender_id is not None else getattr(gateway, "sender", "")
         self.name = gateway.url
         self._warned_no_id = False
+        self._pool = connection_pool(gateway.url, gateway.timeout, connections)
 
     def send(self, message: OutgoingMessage) -> str | None:
         info = sms_encoding.analyse(message.body)
@@ -59,24 +66,32 @@ class HttpSmsSender:
         except RequestTemplateError as exc:
             # Checked with sample values at start; a real text that still breaks it is ours.
             raise PermanentFailure(f"SMS gateway request: {exc}") from None
-        request = urllib.request.Request(  # noqa: S310 - the URL is validated as http(s) in config
-            g.url, data=prepared.body, headers=prepared.headers, method=prepared.method
-        )
         try:
-            with urllib.request.urlopen(request, timeout=g.timeout) as response:  # noqa: S310
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = _short(exc.read())
-            text = f"SMS gateway HTTP {exc.code}{': ' + detail if detail else ''}"
-            if exc.code in (401, 403):
-                # Our credentials, not the message: never fail citizens' messages for it.
-                raise TemporaryFailure(f"{text} (check [sms] token / headers)") from None
-            if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                raise PermanentFailure(text) from None
-            raise TemporaryFailure(text) from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+            response = self._pool.request(
+                prepared.method,
+                g.url,
+                body=prepared.body,
+                headers=prepared.headers,
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
             raise TemporaryFailure(f"SMS gateway unreachable: {reason}") from None
+        body = response.data
+        status = response.status
+        if status == 429:
+            raise Throttled(
+                f"SMS gateway HTTP 429{_detail(body)} (sending slower)",
+                retry_after(response.headers.get("Retry-After")),
+            )
+        if status >= 300:
+            text = f"SMS gateway HTTP {status}{_detail(body)}"
+            if status in (401, 403):
+                # Our credentials, not the message: never fail citizens' messages for it.
+                raise TemporaryFailure(f"{text} (check [sms] token / headers)")
+            if 400 <= status < 500 and status != 408:
+                raise PermanentFailure(text)
+            raise TemporaryFailure(text)
         provider_id = find_id(body, g.id_path)
         if provider_id is None and g.id_path != DEFAULT_ID_PATH and not self._warned_no_id:
             self._warned_no_id = True
@@ -84,7 +99,47 @@ class HttpSmsSender:
         return provider_id
 
     def close(self) -> None:
-        """Nothing held between messages."""
+        """The kept-alive connections stay open between batches."""
+
+    def shutdown(self) -> None:
+        self._pool.clear()
+
+
+def connection_pool(url: str, timeout: float, connections: int) -> urllib3.PoolManager:
+    """Kept-alive connections to the gateway, through the environment's proxy if it names
+    one for this host. Only a failed connect is retried at once (the request was not sent);
+    a reply that never came is the dispatcher's to retry later."""
+    options = {
+        "num_pools": 2,
+        "maxsize": max(connections, 1),
+        "block": False,
+        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+        "retries": urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0),
+    }
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return urllib3.ProxyManager(proxy, **options)  # type: ignore[arg-type]
+    return urllib3.PoolManager(**options)  # type: ignore[arg-type]
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number of seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _detail(body: bytes) -> str:
+    detail = _short(body)
+    return f": {detail}" if detail else ""
 
 
 def _short(body: bytes) -> str:

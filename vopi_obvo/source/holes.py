@@ -69,9 +69,9 @@ class GiveUpRule:
     def describe(self) -> str:
         if not self.sessions_trusted:
             return (
-                f"age: {self.no_evidence_reason}; a hole is given up after "
-                f"{max(self.max_age, self.min_age).total_seconds():g} s (hole_max_age) when no "
-                "transaction id older than it is still running"
+                f"age: {self.no_evidence_reason} (after "
+                f"{max(self.max_age, self.min_age).total_seconds():g} s, when no transaction id "
+                "older than the hole is still running)"
             )
         if self.min_age > dt.timedelta(0):
             early = (
@@ -100,20 +100,23 @@ def rule_for(
     cached_sequence: bool,
     min_age: float | None,
     max_age: float,
-    evidence_privilege: str = "pg_read_all_stats",
+    limited_reason: str = "",
 ) -> GiveUpRule:
     """The rule in force: `min_age` None = automatic (CACHED_SEQUENCE_MIN_AGE with a cached
-    sequence, else none); a number forces it (ids handed out in blocks by the application)."""
+    sequence, else none); a number forces it (ids handed out in blocks by the application).
+    `limited_reason`: why the evidence is limited, when it is (the source knows)."""
     if min_age is None:
         chosen = CACHED_SEQUENCE_MIN_AGE if cached_sequence else dt.timedelta(0)
     else:
         chosen = dt.timedelta(seconds=min_age)
-    if evidence.in_recovery:
-        reason = "VOPI is a hot standby, whose pg_stat_activity shows only its own sessions"
-    elif not evidence.can_see_all_sessions:
-        reason = f"the VOPI role cannot see other sessions (grant {evidence_privilege})"
-    else:
+    if evidence.sessions_trusted:
         reason = ""
+    elif limited_reason:
+        reason = limited_reason
+    elif evidence.in_recovery:
+        reason = "VOPI is a hot standby, whose session list shows only its own sessions"
+    else:
+        reason = "the VOPI role cannot see other sessions"
     return GiveUpRule(
         sessions_trusted=evidence.sessions_trusted,
         min_age=chosen,

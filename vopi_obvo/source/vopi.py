@@ -6,7 +6,9 @@ types, `obvo check`'s plan checks) comes from vopi_obvo/source/engines/.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from vopi_obvo.source import engines
 from vopi_obvo.source.engines import IdOrigin
 from vopi_obvo.source.holes import Evidence, Hole
 
+# The name OBVO keeps VOPI's cursor and holes under (source_cursor, pending_holes).
+SOURCE_NAME = "vopi"
 REQUIRED_EVENT_COLUMNS = ("event_id", "event_type", "occurred_at", "case_id")
 REQUIRED_PARTY_COLUMNS = ("case_id", "party_id")
 DEFAULT_TIMEZONE = "Europe/Ljubljana"
@@ -66,6 +70,7 @@ class VopiSource:
         self._oldest = self.wrapped("vopi_oldest_event_id")
         self._oldest_unread = self.wrapped("vopi_oldest_unread")
         self._probe = self.wrapped("vopi_probe_events")
+        self._blockers: list[str] | None = None
         self._parties = sa.text(parties_query.strip().rstrip(";")).bindparams(
             sa.bindparam("case_ids", expanding=True)
         )
@@ -110,6 +115,7 @@ class VopiSource:
         params = {
             "lows": [h.first_id for h in holes],
             "highs": [h.last_id for h in holes],
+            "ranges": json.dumps([[h.first_id, h.last_id] for h in holes]),  # MariaDB/MySQL
             "limit": limit,
         }
         found = self._run_events(conn, self._in_ranges, params)
@@ -168,19 +174,28 @@ class VopiSource:
         evidence = self.hole_evidence()
         if evidence.sessions_trusted:
             return "full"
-        reason = (
-            "VOPI is a hot standby, whose session list shows only its own sessions"
-            if evidence.in_recovery
-            else f"the VOPI role lacks {self.dialect.evidence_privilege}"
+        return "limited: " + self.evidence_limit(evidence)
+
+    def evidence_limit(self, evidence: Evidence | None = None) -> str:
+        """Why hole evidence is limited (for `evidence`, or the last `hole_evidence`)."""
+        if evidence is not None and evidence.in_recovery:
+            return (
+                "VOPI is a hot standby, whose session list shows only its own sessions, so "
+                "holes are given up after [source] hole_max_age"
+            )
+        if self._blockers:
+            return "; ".join(self._blockers)
+        return (
+            f"the VOPI role lacks {self.dialect.evidence_privilege}, so holes are given up "
+            "after [source] hole_max_age"
         )
-        return f"limited: {reason}, so holes are given up after [source] hole_max_age"
 
     def id_origin(self) -> IdOrigin:
         """The table column behind event_id and the id generator behind it (a cached sequence
         hands out ids that are inserted long after they are drawn)."""
         with self._reading("vopi_id_sequence") as conn:
             probed = self._execute(conn, self._probe, {}, "events_query")
-            return self.dialect.id_origin(conn, probed)
+            return self.dialect.id_origin(conn, self.events_query, probed)
 
     def oldest_event_id(self) -> int | None:
         with self._reading("vopi_oldest_event_id") as conn:
@@ -189,7 +204,16 @@ class VopiSource:
 
     def hole_evidence(self) -> Evidence:
         with self._reading("vopi_hole_evidence") as conn:
-            return self.dialect.hole_evidence(conn)
+            evidence = self.dialect.hole_evidence(conn)
+            if evidence.can_see_all_sessions and self._evidence_blockers(conn):
+                evidence = dataclasses.replace(evidence, can_see_all_sessions=False)
+        return evidence
+
+    def _evidence_blockers(self, conn: sa.Connection) -> list[str]:
+        """Asked once per source: the event log's id generator does not change."""
+        if self._blockers is None:
+            self._blockers = self.dialect.evidence_blockers(conn, self.events_query)
+        return self._blockers
 
     def parties(self, case_ids: Iterable[str]) -> dict[str, set[str]]:
         """case_id → party ids (both compared as text)."""
@@ -280,16 +304,14 @@ class VopiSource:
             )
         return events
 
-    @staticmethod
     def _execute(
-        conn: sa.Connection, stmt: sa.TextClause, params: dict[str, Any], which: str
+        self, conn: sa.Connection, stmt: sa.TextClause, params: dict[str, Any], which: str
     ) -> sa.CursorResult[Any]:
         try:
             return conn.execute(stmt, params)
-        except sa.exc.ProgrammingError as exc:
-            conn.rollback()
-            raise SourceQueryError(f"{which} failed in VOPI: {_first_line(exc)}") from exc
-        except sa.exc.DataError as exc:
+        except sa.exc.DBAPIError as exc:
+            if not self.dialect.is_query_error(exc):
+                raise  # VOPI unreachable or busy: the daemon retries
             conn.rollback()
             raise SourceQueryError(f"{which} failed in VOPI: {_first_line(exc)}") from exc
 
@@ -302,6 +324,9 @@ def _aware(value: Any, zone: dt.tzinfo | None) -> Any:
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
+    args: tuple[Any, ...] = tuple(getattr(exc.orig, "args", ()))
+    if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (error code, message)
+        return f"{args[1]} (error {args[0]})"
     return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
 
 

@@ -1,1 +1,2 @@
-"""What the citizens' portal and the staff console share: certificate identity, rate limits."""
+"""What the citizens' portal and the staff console share: certificate identity, sessions and
+CSRF, security headers, proxy trust, rate limits, serving."""

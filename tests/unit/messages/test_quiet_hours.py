@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from vopi_obvo.messages.quiet_hours import LJUBLJANA, QuietHours, QuietWindow, parse_window
@@ -225,8 +225,16 @@ near_changes = st.builds(
 )
 
 
+def test_the_autumn_change_ends_a_window_when_the_clock_falls_back_before_its_start() -> None:
+    # 02:59:59 CEST is quiet in 02:01-00:00; one second later the clock reads 02:00 CET,
+    # outside the window: the SMS goes then, not at midnight.
+    window = QuietWindow(dt.time(2, 1), dt.time(0, 0))
+    assert window.next_allowed(utc(2026, 10, 25, 0, 59, 59)) == utc(2026, 10, 25, 1, 0)
+
+
 @settings(max_examples=200, deadline=None)
 @given(window=windows, now=st.one_of(instants, near_changes))
+@example(window=QuietWindow(dt.time(2, 1), dt.time(0, 0)), now=utc(2026, 10, 25, 0, 59, 59))
 def test_next_allowed_is_the_first_instant_outside_the_window(
     window: QuietWindow, now: dt.datetime
 ) -> None:

@@ -14,10 +14,11 @@ from tests.support import EXAMPLE_CONFIG
 from vopi_obvo.config import settings_from_mapping
 from vopi_obvo.errors import ConfigError
 from vopi_obvo.portal import codes, forms, texts, tokens, webhook
-from vopi_obvo.portal.settings import parse_listen, portal_config
+from vopi_obvo.portal.settings import portal_config
 from vopi_obvo.portal.store import Subscription
 from vopi_obvo.rules import EventKind, EventsLevel, Subscriber, recipients
 from vopi_obvo.web.certificates import CertificateRefused, TrustedIssuers, decode_header
+from vopi_obvo.web.proxy import parse_listen
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_header_forms_of_nginx_apache_and_bare_base64_all_decode(pki: Pki) -> No
 
 
 def test_identity_is_issuer_and_serial_and_refusals_are_named(pki: Pki) -> None:
-    issuers = TrustedIssuers([pki.ca.cert])
+    issuers = TrustedIssuers([pki.ca.cert], "portal")
     identity = issuers.identify(
         nginx_header(pki.ca.issue(serial="X1", tax_number="12345678")), NOW, TAX_NUMBER_OID
     )

@@ -19,6 +19,7 @@ from vopi_obvo.senders.http_request import (
     parse_headers,
     render_body,
 )
+from vopi_obvo.senders.sms_http import retry_after
 
 INFOBIP_BODY = """
 {"messages": [{"destinations": [{"to": {{ to_digits }}}],
@@ -157,3 +158,11 @@ def test_provider_settings_and_token_from_the_environment() -> None:
     assert s.sms.token == "secret-key"
     assert s.sms.headers == ("Authorization: App {token}",)
     assert s.sms.id_path == "messages.0.messageId"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(None, None), ("", None), ("7", 7.0), ("soon", None), ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0)],
+)
+def test_retry_after_in_seconds_or_as_a_date(value: str | None, seconds: float | None) -> None:
+    assert retry_after(value) == seconds

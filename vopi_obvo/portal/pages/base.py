@@ -9,7 +9,6 @@ runs them in its thread pool, beside the blocking database calls.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -23,6 +22,7 @@ from vopi_obvo.portal import changes, store
 from vopi_obvo.portal.codes import Purpose
 from vopi_obvo.portal.context import Citizen, PageRedirect, PageRefusal, Portal
 from vopi_obvo.portal.texts import LANGUAGES, TEXTS, Translator
+from vopi_obvo.web import sessions
 
 FormField = Annotated[str, Form()]
 Plan = TypeVar("Plan")
@@ -122,7 +122,7 @@ class Pages:
 
     @staticmethod
     def check_csrf(citizen: Citizen, token: str) -> None:
-        if not token or not hmac.compare_digest(token, citizen.csrf_token):
+        if not sessions.csrf_matches(token, citizen.csrf_token):
             raise PageRefusal(403, "csrf_title", "csrf_text")
 
     def limit_codes(self, request: Request, citizen: Citizen) -> None:

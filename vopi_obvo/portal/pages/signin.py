@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.messages.contacts import normalise_email, normalise_phone
 from vopi_obvo.portal import changes, store
 from vopi_obvo.portal.codes import Purpose
-from vopi_obvo.portal.context import Citizen
+from vopi_obvo.portal.context import Citizen, Portal
 from vopi_obvo.portal.pages.base import FormField, Pages
 
 
@@ -19,7 +19,7 @@ def link_by_tax_number(pages: Pages, request: Request, citizen: Citizen) -> str 
     """Linked party, 'ambiguous', or None (no query, no tax number, no match)."""
     portal = pages.portal
     query = portal.settings.source.party_by_tax_number_query.strip()
-    tax_number = citizen.certificate.tax_number
+    tax_number = citizen.tax_number
     if portal.vopi is None or not query or not tax_number:
         return None
     with portal.vopi.connect() as vconn:
@@ -41,6 +41,17 @@ def link_by_tax_number(pages: Pages, request: Request, citizen: Citizen) -> str 
         citizen.party_id = parties[0]
         pages.audit(citizen, request, "link.tax_number", conn=conn)
     return parties[0]
+
+
+def sign_out_target(portal: Portal, citizen: Citizen) -> str | None:
+    """Where the browser goes when an SI-PASS session ends here: the IdP's single logout."""
+    sp = portal.config.sipass
+    session = citizen.session
+    if sp is None or session is None or not session.saml_name_id:
+        return None
+    return sp.logout_redirect(
+        session.saml_name_id, session.saml_name_id_format or "", session.saml_session_index or ""
+    )
 
 
 def router(pages: Pages) -> APIRouter:
@@ -136,6 +147,9 @@ def router(pages: Pages) -> APIRouter:
         pages.check_csrf(citizen, csrf)
         portal.end_session(request)
         pages.audit(citizen, request, "sign_out")
+        single_logout = sign_out_target(portal, citizen)
+        if single_logout is not None:
+            return RedirectResponse(single_logout, status_code=303)
         t = pages.translator(request)
         return pages.message(request, "signed_out_title", [t("signed_out_text")], home_link=False)
 

@@ -22,6 +22,10 @@ SCHEMES = {
     "postgresql": "postgresql",
     "postgresql+psycopg": "postgresql",
     "postgres": "postgresql",
+    "mysql+pymysql": "mysql",
+    "mariadb+pymysql": "mysql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
 }
 
 
@@ -52,6 +56,7 @@ class IdOrigin:
     sequence: str | None  # the id generator behind that column; None: none found
     cache_size: int = 1
     increment_by: int = 1
+    note: str = ""  # the engine's own words, when it says more than the fields above
 
     @property
     def cached(self) -> bool:
@@ -59,6 +64,8 @@ class IdOrigin:
         return self.cache_size > 1
 
     def describe(self) -> str:
+        if self.note:
+            return self.note
         if self.column is None:
             return (
                 "event_id is an expression, so its sequence is unknown; if its ids are cached "
@@ -115,6 +122,11 @@ class SourceEngine(Protocol):
         (filter, order, limit), written so that it stays a range scan of the primary key."""
         ...
 
+    def is_query_error(self, exc: sa.exc.DBAPIError) -> bool:
+        """True when the administrator's query is at fault (a wrong column, a missing
+        privilege, a type error): a clear error, not a retry as for an unreachable VOPI."""
+        ...
+
     def clock(self, conn: sa.Connection) -> Clock: ...
 
     def hole_evidence(self, conn: sa.Connection) -> Evidence:
@@ -122,7 +134,9 @@ class SourceEngine(Protocol):
         role can see them all (`can_see_all_sessions`); False runs the age rule."""
         ...
 
-    def id_origin(self, conn: sa.Connection, probed: sa.CursorResult[Any]) -> IdOrigin:
+    def id_origin(
+        self, conn: sa.Connection, events_query: str, probed: sa.CursorResult[Any]
+    ) -> IdOrigin:
         """The table column behind event_id in the probed events query, and its id generator
         (cache and increment)."""
         ...
@@ -133,6 +147,11 @@ class SourceEngine(Protocol):
 
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
         """Columns of the probed events query whose type the wrapped query cannot rely on."""
+        ...
+
+    def evidence_blockers(self, conn: sa.Connection, events_query: str) -> list[str]:
+        """Why the evidence cannot prove a hole dead for this event log (e.g. ids drawn from
+        a sequence before the insert, which no transaction view shows); empty: it can."""
         ...
 
     def check(self, conn: sa.Connection, events_query: str) -> EngineReport:
@@ -158,7 +177,12 @@ def kind_of_url(url: str) -> str | None:
 
 
 def for_kind(kind: str) -> SourceEngine:
+    """ "postgresql" or "mysql" (also SQLAlchemy's dialect names, "mariadb" among them)."""
     # Imported here: the engine modules build on this one.
+    if kind in ("mysql", "mariadb"):
+        from vopi_obvo.source.engines.mysql import MYSQL  # noqa: PLC0415
+
+        return MYSQL
     from vopi_obvo.source.engines.postgresql import POSTGRESQL  # noqa: PLC0415
 
     return POSTGRESQL
@@ -167,7 +191,9 @@ def for_kind(kind: str) -> SourceEngine:
 def for_url(url: str) -> SourceEngine:
     kind = kind_of_url(url)
     if kind is None:
-        raise ValueError("[source] url must start with postgresql://")
+        raise ValueError(
+            "[source] url must start with postgresql:// or mysql+pymysql:// (MariaDB, MySQL)"
+        )
     return for_kind(kind)
 
 

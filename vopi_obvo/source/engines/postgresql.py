@@ -92,6 +92,9 @@ class PostgreSQL:
     def wrapped(self, name: str, events_query: str) -> sa.TextClause:
         return queries.vopi(name, events_query)
 
+    def is_query_error(self, exc: sa.exc.DBAPIError) -> bool:
+        return isinstance(exc, sa.exc.ProgrammingError | sa.exc.DataError)
+
     def clock(self, conn: sa.Connection) -> Clock:
         row = conn.execute(queries.q("vopi_clock")).one()
         return Clock(row.now, int(row.xmax))
@@ -108,7 +111,9 @@ class PostgreSQL:
             oldest_session_start=row.oldest_session_start,
         )
 
-    def id_origin(self, conn: sa.Connection, probed: sa.CursorResult[Any]) -> IdOrigin:
+    def id_origin(
+        self, conn: sa.Connection, events_query: str, probed: sa.CursorResult[Any]
+    ) -> IdOrigin:
         """From the result's column origin (table OID and column number, which PostgreSQL
         resolves through subqueries) to the sequence, through pg_depend or the default."""
         names = list(probed.keys())
@@ -148,6 +153,9 @@ class PostgreSQL:
                     f"(PostgreSQL type oid {type_code}); cast it in the query"
                 )
         return problems
+
+    def evidence_blockers(self, conn: sa.Connection, events_query: str) -> list[str]:
+        return []
 
     def check(self, conn: sa.Connection, events_query: str) -> EngineReport:
         return EngineReport([], [])

@@ -1,0 +1,201 @@
+"""SI-PASS sign-in against a real signing IdP (pysaml2's IdP role, its own key, over HTTP on
+loopback): a good login links by tax number; a response signed by another key, for another
+audience, expired, replayed or answering a request this browser never made is refused with
+its own page and audit row; single logout ends the session."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import portal_support as ps
+from tests import support_saml as ss
+from tests.portal_support import PortalServer, audit_actions, csrf, rows, running_portal
+from tests.support import Vopi, free_port
+from tests.support_saml import OTHER_SP, SipassIdp, sipass_overrides
+from vopi_obvo.config import Settings
+
+pki = ps.pki
+sipass_idp = ss.sipass_idp
+TAX_NUMBER = "12345678"
+
+
+@pytest.fixture
+def party(vopi: Vopi) -> int:
+    party = vopi.party("Janez Novak")
+    vopi.conn.execute("UPDATE vopi.parties SET tax_number = %s WHERE id = %s", (TAX_NUMBER, party))
+    return party
+
+
+@pytest.fixture
+def sipass_portal(
+    make_settings: Callable[..., Settings], pki: ps.Pki, sipass_idp: SipassIdp, tmp_path: Path
+) -> Iterator[PortalServer]:
+    port = free_port()
+    settings = make_settings(
+        **ps.portal_overrides(pki),
+        **sipass_overrides(sipass_idp, tmp_path, f"http://127.0.0.1:{port}"),
+    )
+    with running_portal(settings, port=port) as server:
+        sp = server.portal.config.sipass
+        assert sp is not None
+        sipass_idp.sp_metadata = sp.metadata()
+        yield server
+
+
+def start_login(http: httpx.Client) -> tuple[str, str]:
+    """The portal's redirect to SI-PASS: (the AuthnRequest's id, the redirect URL)."""
+    reply = http.get("/sipass/prijava")
+    assert reply.status_code == 303, reply.text
+    location = reply.headers["location"]
+    return location, urllib.parse.urlsplit(location).query
+
+
+def respond(idp: SipassIdp, portal: PortalServer, query: str, **kwargs: Any) -> str:
+    request = idp.parse_request(query).message
+    sp = portal.portal.config.sipass
+    assert sp is not None
+    return idp.response(request.id, sp_entity_id=sp.entity_id, acs_url=sp.acs_url, **kwargs)
+
+
+def settings_of(portal: PortalServer) -> Settings:
+    return portal.portal.settings
+
+
+def test_the_sign_in_page_offers_both_ways(sipass_portal: PortalServer) -> None:
+    with sipass_portal.client() as http:
+        page = http.get("/obvestila")
+    assert page.status_code == 401
+    assert "Prijava z digitalnim potrdilom" in page.text
+    assert 'action="/sipass/prijava"' in page.text
+
+
+def test_good_login_links_the_party_by_tax_number_and_shows_the_settings_page(
+    sipass_portal: PortalServer, sipass_idp: SipassIdp, party: int
+) -> None:
+    from tests.integration.test_pipeline import subscribe  # noqa: PLC0415
+
+    settings = settings_of(sipass_portal)
+    subscribe(settings, party, email="janez@example.si")
+    with sipass_portal.client() as http:
+        _, query = start_login(http)
+        # Through the IdP over HTTP, as the browser goes: the redirect, then its form.
+        idp_page = httpx.get(sipass_idp.url + "/sso?" + query, timeout=10)
+        assert idp_page.status_code == 200
+        response = idp_page.text.split('name="SAMLResponse" value="')[1].split('"')[0]
+        signed_in = http.post("/sipass/acs", data={"SAMLResponse": response})
+        assert signed_in.status_code == 303, signed_in.text
+        assert signed_in.headers["location"] == "/obvestila"
+        page = http.get("/nastavitve")
+        assert page.status_code == 200
+        assert "Nastavitve obvestil" in page.text
+        assert "janez@example.si" in page.text
+    assert rows(settings, "SELECT party_id, linked_by, issuer FROM obvo.portal_identities") == [
+        (str(party), "tax_number", "SI-PASS")
+    ]
+    # The tax number itself is not stored: only a keyed hash identifies the person.
+    assert TAX_NUMBER not in str(rows(settings, "SELECT * FROM obvo.portal_identities"))
+    assert ("sign_in", "ok") in audit_actions(settings)
+
+
+@pytest.mark.parametrize(
+    ("variant", "reason", "text"),
+    [
+        ({"other_key": True}, "saml_bad_signature", "podpis ni veljaven"),
+        ({"audience": OTHER_SP}, "saml_wrong_audience", "ni namenjen tej strani"),
+        ({"lifetime": -10}, "saml_expired", "je potekla"),
+        ({"level": ss.LOA_LOW}, "saml_low_assurance", "višja raven zanesljivosti"),
+    ],
+)
+def test_a_bad_response_is_refused_with_its_reason(
+    sipass_portal: PortalServer,
+    sipass_idp: SipassIdp,
+    party: int,
+    variant: dict[str, Any],
+    reason: str,
+    text: str,
+) -> None:
+    with sipass_portal.client() as http:
+        _, query = start_login(http)
+        response = respond(sipass_idp, sipass_portal, query, **variant)
+        refused = http.post("/sipass/acs", data={"SAMLResponse": response})
+        assert refused.status_code == 403
+        assert text in refused.text
+        assert "Poskus prijave je zabeležen." in refused.text
+        assert http.get("/obvestila").status_code == 401  # no session
+    audited = rows(
+        settings_of(sipass_portal),
+        "SELECT action, outcome, peer FROM obvo.portal_audit WHERE starts_with(action, 'sign_in')",
+    )
+    assert audited == [(f"sign_in.{reason}", "refused", "127.0.0.1")]
+
+
+def test_a_replayed_response_is_refused(
+    sipass_portal: PortalServer, sipass_idp: SipassIdp, party: int
+) -> None:
+    with sipass_portal.client() as http:
+        _, query = start_login(http)
+        response = respond(sipass_idp, sipass_portal, query)
+        assert http.post("/sipass/acs", data={"SAMLResponse": response}).status_code == 303
+        again = http.post("/sipass/acs", data={"SAMLResponse": response})
+    assert again.status_code == 403
+    assert "že uporabljena" in again.text
+    assert ("sign_in.saml_replayed", "refused") in audit_actions(settings_of(sipass_portal))
+
+
+def test_a_response_to_a_request_this_browser_did_not_make_is_refused(
+    sipass_portal: PortalServer, sipass_idp: SipassIdp, party: int
+) -> None:
+    with sipass_portal.client() as victim:
+        _, query = start_login(victim)
+        response = respond(sipass_idp, sipass_portal, query)
+    # Another browser (no cookie of that request) posts the victim's response.
+    with sipass_portal.client() as other:
+        start_login(other)
+        refused = other.post("/sipass/acs", data={"SAMLResponse": response})
+    assert refused.status_code == 403
+    assert "ne ustreza prijavi" in refused.text
+    assert ("sign_in.saml_unsolicited", "refused") in audit_actions(settings_of(sipass_portal))
+
+
+def test_a_tax_number_without_a_party_is_refused(
+    sipass_portal: PortalServer, sipass_idp: SipassIdp, vopi: Vopi
+) -> None:
+    with sipass_portal.client() as http:
+        _, query = start_login(http)
+        refused = http.post(
+            "/sipass/acs", data={"SAMLResponse": respond(sipass_idp, sipass_portal, query)}
+        )
+    assert refused.status_code == 403
+    assert "ni vloge ali stranke" in refused.text
+    assert ("sign_in.saml_unknown_party", "refused") in audit_actions(settings_of(sipass_portal))
+
+
+def test_single_logout_ends_the_session(
+    sipass_portal: PortalServer, sipass_idp: SipassIdp, party: int
+) -> None:
+    with sipass_portal.client() as http:
+        _, query = start_login(http)
+        response = respond(sipass_idp, sipass_portal, query)
+        assert http.post("/sipass/acs", data={"SAMLResponse": response}).status_code == 303
+        home = http.get("/obvestila")
+        assert home.status_code in (200, 303)
+        page = http.get("/narocilo")
+        out = http.post("/izpis", data={"csrf": csrf(page)})
+        assert out.status_code == 303
+        to_idp = out.headers["location"]
+        assert to_idp.startswith(sipass_idp.url + "/slo?")
+        # The IdP checks the signed LogoutRequest and answers on our SLO endpoint.
+        back = httpx.get(to_idp, timeout=10)
+        assert back.status_code == 303
+        assert sipass_idp.logout_requests == [f"t-{TAX_NUMBER}"]
+        done = http.get(back.headers["location"])
+        assert done.status_code == 200
+        assert "Izpisani ste" in done.text
+        assert http.get("/obvestila").status_code == 401
+    assert rows(settings_of(sipass_portal), "SELECT count(*) FROM obvo.portal_sessions") == [(0,)]

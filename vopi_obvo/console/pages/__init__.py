@@ -1,0 +1,1 @@
+"""The console's page groups: one router module each."""

@@ -1,0 +1,104 @@
+"""Rendering the console's pages: the layout's context (language, staff member, menu by role,
+the municipality's name and logo), message pages, redirects, local times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.requests import Request
+
+from vopi_obvo.console.context import Console, Signed
+from vopi_obvo.console.roles import Role
+from vopi_obvo.console.texts import TEXTS, Translator
+from vopi_obvo.messages.templates import LJUBLJANA
+from vopi_obvo.web.certificates import CertificateIdentity
+from vopi_obvo.web.language import LANGUAGES
+
+# The menu: path, text key, the role it needs.
+MENU = (
+    ("/", "nav_overview", Role.VIEWER),
+    ("/obvestila", "nav_outbox", Role.VIEWER),
+    ("/narocniki", "nav_subscribers", Role.CLERK),
+    ("/dogodki", "nav_event_types", Role.ADMIN),
+    ("/revizija", "nav_audit", Role.VIEWER),
+    ("/osebje", "nav_staff", Role.ADMIN),
+)
+
+
+def local_time(moment: dt.datetime | None) -> str:
+    """A time as staff read it: Europe/Ljubljana, `1. 12. 2026 14:05`."""
+    if moment is None:
+        return ""
+    value = moment.astimezone(LJUBLJANA)
+    return f"{value.day}. {value.month}. {value.year} {value:%H:%M}"
+
+
+def local_date(moment: dt.date) -> str:
+    return f"{moment.day}. {moment.month}. {moment.year}"
+
+
+class Views:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        title_key: str,
+        *,
+        signed: Signed | None,
+        status: int = 200,
+        title_values: dict[str, object] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        lang = self.console.language(request)
+        t = Translator(lang)
+        config = self.console.config
+        html = self.console.templates.get_template(template).render(
+            t=t,
+            lang=lang,
+            title=t(title_key, **(title_values or {})),
+            signed=signed,
+            menu=[
+                (path, key)
+                for path, key, needed in MENU
+                if signed is not None and signed.may(needed)
+            ],
+            languages=[(code, TEXTS[code]["language_name"]) for code in LANGUAGES],
+            organisation=config.organisation,
+            has_logo=config.logo is not None,
+            local_time=local_time,
+            local_date=local_date,
+            Role=Role,
+            notice=context.pop("notice", None),
+            active=context.pop("active", None),
+            **context,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def message(
+        self,
+        request: Request,
+        status: int,
+        title_key: str,
+        *paragraph_keys: str,
+        certificate: CertificateIdentity | None = None,
+    ) -> HTMLResponse:
+        t = Translator(self.console.language(request))
+        contact = self.console.config.access_contact or t("access_contact_default")
+        return self.render(
+            request,
+            "message.html",
+            title_key,
+            signed=None,
+            status=status,
+            paragraphs=[t(k, contact=contact) for k in paragraph_keys],
+            certificate=certificate,
+        )
+
+
+def see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)

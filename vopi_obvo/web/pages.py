@@ -1,0 +1,31 @@
+"""What the HTML pages of the portal and the console share: the Jinja environment of their
+templates and the language a request asks for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from starlette.requests import Request
+
+from vopi_obvo.web.language import LANG_COOKIE, from_accept_language, pick_language
+
+
+def page_environment(template_dir: Path) -> jinja2.Environment:
+    """The Jinja environment of a site's HTML pages: autoescaped, strict about names."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def request_language(request: Request) -> str:
+    """The page's language: ?lang=, else the cookie, else the browser's Accept-Language."""
+    return pick_language(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        from_accept_language(request.headers.get("accept-language")),
+    )
