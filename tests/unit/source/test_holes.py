@@ -306,4 +306,12 @@ def test_the_rule_in_force() -> None:
         for cached in (False, True)
     }
     assert len(texts) == 4  # without trusted sessions the age rule reads the same either way
-    assert any("pg_read_all_stats" in t for t in texts)
+    assert any("cannot see other sessions" in t for t in texts)
+    limited = rule_for(
+        evidence(visible=False),
+        cached_sequence=False,
+        min_age=None,
+        max_age=3600,
+        limited_reason="the VOPI role lacks pg_read_all_stats",
+    )
+    assert limited.describe().startswith("age: the VOPI role lacks pg_read_all_stats")
