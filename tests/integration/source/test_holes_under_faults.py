@@ -137,6 +137,7 @@ def test_a_cached_id_inserted_10_s_later_arrives(
         20,
     )
     assert "CACHE 20" in origin.describe()
+    assert any("CACHE 20" in note for note in service.source.engine_report().notes)  # obvo check
     service.run(once=True)
     # A clerk's desktop session: its first insert draws a block of 20 ids.
     desk = psycopg.connect(vopi.url, autocommit=True)
