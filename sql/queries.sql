@@ -263,6 +263,12 @@ DELETE FROM unclassified_event_types WHERE event_type IN (SELECT code FROM event
 SELECT event_type, seen_count, first_seen_at, last_seen_at, last_event_id
 FROM unclassified_event_types ORDER BY last_seen_at DESC
 
+-- name: notifications_per_event_type
+-- The console's event types: notifications each type made since :since, the newest one's time
+-- (a range of notifications_created, not the whole outbox).
+SELECT event_type, count(*) AS n, max(created_at) AS last_at, max(source_event_id) AS last_event_id
+FROM notifications WHERE created_at >= :since GROUP BY event_type
+
 -- name: subscribers_for_parties
 -- Subscribers among a batch's parties.
 SELECT id, party_id, email, phone, events, language, key_only_channels FROM subscribers
@@ -424,14 +430,26 @@ INSERT INTO audit_log (actor, action, target, detail)
 VALUES (:actor, :action, :target, CAST(:detail AS jsonb))
 
 -- name: list_audit
--- `obvo audit`: newest first; an action filter `subscriber` also matches `subscriber.add`.
-SELECT id, at, actor, action, target, detail FROM audit_log
-WHERE (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
+-- `obvo audit` and the console's audit page: the administrative log and the portal's in one
+-- trail, newest first, optionally one source; an action filter `subscriber` also matches
+-- `subscriber.add`; a portal row's target is its subscriber, else its party.
+SELECT source, id, at, actor, action, outcome, target, peer, detail FROM (
+    SELECT 'admin' AS source, id, at, actor, action, 'ok' AS outcome, target,
+           NULL::text AS peer, detail
+    FROM audit_log
+    UNION ALL
+    SELECT 'portal', id, at, actor, action, outcome,
+           COALESCE('subscriber:' || subscriber_id, 'party:' || party_id), peer, detail
+    FROM portal_audit
+) AS trail
+WHERE (CAST(:source AS text) IS NULL OR source = CAST(:source AS text))
+  AND (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
   AND (CAST(:actor AS text) IS NULL OR actor = CAST(:actor AS text))
   AND (CAST(:action AS text) IS NULL OR action = CAST(:action AS text)
        OR action LIKE CAST(:action AS text) || '.%')
   AND (CAST(:target AS text) IS NULL OR target = CAST(:target AS text))
-ORDER BY id DESC
+  AND (CAST(:outcome AS text) IS NULL OR outcome = CAST(:outcome AS text))
+ORDER BY at DESC, source, id DESC
 LIMIT :limit
 
 -- name: subscriber_case_limits
@@ -514,7 +532,7 @@ SET recipient = NULL, subject = NULL, body = NULL, body_html = NULL, event_value
 WHERE id = :id
 
 -- name: admin_notifications
--- `notifications list`: newest first, filtered.
+-- `notifications list` and the console's outbox: newest first, filtered.
 SELECT n.id, n.created_at, n.updated_at, n.source_event_id, n.event_type, n.event_kind,
        n.case_id, n.subscriber_id, s.party_id, n.channel, n.language, n.recipient,
        n.status, n.attempts, n.next_attempt_at, n.sent_at, n.last_error
@@ -523,6 +541,9 @@ WHERE (CAST(:status AS text) IS NULL OR n.status = CAST(:status AS text))
   AND (CAST(:subscriber_id AS bigint) IS NULL OR n.subscriber_id = CAST(:subscriber_id AS bigint))
   AND (CAST(:case_id AS text) IS NULL OR n.case_id = CAST(:case_id AS text))
   AND (CAST(:since AS timestamptz) IS NULL OR n.created_at >= CAST(:since AS timestamptz))
+  AND (CAST(:until AS timestamptz) IS NULL OR n.created_at < CAST(:until AS timestamptz))
+  AND (CAST(:channel AS text) IS NULL OR n.channel = CAST(:channel AS text))
+  AND (CAST(:event_type AS text) IS NULL OR n.event_type = CAST(:event_type AS text))
 ORDER BY n.id DESC
 LIMIT :limit
 
@@ -1109,3 +1130,12 @@ WHERE channel = 'sms' AND sent_at IS NOT NULL AND sms_segments IS NOT NULL
   AND sent_at >= :since
 GROUP BY 1, 2
 ORDER BY 1, 2
+
+-- name: console_held_of_type
+-- The console's storm view: the held notifications of one event type, oldest first.
+SELECT n.id, n.created_at, n.source_event_id, n.case_id, n.subscriber_id, n.channel,
+       n.held_reason
+FROM notifications AS n
+WHERE n.status = 'held' AND n.event_type = :event_type
+ORDER BY n.id
+LIMIT :limit

@@ -111,6 +111,7 @@ class SipassIdp:
                     },
                     "policy": {"default": {"lifetime": {"minutes": lifetime}}},
                     "name_id_format": [NAMEID_FORMAT_TRANSIENT],
+                    "want_authn_requests_signed": True,  # the portal's requests are checked
                     "sign_response": True,
                     "sign_assertion": True,
                 }
@@ -143,7 +144,13 @@ class SipassIdp:
     def parse_request(self, query: str) -> Any:
         """The portal's AuthnRequest from the redirect URL's query (signature checked)."""
         params = {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
-        return self.server().parse_authn_request(params["SAMLRequest"], BINDING_HTTP_REDIRECT)
+        return self.server().parse_authn_request(
+            params["SAMLRequest"],
+            BINDING_HTTP_REDIRECT,
+            relay_state=params.get("RelayState"),
+            sigalg=params.get("SigAlg"),
+            signature=params.get("Signature"),
+        )
 
     def response(
         self,
@@ -173,6 +180,19 @@ class SipassIdp:
             sign_assertion=True,
         )
         return base64.b64encode(str(response).encode()).decode()
+
+    def logout_request(self, name_id: str, sp_slo_url: str, *, other_key: bool = False) -> str:
+        """An IdP-initiated LogoutRequest to the portal (HTTP-Redirect, query signed): its URL."""
+        server = self.server(other_key=other_key)
+        sp_entity_id = next(iter(server.metadata.with_descriptor("spsso")))
+        _, request = server.create_logout_request(
+            sp_slo_url,
+            sp_entity_id,
+            name_id=NameID(format=NAMEID_FORMAT_TRANSIENT, text=name_id),
+            sign=False,
+        )
+        info = server.apply_binding(BINDING_HTTP_REDIRECT, str(request), sp_slo_url, "", sign=True)
+        return str(dict(info["headers"])["Location"])
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         idp = self

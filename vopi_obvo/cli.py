@@ -130,11 +130,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vopi_obvo.ops.file_secrets import exposed_secrets  # noqa: PLC0415
+    from vopi_obvo.ops.file_secrets import exposed_private_key, exposed_secrets  # noqa: PLC0415
     from vopi_obvo.ops.migrate import pending_migrations  # noqa: PLC0415
 
     settings = settings_of(args)
-    for warning in exposed_secrets(settings.path):
+    warnings = exposed_secrets(settings.path)
+    sipass = settings.portal.sipass
+    if sipass.enabled and sipass.key_file:
+        key = exposed_private_key(sipass.key_file, "[portal.sipass] key_file")
+        warnings += [key] if key else []
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     problems: list[str] = []
     obvo = obvo_engine(settings)

@@ -217,6 +217,11 @@ class PortalSettings:
     crl_files: tuple[str, ...] = ()
     # Seconds after a CRL's thisUpdate when it no longer counts (0 = until its nextUpdate).
     crl_max_age: float = 0.0
+    # CRL distribution points the portal fetches itself every crl_refresh seconds, cached
+    # in crl_cache_dir (the last good copy survives a restart and an unreachable server).
+    crl_urls: tuple[str, ...] = ()
+    crl_refresh: float = 3600.0
+    crl_cache_dir: str = "/var/cache/obvo/crl"
     # OID of the subject attribute that carries the tax number (for party_by_tax_number_query).
     tax_number_oid: str = ""
     # "client:sha256:<hex>" per API client; `obvo portal token CLIENT` makes one.
@@ -244,6 +249,9 @@ class ConsoleSettings:
     client_cert_header: str = "X-SSL-Client-Cert"
     # PEM files of the CAs whose employee certificates sign staff in (SIGOV-CA, SIGEN-CA).
     ca_files: tuple[str, ...] = ()
+    # Their CRLs, as for the portal; empty = no revocation check.
+    crl_files: tuple[str, ...] = ()
+    crl_max_age: float = 0.0
     session_secret: str = ""  # OBVO_CONSOLE_SESSION_SECRET: keys the session hashes
     session_ttl: float = 1800.0
     rate_limit: int = 20  # sign-ins and changes per staff member or address per minute

@@ -3,7 +3,8 @@
 The browser talks to a loopback reverse proxy that plays nginx: it adds the verified client
 certificate header, as `$ssl_client_escaped_cert` would, and forwards to the portal on
 uvicorn. The citizen switches to key events only and confirms a new mobile number with the
-code read from the SMS gateway stub; the daemon's next notifications follow the change.
+code read from the SMS gateway stub; the daemon's next notifications follow the change. Once,
+the citizen signs in through the test SI-PASS instead (tests/support_saml.py).
 Skipped where chromium is missing, except in CI (CI set), where that is a failure.
 """
 
@@ -15,19 +16,23 @@ import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests import portal_support as ps
+from tests import support_saml
 from tests.integration.test_pipeline import apply_rules, subscribe
 from tests.portal_support import CERT_HEADER, PortalServer, link, nginx_header, running_portal
-from tests.support import SmsGateway, SmtpServer, Vopi, wait_for
+from tests.support import SmsGateway, SmtpServer, Vopi, free_port, wait_for
+from tests.support_saml import SipassIdp, sipass_overrides
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 
 pki = ps.pki
+sipass_idp = support_saml.sipass_idp
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -161,3 +166,35 @@ def test_citizen_changes_level_and_phone_in_a_real_browser(
     assert texts[0][0] == "+38640222333"
     assert [m.recipients for m in smtp_server.messages] == [["janez@example.si"]]
     assert "je uvrščena v obravnavo" in smtp_server.messages[0].subject
+
+
+@pytest.mark.slow
+def test_citizen_signs_in_through_sipass_in_a_real_browser(
+    chrome: Any, make_settings: Any, pki: ps.Pki, vopi: Vopi, sipass_idp: SipassIdp, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    port = free_port()
+    settings: Settings = make_settings(
+        **ps.portal_overrides(pki),
+        **sipass_overrides(sipass_idp, tmp_path, f"http://127.0.0.1:{port}"),
+    )
+    apply_rules(settings)
+    party = vopi.party("Janez Novak")
+    vopi.conn.execute(
+        "UPDATE vopi.parties SET tax_number = %s WHERE id = %s",
+        (sipass_idp.citizen.tax_number, party),
+    )
+    subscribe(settings, party, email="janez@example.si")
+    with running_portal(settings, port=port) as server:
+        sp = server.portal.config.sipass
+        assert sp is not None
+        sipass_idp.sp_metadata = sp.metadata()
+        chrome.get(server.url + "/nastavitve")
+        chrome.find_element(By.ID, "sipass").click()  # the sign-in page offers SI-PASS
+        wait_for(lambda: chrome.current_url.startswith(sipass_idp.url), timeout=30)
+        chrome.find_element(By.ID, "continue").click()  # SI-PASS posts the response back
+        wait_for(lambda: "/obvestila" in chrome.current_url, timeout=30)
+        assert "Janez Novak" in chrome.find_element(By.TAG_NAME, "main").text
+        chrome.get(server.url + "/nastavitve")
+        assert chrome.find_element(By.TAG_NAME, "h1").text == "Nastavitve obvestil"

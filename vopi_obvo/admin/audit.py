@@ -1,4 +1,6 @@
-"""The audit trail: who changed what, and when (table `audit_log`).
+"""The audit trail: who changed what, and when (table `audit_log`), read together with the
+citizens' portal's own trail (`portal_audit`: sign-ins, refusals, API and webhook calls,
+citizens' changes) by `entries`, for `obvo audit` and the staff console alike.
 
 Every administrative change (rules, subscribers, retries, cancellations) is recorded in the
 same transaction as the change itself, so a change without its record cannot exist. `detail`
@@ -20,23 +22,31 @@ import sqlalchemy as sa
 
 from vopi_obvo.queries import q
 
+SOURCES = ("admin", "portal")
+
 
 @dataclass(frozen=True)
 class AuditEntry:
-    id: int
+    id: int  # unique within its source
     at: dt.datetime
     actor: str
     action: str
     target: str | None
     detail: Mapping[str, Any]
+    source: str = "admin"  # "admin" (audit_log) or "portal" (portal_audit)
+    outcome: str = "ok"  # "refused" for the portal's refusals
+    peer: str | None = None  # the portal's TCP peer (refusals name the address there only)
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "source": self.source,
             "id": self.id,
             "at": self.at.isoformat(),
             "actor": self.actor,
             "action": self.action,
+            "outcome": self.outcome,
             "target": self.target,
+            "peer": self.peer,
             "detail": dict(self.detail),
         }
 
@@ -75,16 +85,26 @@ def record(
 def entries(
     conn: sa.Connection,
     *,
+    source: str | None = None,
     since: dt.datetime | None = None,
     actor: str | None = None,
     action: str | None = None,
     target: str | None = None,
+    outcome: str | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """Newest first."""
+    """Both trails (or one `source`), newest first, each filter optional."""
     rows = conn.execute(
         q("list_audit"),
-        {"since": since, "actor": actor, "action": action, "target": target, "limit": limit},
+        {
+            "source": source,
+            "since": since,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "outcome": outcome,
+            "limit": limit,
+        },
     )
     return [
         AuditEntry(
@@ -94,6 +114,9 @@ def entries(
             action=r.action,
             target=r.target,
             detail=r.detail or {},
+            source=r.source,
+            outcome=r.outcome,
+            peer=r.peer,
         )
         for r in rows
     ]

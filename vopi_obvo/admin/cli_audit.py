@@ -1,4 +1,6 @@
-"""`obvo audit`: who changed what, and when (rules, subscribers, retries, cancellations)."""
+"""`obvo audit`: who changed what, and when: the administrative log (rules, subscribers,
+retries, cancellations) and the citizens' portal's trail (sign-ins, refusals, API calls,
+citizens' own changes), together or one `--source`."""
 
 from __future__ import annotations
 
@@ -25,16 +27,24 @@ def add_audit_command(sub: Add, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "audit",
         parents=[common],
-        help="administrative changes: who, when, what",
+        help="the audit trail: administrative changes and the portal's sign-ins and changes",
         description="Every administrative change (rules, subscribers, retries, cancellations) "
-        "with its actor and time, newest first.",
+        "and every entry of the citizens' portal (sign-ins, refusals with the peer address, API "
+        "and webhook calls, citizens' own changes), with actor and time, newest first.",
     )
+    p.add_argument(
+        "--source", choices=audit.SOURCES, help="only the administrative log or only the portal's"
+    )
+    p.add_argument("--outcome", choices=("ok", "refused"), help="only allowed or refused entries")
     p.add_argument("--since", metavar="T", help="since T (2026-03-01, 2h, 7d, …)")
     p.add_argument("--actor", help="only this actor")
     p.add_argument(
         "--action", help="only this action, or a family: subscriber, notification, rules"
     )
-    p.add_argument("--target", help="only this target, e.g. subscriber:12, notification:345, rules")
+    p.add_argument(
+        "--target",
+        help="only this target, e.g. subscriber:12, notification:345, rules, party:77",
+    )
     p.add_argument("--limit", type=positive_int, default=100, help="at most N (default 100)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_audit)
@@ -57,21 +67,31 @@ def cmd_audit(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     with obvo_engine(settings).connect() as conn:
         found = audit.entries(
-            conn, since=since, actor=actor, action=action, target=target, limit=args.limit
+            conn,
+            source=args.source,
+            since=since,
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=args.outcome,
+            limit=args.limit,
         )
     if args.json:
         print_json([e.as_json() for e in found])
         return ExitCode.OK
     print_table(
-        ["id", "time", "actor", "action", "target", "detail"],
+        ["source", "id", "time", "actor", "action", "outcome", "target", "peer", "detail"],
         [
             (
+                e.source,
                 e.id,
                 show_time(e.at),
                 e.actor,
                 e.action,
+                e.outcome,
                 e.target,
-                one_line(json.dumps(dict(e.detail), ensure_ascii=False), 70),
+                e.peer,
+                one_line(json.dumps(dict(e.detail), ensure_ascii=False), 60),
             )
             for e in found
         ],

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vopi_obvo.admin import audit
 from vopi_obvo.admin.common import actor_of, add_actor_option, obvo_engine, settings_of
-from vopi_obvo.delivery.storm_store import HeldOutcome, cancel_held, release_held
+from vopi_obvo.admin.outbox import decide_held
+from vopi_obvo.delivery.storm_store import HeldOutcome
 from vopi_obvo.errors import ExitCode, InvalidInput
-from vopi_obvo.queries import q
 
 Add = Any  # argparse's private _SubParsersAction type
 
@@ -68,28 +67,12 @@ def _decide(args: argparse.Namespace, *, release: bool) -> int:
     actor = actor_of(args)
     schema = settings.database.schema
     with obvo_engine(settings).begin() as conn:
-        outcome = (release_held if release else cancel_held)(conn, schema, code)
-        if outcome.notifications == 0 and not outcome.storm_ended:
-            known = conn.execute(q("list_event_types")).all()
-            codes = sorted(r.code for r in known)
-            if code not in codes:
-                raise InvalidInput(
-                    f"--event-type {code}: no such event type in the rules "
-                    f"(known: {', '.join(codes) or 'none'}); nothing changed"
-                )
-        else:
-            audit.record(
-                conn,
-                actor,
-                "notifications.release" if release else "notifications.cancel",
-                f"event_type:{code}",
-                {"notifications": outcome.notifications, "storm_ended": outcome.storm_ended},
-            )
-    print(_describe(outcome, release=release))
+        outcome = decide_held(conn, schema, code, actor, release=release, field="--event-type")
+    print(describe_held(outcome, release=release))
     return ExitCode.OK
 
 
-def _describe(outcome: HeldOutcome, *, release: bool) -> str:
+def describe_held(outcome: HeldOutcome, *, release: bool) -> str:
     code = outcome.event_type
     if outcome.notifications == 0 and not outcome.storm_ended:
         return f"nothing is held for event type {code}"

@@ -5,14 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from vopi_obvo import queries, store
-from vopi_obvo.admin import audit
+from vopi_obvo import store
 from vopi_obvo.admin.common import (
     actor_of,
     add_actor_option,
@@ -23,26 +19,27 @@ from vopi_obvo.admin.common import (
     vopi_source,
     warn,
 )
-from vopi_obvo.admin.rendering import (
-    RenderedPart,
-    check_rule,
-    referenced_event_fields,
-    sample_values,
+from vopi_obvo.admin.rendering import RenderedPart, check_rule
+from vopi_obvo.admin.rules_ops import (
+    SOURCE_ERRORS,
+    apply_rules,
+    decode_rules_bytes,
+    dump_text,
+    event_columns,
+    fallback_values,
+    newest_event_of_type,
+    parse_rules_text,
+    sms_policy,
+    source_failure_note,
+    unclassified_rows,
+    vopi_catalogue,
 )
-from vopi_obvo.admin.rules_toml import diff_rules, dump_rules, has_changes
+from vopi_obvo.admin.rules_toml import diff_rules, has_changes
 from vopi_obvo.config import Settings
-from vopi_obvo.errors import (
-    ExitCode,
-    InvalidInput,
-    RulesError,
-    SourceQueryError,
-    SourceUnavailable,
-)
-from vopi_obvo.messages.sms_text import SmsPolicy
+from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.messages.sms_warnings import sms_length_warnings
 from vopi_obvo.rule_validation import format_problems, invalid_rules
-from vopi_obvo.rules import EventKind, RuleSet, describe_changes, parse_rules_document
-from vopi_obvo.source.vopi import VopiSource
+from vopi_obvo.rules import EventKind, RuleSet, describe_changes
 
 Add = Any  # argparse's private _SubParsersAction type
 
@@ -121,25 +118,12 @@ def add_preview_command(sub: Add, common: argparse.ArgumentParser) -> None:
 def read_rules_file(path: Path) -> RuleSet:
     """A rules file, validated; every problem names the file and the event type."""
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InvalidInput(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path}: is a directory, not a rules file") from None
-    except UnicodeDecodeError as exc:
-        raise RulesError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError([f"{path}: not valid TOML: {exc}"]) from None
-    try:
-        return parse_rules_document(document)
-    except RulesError as exc:
-        raise RulesError([f"{path}: {p}" for p in exc.problems]) from None
-
-
-def sms_policy(settings: Settings) -> SmsPolicy:
-    return SmsPolicy(
-        transliterate=settings.sms.transliterate, max_segments=settings.sms.max_segments
-    )
+    return parse_rules_text(decode_rules_bytes(raw, str(path)), str(path))
 
 
 # ---- apply, dump, diff ----
@@ -150,23 +134,9 @@ def cmd_rules_apply(args: argparse.Namespace) -> int:
     actor = actor_of(args)
     path: Path = args.file
     new_rules = read_rules_file(path)
-    engine = obvo_engine(settings)
-    with engine.begin() as conn:
-        current = store.load_rules(conn)
-        changes = describe_changes(current, new_rules)
-        changed = has_changes(current, new_rules)
-        if not args.dry_run and changed:
-            store.save_rules(conn, new_rules)
-            audit.record(
-                conn,
-                actor,
-                "rules.apply",
-                "rules",
-                {
-                    "file": str(path),
-                    "changes": [c for c in changes if not c.startswith(("unchanged", "kept"))],
-                },
-            )
+    with obvo_engine(settings).begin() as conn:
+        applied = apply_rules(conn, new_rules, actor=actor, source=str(path), dry_run=args.dry_run)
+    changes, changed = applied.changes, applied.changed
     for line in changes:
         print(line)
     for warning in sms_length_warnings(new_rules, sms_policy(settings)):
@@ -184,14 +154,7 @@ def cmd_rules_dump(args: argparse.Namespace) -> int:
         ruleset = store.load_rules(conn)
     for problem in format_problems(invalid_rules(ruleset)):
         warn(f"{problem} (dumped as stored; `rules apply` will refuse it until fixed)")
-    now = dt.datetime.now(dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
-    text = dump_rules(
-        ruleset,
-        header=[
-            f"OBVO rules from schema {settings.database.schema}, dumped {now}.",
-            "Load with: obvo rules apply FILE (types and languages not in the file are kept).",
-        ],
-    )
+    text = dump_text(ruleset, settings.database.schema)
     output: Path | None = args.output
     if output is None:
         sys.stdout.write(text)
@@ -318,68 +281,29 @@ def _events_for_check(
 ) -> tuple[dict[str, tuple[dict[str, Any], str]], list[str]]:
     """code → (event values, where they came from); notes say why sample values were used."""
     notes: list[str] = []
-    columns: list[tuple[str, int | None]] | None = None
+    columns: list[tuple[str, str | None]] | None = None
     latest: dict[str, dict[str, Any]] = {}
     source = vopi_source(settings)
     try:
-        columns = _event_columns(source)
+        columns = event_columns(source)
         for code in [] if sample_only else codes:
             rule = ruleset.rules[code]
             if rule.kind is EventKind.INTERNAL and not rule.templates:
                 continue
-            found = _newest_event_of_type(source, code)
+            found = newest_event_of_type(source, code)
             if found is not None:
                 latest[code] = found
-    except (
-        sa.exc.OperationalError,
-        sa.exc.InterfaceError,
-        SourceQueryError,
-        SourceUnavailable,
-    ) as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        notes.append(
-            f"VOPI could not be read ({detail}); sample values used instead, with the "
-            "columns the templates name (their types unknown)"
-        )
+    except SOURCE_ERRORS as exc:
+        notes.append(source_failure_note(exc))
     finally:
         source.engine.dispose()
     result: dict[str, tuple[dict[str, Any], str]] = {}
     for code in codes:
         if code in latest:
             result[code] = (latest[code], f"event {latest[code]['event_id']}")
-            continue
-        known = columns
-        if known is None:
-            known = [(name, None) for name in sorted(referenced_event_fields(ruleset.rules[code]))]
-        result[code] = (sample_values(known, code), "sample values")
+        else:
+            result[code] = (fallback_values(ruleset.rules[code], code, columns), "sample values")
     return result, notes
-
-
-def _event_columns(source: VopiSource) -> list[tuple[str, int | None]]:
-    stmt = source.wrapped("vopi_probe_events")
-    with source.engine.connect() as conn:
-        try:
-            result = conn.execute(stmt)
-        except sa.exc.ProgrammingError as exc:
-            raise SourceQueryError(f"events_query failed in VOPI: {_first_line(exc)}") from exc
-        description = result.cursor.description or ()
-        conn.rollback()
-    return [(str(d[0]), d[1] if isinstance(d[1], int) else None) for d in description]
-
-
-def _newest_event_of_type(source: VopiSource, code: str) -> dict[str, Any] | None:
-    stmt = source.wrapped("vopi_newest_event_of_type")
-    with source.engine.connect() as conn:
-        try:
-            row = conn.execute(stmt, {"event_type": code}).mappings().first()
-        except sa.exc.ProgrammingError as exc:
-            raise SourceQueryError(f"events_query failed in VOPI: {_first_line(exc)}") from exc
-        conn.rollback()
-    return None if row is None else dict(row)
-
-
-def _first_line(exc: sa.exc.DBAPIError) -> str:
-    return str(exc.orig or exc).strip().splitlines()[0]
 
 
 # ---- unclassified ----
@@ -387,35 +311,27 @@ def _first_line(exc: sa.exc.DBAPIError) -> str:
 
 def cmd_rules_unclassified(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    with obvo_engine(settings).connect() as conn:
-        seen = conn.execute(queries.q("list_unclassified")).all()
-        classified = set(store.load_rules(conn).rules)
     catalogue: dict[str, str] | None = None
     if settings.source.event_types_query.strip():
-        catalogue = _vopi_catalogue(settings)
-    rows: dict[str, dict[str, Any]] = {}
-    for r in seen:
-        rows[r.event_type] = {
+        source = vopi_source(settings)
+        try:
+            catalogue = vopi_catalogue(settings, source)
+        finally:
+            source.engine.dispose()
+    with obvo_engine(settings).connect() as conn:
+        found = unclassified_rows(conn, catalogue)
+    ordered: list[dict[str, Any]] = [
+        {
             "event_type": r.event_type,
-            "name": (catalogue or {}).get(r.event_type, ""),
-            "seen": int(r.seen_count),
+            "name": r.name,
+            "seen": r.seen,
             "first_seen_at": r.first_seen_at,
             "last_seen_at": r.last_seen_at,
             "last_event_id": r.last_event_id,
-            "in_catalogue": None if catalogue is None else r.event_type in catalogue,
+            "in_catalogue": r.in_catalogue,
         }
-    for code, name in (catalogue or {}).items():
-        if code not in classified and code not in rows:
-            rows[code] = {
-                "event_type": code,
-                "name": name,
-                "seen": 0,
-                "first_seen_at": None,
-                "last_seen_at": None,
-                "last_event_id": None,
-                "in_catalogue": True,
-            }
-    ordered = sorted(rows.values(), key=lambda r: (-r["seen"], r["event_type"]))
+        for r in found
+    ]
     if args.json:
         print_json(
             {
@@ -456,35 +372,6 @@ def cmd_rules_unclassified(args: argparse.Namespace) -> int:
         )
     print("\nclassify them with `obvo rules apply FILE` (kind internal, notify or key)")
     return ExitCode.OK
-
-
-def _vopi_catalogue(settings: Settings) -> dict[str, str]:
-    source = vopi_source(settings)
-    stmt = sa.text(settings.source.event_types_query.strip().rstrip(";"))
-    try:
-        with source.engine.connect() as conn:
-            try:
-                result = conn.execute(stmt)
-            except (sa.exc.ProgrammingError, sa.exc.DataError) as exc:
-                raise SourceQueryError(
-                    f"[source] event_types_query failed in VOPI: {_first_line(exc)}"
-                ) from exc
-            keys = list(result.keys())
-            missing = [c for c in ("code", "name") if c not in keys]
-            if missing:
-                raise SourceQueryError(
-                    f"[source] event_types_query must return the columns code and name "
-                    f"(missing: {', '.join(missing)}; it returns: {', '.join(keys) or 'nothing'})"
-                )
-            catalogue = {
-                str(r.code): "" if r.name is None else str(r.name)
-                for r in result
-                if r.code is not None
-            }
-            conn.rollback()
-    finally:
-        source.engine.dispose()
-    return catalogue
 
 
 def _iso(value: dt.datetime | None) -> str | None:

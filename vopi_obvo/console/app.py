@@ -12,7 +12,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vopi_obvo import __version__
 from vopi_obvo.console.context import STATIC_DIR, Console, PageRefusal
-from vopi_obvo.console.pages import overview, session, staff
+from vopi_obvo.console.pages import (
+    audit,
+    event_types,
+    outbox,
+    overview,
+    rules_file,
+    session,
+    staff,
+)
 from vopi_obvo.console.views import Views
 from vopi_obvo.web.certificates import NoCertificateHeader
 from vopi_obvo.web.responses import add_response_middleware, route_of
@@ -26,7 +34,7 @@ def create_app(console: Console) -> FastAPI:
     )
     app.state.console = console
     views = Views(console)
-    for module in (overview, session, staff):
+    for module in (overview, outbox, event_types, rules_file, audit, session, staff):
         app.include_router(module.make_router(console, views))
 
     @app.get("/static/console.css", include_in_schema=False)

@@ -1,8 +1,9 @@
 """Staff roles and what each may do (pure).
 
-Each role includes the one below it: a viewer reads the overview, the outbox and the audit;
-a clerk also registers, changes and ends subscriptions and retries notifications; an admin
-also edits rules and templates, decides about storms, erases subscribers and manages staff.
+Each role includes the one below it: a viewer reads the overview, the outbox, the audit and
+the event types with their templates; a clerk also registers, changes and ends subscriptions
+and retries notifications; an admin also edits rules and templates, decides about storms,
+erases subscribers and manages staff.
 """
 
 from __future__ import annotations

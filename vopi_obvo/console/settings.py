@@ -12,6 +12,7 @@ from vopi_obvo.config import Settings
 from vopi_obvo.errors import ConfigError
 from vopi_obvo.web.certificates import TrustedIssuers, load_ca_files
 from vopi_obvo.web.proxy import Network, is_trusted, parse_listen, parse_networks
+from vopi_obvo.web.revocation import RevocationLists
 
 MIN_SECRET_LENGTH = 32
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
@@ -40,7 +41,11 @@ def console_issuers(settings: Settings) -> TrustedIssuers:
         raise ConfigError(
             "[console] ca_files is required: PEM files of the CAs of employee certificates"
         )
-    return TrustedIssuers(load_ca_files(settings.console.ca_files, "console"), "console")
+    c = settings.console
+    revocation = (
+        RevocationLists(c.crl_files, c.crl_max_age, section="console") if c.crl_files else None
+    )
+    return TrustedIssuers(load_ca_files(c.ca_files, "console"), "console", revocation)
 
 
 def console_config(settings: Settings) -> ConsoleConfig:
@@ -69,6 +74,8 @@ def console_config(settings: Settings) -> ConsoleConfig:
             f"[console] session_secret must have at least {MIN_SECRET_LENGTH} characters "
             "(set OBVO_CONSOLE_SESSION_SECRET)"
         )
+    if c.crl_max_age < 0:
+        problems.append("[console] crl_max_age must not be negative")
     if not c.session_ttl > 0:
         problems.append("[console] session_ttl must be greater than 0")
     if c.rate_limit < 1:

@@ -21,7 +21,7 @@ MENU = (
     ("/", "nav_overview", Role.VIEWER),
     ("/obvestila", "nav_outbox", Role.VIEWER),
     ("/narocniki", "nav_subscribers", Role.CLERK),
-    ("/dogodki", "nav_event_types", Role.ADMIN),
+    ("/dogodki", "nav_event_types", Role.VIEWER),
     ("/revizija", "nav_audit", Role.VIEWER),
     ("/osebje", "nav_staff", Role.ADMIN),
 )
@@ -42,6 +42,9 @@ def local_date(moment: dt.date) -> str:
 class Views:
     def __init__(self, console: Console) -> None:
         self.console = console
+
+    def translator(self, request: Request) -> Translator:
+        return Translator(self.console.language(request))
 
     def render(
         self,

@@ -29,6 +29,7 @@ __all__ = [
     "SmsInfo",
     "analyse",
     "gsm7_length",
+    "gsm7_runs",
     "is_gsm7",
     "transliterate",
     "truncate",
@@ -270,6 +271,19 @@ def _ucs2_packer() -> _Packer:
 def is_gsm7(text: str) -> bool:
     """True if every character is in the GSM 03.38 default alphabet or its extension table."""
     return _GSM7.issuperset(text)
+
+
+def gsm7_runs(text: str) -> list[tuple[str, bool]]:
+    """The text cut into runs of GSM-7 characters (False) and of characters that force UCS-2
+    (True), in order: what the console highlights."""
+    runs: list[tuple[str, bool]] = []
+    for ch in text:
+        forces = ch not in _GSM7
+        if runs and runs[-1][1] == forces:
+            runs[-1] = (runs[-1][0] + ch, forces)
+        else:
+            runs.append((ch, forces))
+    return runs
 
 
 def gsm7_length(text: str) -> int:

@@ -1,4 +1,5 @@
-"""`obvo check` warns when a file holding a password or token can be read by every user."""
+"""`obvo check` warns when a file holding a password or token can be read by every user, or a
+private key by anyone but its owner (the portal refuses to start with such a key)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,18 @@ def exposed_secrets(config_path: Path | None) -> list[str]:
                 "unit's EnvironmentFile (mode 600)"
             )
     return warnings
+
+
+def exposed_private_key(name: str, key: str) -> str | None:
+    """Why the private key file `name` (the setting `key`) is exposed, or None: a key must be
+    readable by its owner only."""
+    try:
+        mode = Path(name).stat().st_mode
+    except OSError:
+        return None
+    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    return (
+        f"{key} {name} can be read by other users (mode {stat.S_IMODE(mode):04o}): "
+        f"chmod 600 {name} (owner: the portal's user)"
+    )

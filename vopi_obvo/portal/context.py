@@ -29,6 +29,7 @@ from vopi_obvo.web.certificates import (
     CertificateIdentity,
     CertificateRefused,
     NoCertificateHeader,
+    Refusal,
     identify_header,
 )
 from vopi_obvo.web.pages import page_environment, request_language
@@ -39,6 +40,8 @@ log = structlog.get_logger("vopi_obvo.portal")
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Peers whose refusals are being counted rather than audited; beyond this the counts go.
+MAX_SUPPRESSED_KEYS = 10_000
 
 
 class PageRefusal(Exception):
@@ -103,8 +106,14 @@ class Portal:
         self.suppressed_refusals: dict[str, int] = {}
         self.code_limiter = SlidingWindow(p.rate_limit, 60.0)
         self.templates = page_environment(TEMPLATE_DIR)
+        if config.crl_fetcher is not None:
+            config.crl_fetcher.on_result = _log_crl_fetch
+            config.crl_fetcher.fetch_all()  # before the first sign-in; then on schedule
+            config.crl_fetcher.start()
 
     def close(self) -> None:
+        if self.config.crl_fetcher is not None:
+            self.config.crl_fetcher.stop()
         self.engine.dispose()
         if self.vopi is not None:
             self.vopi.dispose()
@@ -140,6 +149,9 @@ class Portal:
         except NoCertificateHeader:
             raise NoCertificate from None
         except CertificateRefused as exc:
+            if exc.reason is Refusal.CRL_STALE:
+                # The deployer's problem, not the citizen's: which CRL and why, in the log.
+                log.error("portal.crl_stale", detail=exc.detail)
             self.refuse(request, str(exc.reason), exc.status, exc.audit_detail())
 
     def refuse(
@@ -171,6 +183,10 @@ class Portal:
                 )
             log.warning("portal.sign_in_refused", reason=reason)
         else:
+            if len(self.suppressed_refusals) >= MAX_SUPPRESSED_KEYS:
+                # Many peers over their limit at once: keep memory bounded, say so once.
+                log.warning("portal.refusal_counts_dropped", keys=len(self.suppressed_refusals))
+                self.suppressed_refusals.clear()
             self.suppressed_refusals[key] = self.suppressed_refusals.get(key, 0) + 1
             log.warning("portal.sign_in_refused", reason=reason, audited=False)
         self.signin_limiter.allow(f"signin:{self.client_address(request)}")
@@ -257,3 +273,10 @@ class Portal:
             with self.engine.begin() as conn:
                 store.delete_session(conn, self.session_hash(token))
         request.state.end_session = True
+
+
+def _log_crl_fetch(url: str, problem: str | None) -> None:
+    if problem is None:
+        log.info("portal.crl_fetched", url=url)
+    else:
+        log.warning("portal.crl_fetch_failed", url=url, error=problem)

@@ -3,17 +3,19 @@ CA files): every problem is named by its key, and the portal refuses to start on
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 
-from vopi_obvo.config import Settings
+from vopi_obvo.config import PortalSettings, Settings
 from vopi_obvo.errors import ConfigError
 from vopi_obvo.portal import tokens
 from vopi_obvo.portal.sipass import ServiceProvider, check_files
 from vopi_obvo.web.certificates import TrustedIssuers, load_ca_files
 from vopi_obvo.web.proxy import Network, is_trusted, parse_listen, parse_networks
-from vopi_obvo.web.revocation import RevocationLists
+from vopi_obvo.web.revocation import CrlFetcher, RevocationLists
 
 MIN_SECRET_LENGTH = 32
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
@@ -31,6 +33,7 @@ class PortalConfig:
     issuers: TrustedIssuers
     api_clients: dict[str, str]  # token digest → client name
     sipass: ServiceProvider | None = None  # SI-PASS sign-in, when [portal.sipass] enabled
+    crl_fetcher: CrlFetcher | None = None  # [portal] crl_urls, started with the portal
 
     def is_trusted_proxy(self, address: str | None) -> bool:
         return is_trusted(address, self.trusted_proxies)
@@ -61,8 +64,16 @@ def portal_config(settings: Settings) -> PortalConfig:
             " (or enable [portal.sipass])"
         )
     issuers = TrustedIssuers([], "portal")
+    fetcher: CrlFetcher | None = None
     try:
-        revocation = RevocationLists(p.crl_files, p.crl_max_age) if p.crl_files else None
+        fetcher = _crl_fetcher(p, problems)
+        revocation = None
+        if p.crl_files or fetcher:
+            revocation = RevocationLists(
+                p.crl_files, p.crl_max_age, fetcher.paths if fetcher else ()
+            )
+        if fetcher:
+            fetcher.lists = revocation
         issuers = TrustedIssuers(load_ca_files(p.ca_files, "portal"), "portal", revocation)
     except ConfigError as exc:
         problems.append(str(exc))
@@ -106,7 +117,25 @@ def portal_config(settings: Settings) -> PortalConfig:
         issuers=issuers,
         api_clients=clients,
         sipass=sipass,
+        crl_fetcher=fetcher,
     )
+
+
+def _crl_fetcher(p: PortalSettings, problems: list[str]) -> CrlFetcher | None:
+    if not p.crl_urls:
+        return None
+    for url in p.crl_urls:
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            problems.append(f"[portal] crl_urls: {url!r} is not an http:// or https:// URL")
+    if p.crl_refresh < 60:
+        problems.append("[portal] crl_refresh must be at least 60 seconds")
+    try:
+        Path(p.crl_cache_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problems.append(f"[portal] crl_cache_dir {p.crl_cache_dir}: {exc.strerror}")
+    if not os.access(p.crl_cache_dir, os.W_OK):
+        problems.append(f"[portal] crl_cache_dir {p.crl_cache_dir} is not writable")
+    return CrlFetcher(p.crl_urls, p.crl_cache_dir, p.crl_refresh)
 
 
 def _sipass(settings: Settings, problems: list[str]) -> ServiceProvider | None:

@@ -18,12 +18,10 @@ import logging
 import os
 import re
 import shutil
-import stat
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
@@ -32,13 +30,14 @@ from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
 from saml2.response import IncorrectlySigned, StatusError, UnsolicitedResponse
 from saml2.saml import NAMEID_FORMAT_TRANSIENT, NameID
-from saml2.sigver import SignatureError
+from saml2.sigver import SignatureError, verify_redirect_signature
 from saml2.time_util import str_to_time
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from vopi_obvo.config import SipassSettings
 from vopi_obvo.errors import ConfigError
+from vopi_obvo.ops.file_secrets import exposed_private_key
 
 ACS_PATH = "/sipass/acs"
 SLO_PATH = "/sipass/slo"
@@ -93,10 +92,6 @@ class Redirect:
     url: str
 
 
-def _readable_by_others(path: Path) -> bool:
-    return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
-
-
 def check_files(s: SipassSettings) -> list[str]:
     """Problems with the [portal.sipass] files, each named by its key."""
     problems: list[str] = []
@@ -109,12 +104,9 @@ def check_files(s: SipassSettings) -> list[str]:
             problems.append(f"[portal.sipass] {key} is required when enabled = true")
         elif not os.access(name, os.R_OK):
             problems.append(f"[portal.sipass] {key}: cannot read {name}")
-    if s.key_file and os.access(s.key_file, os.R_OK) and _readable_by_others(Path(s.key_file)):
-        mode = stat.S_IMODE(Path(s.key_file).stat().st_mode)
-        problems.append(
-            f"[portal.sipass] key_file {s.key_file} can be read by other users (mode "
-            f"{mode:04o}): chmod 600 {s.key_file} (owner: the portal's user)"
-        )
+    exposed = exposed_private_key(s.key_file, "[portal.sipass] key_file") if s.key_file else None
+    if exposed:
+        problems.append(exposed)
     if s.required_level not in s.levels:
         problems.append(
             f"[portal.sipass] required_level {s.required_level!r} is not one of levels "
@@ -319,8 +311,25 @@ class ServiceProvider:
     def _sigalg() -> str:
         return str(SIG_RSA_SHA256)
 
+    def _signed_by_idp(self, query: Mapping[str, str], kind: str) -> bool:
+        """The HTTP-Redirect signature over the query, with the IdP metadata's signing keys.
+        pysaml2 checks it only for an IdP's incoming requests, so the SP checks it here."""
+        message = {k: query[k] for k in (kind, "RelayState", "SigAlg", "Signature") if k in query}
+        if not message.get(kind) or "Signature" not in message or "SigAlg" not in message:
+            return False
+        certs = self.config.metadata.certs(self.idp_entity_id, "idpsso", "signing")
+        for _, cert in certs:
+            try:
+                if verify_redirect_signature(message, self.client.sec.sec_backend, cert):
+                    return True
+            except Exception:  # noqa: BLE001, S112 - a key that does not verify: try the next
+                continue
+        return False
+
     def logout_response_ok(self, query: Mapping[str, str]) -> bool:
         """The IdP's answer to our LogoutRequest (HTTP-Redirect): verified and successful."""
+        if not self._signed_by_idp(query, "SAMLResponse"):
+            return False
         try:
             response = self.client.parse_logout_request_response(
                 query.get("SAMLResponse", ""), BINDING_HTTP_REDIRECT
@@ -332,6 +341,8 @@ class ServiceProvider:
     def idp_logout_request(self, query: Mapping[str, str]) -> tuple[str, str] | None:
         """An IdP-initiated LogoutRequest (HTTP-Redirect, signature checked): the NameID it
         ends and the URL of our LogoutResponse; None when it does not verify."""
+        if not self._signed_by_idp(query, "SAMLRequest"):
+            return None
         try:
             request = self.client.parse_logout_request(
                 query.get("SAMLRequest", ""),

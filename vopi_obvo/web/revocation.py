@@ -1,5 +1,7 @@
 """Revocation of client certificates: the issuers' CRLs, from files the deployer keeps fresh
-(the CAs publish them; a timer or cron fetches them, as for nginx's `ssl_crl`).
+(the CAs publish them; a timer or cron fetches them, as for nginx's `ssl_crl`), and from URLs
+this process fetches on a schedule into a cache directory (`CrlFetcher`), so a restart starts
+with the last lists and an unreachable distribution point leaves the cached copy in use.
 
 A CRL counts only when its issuer's key signed it. A file that changed on disk is read again
 at the next check (at most every `RELOAD_EVERY` seconds). A CRL past its nextUpdate, or older
@@ -10,9 +12,11 @@ own reason until a fresh CRL is in place, since a stale list cannot show a recen
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from cryptography import x509
 from vopi_obvo.errors import ConfigError
 
 RELOAD_EVERY = 30.0
+MAX_CRL_BYTES = 50_000_000  # the largest national CRLs are a few MB
 
 
 class RevocationProblem(Exception):
@@ -38,7 +43,15 @@ class _Loaded:
     stamp: tuple[tuple[str, float], ...]  # (path, mtime) of each file when read
 
 
-def _read(paths: Sequence[str]) -> _Loaded:
+def parse_crl(data: bytes) -> x509.CertificateRevocationList:
+    """A CRL in PEM or DER; ValueError when it is neither."""
+    if b"-----BEGIN X509 CRL-----" in data:
+        return x509.load_pem_x509_crl(data)
+    return x509.load_der_x509_crl(data)
+
+
+def _read(paths: Sequence[str], fetched: Sequence[Path] = (), section: str = "portal") -> _Loaded:
+    """The configured files (each must be readable) and the fetched copies present."""
     crls: list[x509.CertificateRevocationList] = []
     stamp: list[tuple[str, float]] = []
     for name in paths:
@@ -47,26 +60,37 @@ def _read(paths: Sequence[str]) -> _Loaded:
             data = path.read_bytes()
             stamp.append((name, path.stat().st_mtime))
         except OSError as exc:
-            raise ConfigError(f"[portal] crl_files: cannot read {name}: {exc.strerror}") from None
+            raise ConfigError(
+                f"[{section}] crl_files: cannot read {name}: {exc.strerror}"
+            ) from None
         try:
-            crl = (
-                x509.load_pem_x509_crl(data)
-                if b"-----BEGIN X509 CRL-----" in data
-                else x509.load_der_x509_crl(data)
-            )
+            crls.append(parse_crl(data))
         except ValueError:
-            raise ConfigError(f"[portal] crl_files: {name} holds no CRL (PEM or DER)") from None
-        crls.append(crl)
+            raise ConfigError(f"[{section}] crl_files: {name} holds no CRL (PEM or DER)") from None
+    for path in fetched:
+        try:
+            stamp.append((str(path), path.stat().st_mtime))
+            crls.append(parse_crl(path.read_bytes()))
+        except (OSError, ValueError):
+            continue  # not fetched yet, or a bad copy: that issuer has no CRL until it is
     return _Loaded(tuple(crls), tuple(stamp))
 
 
 class RevocationLists:
-    """The CRLs of `[portal] crl_files`, re-read when a file changes."""
+    """The CRLs of a section's `crl_files` (and fetched copies), re-read when a file changes."""
 
-    def __init__(self, paths: Sequence[str], max_age: float = 0.0) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        max_age: float = 0.0,
+        fetched: Sequence[Path] = (),
+        section: str = "portal",  # the configuration section that lists them, for messages
+    ) -> None:
         self.paths = tuple(paths)
+        self.fetched = tuple(fetched)
         self.max_age = max_age
-        self._loaded = _read(self.paths)
+        self.section = section
+        self._loaded = _read(self.paths, self.fetched, section)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
@@ -76,9 +100,10 @@ class RevocationLists:
                 return self._loaded
             self._checked = time.monotonic()
             try:
-                stamp = tuple((n, Path(n).stat().st_mtime) for n in self.paths)
+                names = [*self.paths, *(str(p) for p in self.fetched if p.exists())]
+                stamp = tuple((n, Path(n).stat().st_mtime) for n in names)
                 if stamp != self._loaded.stamp:
-                    self._loaded = _read(self.paths)
+                    self._loaded = _read(self.paths, self.fetched, self.section)
             except (OSError, ConfigError):
                 pass  # the last good lists stay; staleness is judged on their own dates
             return self._loaded
@@ -86,7 +111,7 @@ class RevocationLists:
     def reload(self) -> None:
         """Read the files now (tests, and SIGHUP-style reloads)."""
         with self._lock:
-            self._loaded = _read(self.paths)
+            self._loaded = _read(self.paths, self.fetched, self.section)
             self._checked = time.monotonic()
 
     def check(self, cert: x509.Certificate, ca: x509.Certificate, now: dt.datetime) -> None:
@@ -110,7 +135,7 @@ class RevocationLists:
                 revoked=False,
                 detail=(
                     f"the CRL of {issuer} is from {newest.last_update_utc.isoformat()}, older "
-                    f"than [portal] crl_max_age ({self.max_age:g} s)"
+                    f"than [{self.section}] crl_max_age ({self.max_age:g} s)"
                 ),
             )
         entry = newest.get_revoked_certificate_by_serial_number(cert.serial_number)
@@ -119,3 +144,70 @@ class RevocationLists:
                 revoked=True,
                 detail=f"revoked {entry.revocation_date_utc.isoformat()} (CRL of {issuer})",
             )
+
+
+def cached_path(cache_dir: str, url: str) -> Path:
+    return Path(cache_dir) / f"crl-{hashlib.sha256(url.encode()).hexdigest()[:16]}.crl"
+
+
+class CrlFetcher:
+    """Fetches `[portal] crl_urls` every `interval` seconds into `cache_dir` (a new copy
+    replaces the old one only when it parses as a CRL), then has the lists re-read."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        cache_dir: str,
+        interval: float,
+        on_result: Callable[[str, str | None], None] = lambda url, problem: None,
+        timeout: float = 20.0,
+    ) -> None:
+        self.urls = tuple(urls)
+        self.cache_dir = cache_dir
+        self.interval = interval
+        self.on_result = on_result  # (url, None when fetched, else why not): for the log
+        self.timeout = timeout
+        self.lists: RevocationLists | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [cached_path(self.cache_dir, url) for url in self.urls]
+
+    def fetch_all(self) -> None:
+        for url in self.urls:
+            self.on_result(url, self._fetch(url))
+        if self.lists is not None:
+            self.lists.reload()
+
+    def _fetch(self, url: str) -> str | None:
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as reply:  # noqa: S310 - http(s) only, checked at start
+                data = reply.read(MAX_CRL_BYTES + 1)
+        except (OSError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if len(data) > MAX_CRL_BYTES:
+            return f"larger than {MAX_CRL_BYTES} bytes"
+        try:
+            parse_crl(data)
+        except ValueError:
+            return "the answer is not a CRL (PEM or DER)"
+        target = cached_path(self.cache_dir, url)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        temporary.replace(target)  # readers see the old copy or the new one, never half
+        return None
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.wait(self.interval):
+                self.fetch_all()
+
+        self._thread = threading.Thread(target=run, name="crl-fetcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout + 1)

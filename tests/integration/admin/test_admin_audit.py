@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.admin_helpers import Obvo, write_config
@@ -50,9 +51,40 @@ def test_every_change_is_listed_with_actor_and_filters(
     assert json.loads(obvo("audit", "--since", "2999-01-01", "--json").out) == []
 
     human = obvo("audit", "--limit", "2").out.splitlines()
-    assert human[0].split() == ["id", "time", "actor", "action", "target", "detail"]
-    assert human[1].split()[3:5] == ["c", "subscriber.remove"]
+    assert human[0].split() == [
+        "source", "id", "time", "actor", "action", "outcome", "target", "peer", "detail"
+    ]  # fmt: skip
+    assert human[1].split()[0] == "admin"
+    assert human[1].split()[4:6] == ["c", "subscriber.remove"]
     assert human[-1] == "(the newest 2; --limit N for more)"
+
+
+def test_the_portal_trail_is_listed_with_the_same_filters(obvo: Obvo, database_url: str) -> None:
+    assert obvo("subscribers", "add", "--party", "7", "--email", "a@example.si").code == 0
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for actor, action, outcome, peer in (
+            ("anonymous", "sign_in.revoked", "refused", "203.0.113.9"),
+            ("identity:1", "sign_in", "ok", "127.0.0.1"),
+            ("identity:1", "settings.changed", "ok", "127.0.0.1"),
+        ):
+            conn.execute(
+                "INSERT INTO obvo.portal_audit (actor, action, outcome, party_id, peer)"
+                " VALUES (%s, %s, %s, '7', %s)",
+                (actor, action, outcome, peer),
+            )
+    both = json.loads(obvo("audit", "--json").out)
+    assert {e["source"] for e in both} == {"admin", "portal"}
+    portal = json.loads(obvo("audit", "--source", "portal", "--json").out)
+    assert [e["action"] for e in portal] == ["settings.changed", "sign_in", "sign_in.revoked"]
+    refused = json.loads(obvo("audit", "--outcome", "refused", "--json").out)
+    assert [(e["action"], e["peer"], e["target"]) for e in refused] == [
+        ("sign_in.revoked", "203.0.113.9", "party:7")
+    ]
+    family = json.loads(obvo("audit", "--source", "portal", "--action", "sign_in", "--json").out)
+    assert len(family) == 2
+    admin = json.loads(obvo("audit", "--source", "admin", "--json").out)
+    assert [e["action"] for e in admin] == ["subscriber.add"]
+    assert obvo("audit", "--source", "daemon").code == 2
 
 
 BAD_FILTERS_CASES = [

@@ -83,12 +83,21 @@ def test_a_garbled_header_is_a_clear_refusal(console: ConsoleServer) -> None:
 PAGES = [
     ("GET", "/", "viewer"),
     ("GET", "/racun-sms.csv", "viewer"),
+    ("GET", "/obvestila", "viewer"),
+    ("GET", "/zadrzana", "viewer"),
+    ("GET", "/revizija", "viewer"),
+    ("GET", "/revizija.csv", "viewer"),
+    ("POST", "/obvestila/1/ponovi", "clerk"),
+    ("POST", "/obvestila/1/preklici", "clerk"),
+    ("POST", "/zadrzana/sprosti", "admin"),
+    ("POST", "/zadrzana/preklici", "admin"),
     ("GET", "/osebje", "admin"),
     ("POST", "/osebje/dodeli", "admin"),
     ("POST", "/osebje/1/vloga", "admin"),
     ("POST", "/osebje/1/odvzem", "admin"),
 ]
 RANK = {"viewer": 1, "clerk": 2, "admin": 3}
+FORM = {"role": "viewer", "event_type": "NOPE"}
 
 
 @pytest.mark.parametrize("role", ["viewer", "clerk", "admin"])
@@ -97,7 +106,7 @@ def test_every_role_is_refused_what_is_above_it(
 ) -> None:
     browser = StaffBrowser(console, getattr(certs, role))
     for method, path, needed in PAGES:
-        reply = browser.get(path) if method == "GET" else browser.post(path, {"role": "viewer"})
+        reply = browser.get(path) if method == "GET" else browser.post(path, FORM)
         if RANK[role] < RANK[needed]:
             assert reply.status_code == 403, (role, path)
             assert "Ni dovoljenja" in reply.text

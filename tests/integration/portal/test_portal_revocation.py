@@ -5,7 +5,9 @@ client authentication is refused; refusals from one peer cannot fill the audit t
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -61,6 +63,56 @@ def test_a_certificate_the_crl_lists_is_refused_and_others_sign_in(
         with server.client(headers={CERT_HEADER: nginx_header(valid)}) as http:
             assert http.get("/obvestila").status_code == 200
     assert audit_actions(settings)[0] == ("sign_in.revoked", "refused")
+
+
+class CrlServer:
+    """A CA's distribution point on loopback, serving whatever CRL it holds."""
+
+    def __init__(self, crl: bytes) -> None:
+        self.crl = crl
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(server.crl)))
+                self.end_headers()
+                self.wfile.write(server.crl)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/sigen-ca.crl"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def test_crls_fetched_from_a_url_are_cached_and_outlive_the_server(
+    make_settings: Callable[..., Settings], pki: Pki, tmp_path: Path
+) -> None:
+    revoked = pki.ca.issue(serial="PNO-1001")
+    point = CrlServer(pki.ca.crl((revoked,)))
+    settings = make_settings(
+        **portal_overrides(
+            pki, portal__crl_urls=[point.url], portal__crl_cache_dir=str(tmp_path / "crl")
+        )
+    )
+    try:
+        assert first_page(settings, revoked).status_code == 403
+        assert point.requests == 1  # fetched at start, before the first sign-in
+    finally:
+        point.close()
+    # The distribution point is gone: a restarted portal still has the cached list.
+    page = first_page(settings, revoked)
+    assert page.status_code == 403
+    assert "preklicano" in page.text
+    assert audit_actions(settings) == [("sign_in.revoked", "refused")] * 2
 
 
 def test_an_expired_crl_refuses_with_its_own_reason(

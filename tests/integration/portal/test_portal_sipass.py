@@ -199,3 +199,23 @@ def test_single_logout_ends_the_session(
         assert "Izpisani ste" in done.text
         assert http.get("/obvestila").status_code == 401
     assert rows(settings_of(sipass_portal), "SELECT count(*) FROM obvo.portal_sessions") == [(0,)]
+
+
+def test_a_logout_request_from_sipass_ends_the_session_and_a_forged_one_does_not(
+    sipass_portal: PortalServer, sipass_idp: SipassIdp, party: int
+) -> None:
+    sp = sipass_portal.portal.config.sipass
+    assert sp is not None
+    with sipass_portal.client() as http:
+        _, query = start_login(http)
+        response = respond(sipass_idp, sipass_portal, query)
+        assert http.post("/sipass/acs", data={"SAMLResponse": response}).status_code == 303
+        name_id = f"t-{TAX_NUMBER}"
+        forged = sipass_idp.logout_request(name_id, sp.slo_url, other_key=True)
+        assert httpx.get(forged, timeout=10).status_code == 400
+        assert http.get("/obvestila").status_code == 200  # still signed in
+        reply = httpx.get(sipass_idp.logout_request(name_id, sp.slo_url), timeout=10)
+        assert reply.status_code == 303
+        assert reply.headers["location"].startswith(sipass_idp.url + "/slo?SAMLResponse=")
+        assert http.get("/obvestila").status_code == 401
+    assert ("sign_out.sipass", "ok") in audit_actions(settings_of(sipass_portal))

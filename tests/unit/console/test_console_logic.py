@@ -39,6 +39,13 @@ def test_both_languages_have_the_same_texts_and_placeholders() -> None:
         assert names == {f[1] for f in fields.parse(it[key]) if f[1]}, key
 
 
+def test_every_refusal_has_a_page_text() -> None:
+    from vopi_obvo.web.certificates import Refusal  # noqa: PLC0415
+
+    for reason in Refusal:
+        assert f"refused_{reason.value}" in texts.TEXTS["sl"], reason
+
+
 def test_the_axis_ends_on_a_round_number() -> None:
     assert [charts.nice_ceiling(v) for v in (0, 0.4, 1, 3, 7, 11, 180, 999)] == [
         1, 1, 1, 5, 10, 20, 200, 1000,

@@ -34,6 +34,14 @@ from vopi_obvo.source.holes import Evidence
 # PyMySQL's field type codes (pymysql.constants.FIELD_TYPE).
 _INTEGER_TYPES = {1, 2, 3, 8, 9}  # TINY, SHORT, LONG, LONGLONG, INT24
 _DATETIME, _TIMESTAMP = 12, 7
+_KIND_OF_TYPE: dict[int, str] = {
+    **dict.fromkeys(_INTEGER_TYPES, "integer"),
+    **dict.fromkeys((4, 5), "float"),  # FLOAT, DOUBLE
+    **dict.fromkeys((0, 246), "numeric"),  # DECIMAL, NEWDECIMAL
+    **dict.fromkeys((10, 14), "date"),  # DATE, NEWDATE
+    _DATETIME: "timestamp",
+    _TIMESTAMP: "timestamp",
+}
 _EXPECTED_TYPES = {
     "event_id": (_INTEGER_TYPES, "an integer (BIGINT/INT)"),
     "occurred_at": ({_DATETIME, _TIMESTAMP}, "a DATETIME or TIMESTAMP"),
@@ -145,6 +153,13 @@ class MySQL:
                 zones[str(name)] = dt.UTC  # the session's time zone
         return zones
 
+    def column_kinds(self, result: sa.CursorResult[Any]) -> list[tuple[str, str | None]]:
+        description = result.cursor.description or ()
+        return [
+            (str(d[0]), _KIND_OF_TYPE.get(d[1]) if isinstance(d[1], int) else None)
+            for d in description
+        ]
+
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
         problems: list[str] = []
         for name, type_code, *_ in result.cursor.description or ():
@@ -197,7 +212,7 @@ class MySQL:
         with engine.connect() as conn:
             default = conn.execute(sa.text("SELECT DATABASE()")).scalar_one()
             for name, query in queries:
-                for schema, table in _named_tables(query):
+                for schema, table in named_tables(query):
                     database = schema or default
                     kind = conn.execute(
                         sql_queries.q("mysql_table_kind"), {"schema": database, "name": table}
@@ -341,7 +356,7 @@ def _event_id_origin(conn: sa.Connection, events_query: str) -> tuple[str, str, 
     return None
 
 
-def _named_tables(query: str) -> list[tuple[str | None, str]]:
+def named_tables(query: str) -> list[tuple[str | None, str]]:
     """(database or None, table) after FROM and JOIN (and in comma lists after FROM), at the
     top level or in a subquery; not the FROM of EXTRACT(… FROM …), TRIM or SUBSTRING."""
     text = re.sub(r"'(?:[^'\\]|\\.|'')*'|--[^\n]*|#[^\n]*|/\*.*?\*/", " ", query, flags=re.S)

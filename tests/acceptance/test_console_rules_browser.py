@@ -1,0 +1,99 @@
+"""The console's event-type page in a real headless browser (Debian chromium + chromedriver,
+through Selenium), behind the loopback proxy that plays the intranet nginx: an administrator
+changes an SMS template, sees the part count go from 1 to 2 when a č is added to a text of
+more than 70 characters, saves after the diff, and the daemon's next SMS uses the new text.
+Screenshots of each step are kept (tests/support_browser.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests import console_support as cs
+from tests.acceptance import test_portal_browser as portal_browser
+from tests.acceptance.test_portal_browser import CertificateProxy
+from tests.console_support import StaffCertificates
+from tests.integration.test_pipeline import subscribe
+from tests.portal_support import Pki
+from tests.support import SmsGateway, Vopi, wait_for
+from tests.support_browser import screenshot
+from vopi_obvo.config import Settings
+from vopi_obvo.daemon import Service
+
+chrome = portal_browser.chrome
+pki = cs.pki
+certs = cs.certs
+console_settings = cs.console_settings
+
+TEXT = "Obcina Koper: vloga {{ event.case_number }} je prejeta. Podrobnosti na portalu OBVO."
+
+
+def parts_shown(driver: Any) -> str:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    return str(driver.find_element(By.ID, "parts-sl").text)
+
+
+@pytest.mark.slow
+def test_admin_changes_an_sms_template_and_the_daemon_sends_it(
+    chrome: Any,
+    console_settings: Settings,
+    certs: StaffCertificates,
+    pki: Pki,
+    vopi: Vopi,
+    sms_gateway: SmsGateway,
+) -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    name = "console-sms-template"
+    chrome.set_window_size(1280, 900)  # a laptop at the counter
+    with cs.running_console(console_settings) as server:
+        proxy = CertificateProxy(server.url, certs.admin)
+        try:
+            chrome.get(proxy.url + "/dogodki")
+            assert chrome.find_element(By.TAG_NAME, "h1").text == "Vrste dogodkov"
+            chrome.find_element(By.LINK_TEXT, "VLOZ").click()
+            wait_for(lambda: "/dogodki/vrsta/VLOZ" in chrome.current_url, timeout=30)
+            sms = chrome.find_element(By.ID, "sl-sms")
+            sms.clear()
+            sms.send_keys(TEXT)
+            chrome.find_element(By.CSS_SELECTOR, 'button[value="preview"]').click()
+            wait_for(lambda: "SMS: 1 del" in parts_shown(chrome), timeout=30)
+            screenshot(chrome, name, "1-gsm7-one-part")
+            sms = chrome.find_element(By.ID, "sl-sms")
+            sms.clear()
+            sms.send_keys(TEXT.replace("Obcina", "Občina"))
+            chrome.find_element(By.CSS_SELECTOR, 'button[value="preview"]').click()
+            wait_for(lambda: "SMS: 2 del" in parts_shown(chrome), timeout=30)
+            assert "UCS-2" in parts_shown(chrome)
+            marked = chrome.find_elements(By.CSS_SELECTOR, "#sms-sl mark.ucs2")
+            assert [m.text for m in marked] == ["č"]
+            screenshot(chrome, name, "2-ucs2-two-parts")
+            chrome.find_element(By.CSS_SELECTOR, 'button[value="save"]').click()
+            wait_for(lambda: "Pregled sprememb" in chrome.title, timeout=30)
+            assert (
+                "changed   VLOZ: templates.sl.sms" in chrome.find_element(By.TAG_NAME, "pre").text
+            )
+            screenshot(chrome, name, "3-diff")
+            chrome.find_element(By.XPATH, "//button[text()='Uveljavi spremembe']").click()
+            wait_for(lambda: "ok=applied" in chrome.current_url, timeout=30)
+            assert "Pravila so uveljavljena" in chrome.find_element(By.TAG_NAME, "main").text
+            screenshot(chrome, name, "4-applied")
+        finally:
+            proxy.close()
+    # The daemon's next SMS for a VLOZ event is the new text, č and all.
+    party = vopi.party("Janez Novak")
+    application = vopi.application(party, case_number="354-88/2026")
+    subscribe(console_settings, party, phone="+38641123456")
+    vopi.event("VLOZ", application)
+    service = Service(console_settings)
+    try:
+        service.run(once=True)
+    finally:
+        service.close()
+    [sent] = wait_for(lambda: sms_gateway.messages, timeout=30)
+    assert sent.payload["to"] == "+38641123456"
+    assert sent.payload["text"] == (
+        "Občina Koper: vloga 354-88/2026 je prejeta. Podrobnosti na portalu OBVO."
+    )

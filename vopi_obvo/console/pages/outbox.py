@@ -1,0 +1,236 @@
+"""The outbox: notifications filtered (status, channel, event type, case, subscriber, time),
+one notification with its attempts, retry and cancel (clerk), and the held notifications
+grouped by storm with release and cancel (admin). Every action is the CLI's own function
+(admin/outbox.py), so it validates and audits exactly as `obvo notifications …`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from vopi_obvo.admin import audit, outbox
+from vopi_obvo.admin.cli_held import describe_held
+from vopi_obvo.admin.rules_ops import sms_policy
+from vopi_obvo.admin.timespec import parse_time
+from vopi_obvo.console.context import Console, Signed
+from vopi_obvo.console.roles import Role
+from vopi_obvo.console.views import Views, see_other
+from vopi_obvo.delivery import storm_store
+from vopi_obvo.errors import InvalidInput, ObvoError
+from vopi_obvo.messages.contacts import mask_recipient
+
+FormField = Annotated[str, Form()]
+LIMIT = 200
+
+
+def filters_of(
+    request: Request, signed: Signed
+) -> tuple[outbox.Filters, dict[str, str], list[str]]:
+    """The list's filters from the query string, the form's values, and the problems."""
+    given = {
+        key: request.query_params.get(key, "").strip()
+        for key in ("status", "channel", "event_type", "case", "subscriber", "since", "until")
+    }
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+    try:
+        values["status"] = outbox.status_filter(given["status"] or None, "status")
+    except InvalidInput as exc:
+        errors.append(str(exc))
+    if given["channel"] and given["channel"] not in outbox.CHANNELS:
+        errors.append(f"channel must be email or sms, not {given['channel']!r}")
+    else:
+        values["channel"] = given["channel"] or None
+    values["event_type"] = given["event_type"] or None
+    values["case_id"] = given["case"] or None
+    if given["subscriber"]:
+        if not signed.may(Role.CLERK):
+            errors.append("only clerks and admins see one subscriber's outbox")
+        elif not given["subscriber"].isdigit():
+            errors.append(
+                f"subscriber must be a subscriber id (a number), not {given['subscriber']!r}"
+            )
+        else:
+            values["subscriber_id"] = int(given["subscriber"])
+    for key in ("since", "until"):
+        if given[key]:
+            try:
+                values[key] = parse_time(given[key], key)
+            except InvalidInput as exc:
+                errors.append(str(exc))
+    return outbox.Filters(**values, limit=LIMIT), given, errors
+
+
+def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 - one closure per page
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/obvestila")
+    def outbox_page(request: Request) -> Response:
+        signed = console.signed(request, Role.VIEWER)
+        filters, given, errors = filters_of(request, signed)
+        rows = []
+        with console.engine.connect() as conn:
+            if not errors:
+                rows = outbox.listed(conn, filters)
+            held = storm_store.held_summary(conn)
+        return views.render(
+            request,
+            "outbox.html",
+            "outbox_title",
+            signed=signed,
+            active="/obvestila",
+            rows=rows,
+            given=given,
+            errors=errors,
+            statuses=outbox.STATUSES,
+            channels=outbox.CHANNELS,
+            held=held,
+            limit=LIMIT,
+            mask=mask_recipient,
+            status=400 if errors else 200,
+        )
+
+    def detail(
+        request: Request,
+        signed: Signed,
+        notification_id: int,
+        *,
+        errors: list[str] | None = None,
+        notice: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        with console.engine.connect() as conn:
+            try:
+                row = outbox.one(conn, notification_id)
+            except InvalidInput:
+                raise HTTPException(404) from None
+            attempts = outbox.attempts(conn, notification_id)
+            actions = audit.entries(conn, target=f"notification:{notification_id}", limit=100)
+        row.pop("event_values", None)
+        return views.render(
+            request,
+            "notification.html",
+            "notification_title",
+            title_values={"id": notification_id},
+            signed=signed,
+            active="/obvestila",
+            n=row,
+            attempts=attempts,
+            actions=actions,
+            cancellable=row["status"] in outbox.CANCELLABLE,
+            recipient=row["recipient"]
+            if signed.may(Role.CLERK)
+            else mask_recipient(row["recipient"]),
+            errors=errors or [],
+            notice=notice,
+            status=status,
+        )
+
+    @router.get("/obvestila/{notification_id}")
+    def notification_page(request: Request, notification_id: int, ok: str = "") -> Response:
+        signed = console.signed(request, Role.VIEWER)
+        notices = {"retried": "notification_retried", "cancelled": "notification_cancelled"}
+        t = views.translator(request)
+        return detail(
+            request, signed, notification_id, notice=t(notices[ok]) if ok in notices else None
+        )
+
+    @router.post("/obvestila/{notification_id}/ponovi")
+    def retry(request: Request, notification_id: int, csrf: FormField) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        console.check_form(request, signed, csrf)
+        try:
+            result = outbox.retry(
+                console.settings,
+                console.engine,
+                signed.actor,
+                sms_policy(console.settings),
+                notification_id=notification_id,
+            )
+        except ObvoError as exc:
+            return detail(request, signed, notification_id, errors=[str(exc)], status=400)
+        if result.refused:
+            reasons = [f"notification {i}: not retried: {why}" for i, why in result.refused]
+            return detail(request, signed, notification_id, errors=reasons, status=409)
+        return see_other(f"/obvestila/{notification_id}?ok=retried")
+
+    @router.post("/obvestila/{notification_id}/preklici")
+    def cancel(request: Request, notification_id: int, csrf: FormField) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        console.check_form(request, signed, csrf)
+        try:
+            with console.engine.begin() as conn:
+                outbox.cancel_one(conn, notification_id, signed.actor)
+        except InvalidInput as exc:
+            return detail(request, signed, notification_id, errors=[str(exc)], status=400)
+        return see_other(f"/obvestila/{notification_id}?ok=cancelled")
+
+    # ---- held notifications, by storm ----
+
+    def held_page(
+        request: Request,
+        signed: Signed,
+        *,
+        errors: list[str] | None = None,
+        notice: str | None = None,
+    ) -> Response:
+        with console.engine.connect() as conn:
+            summary = storm_store.held_summary(conn)
+            codes = sorted(
+                {s["event_type"] for s in summary["storms"]}
+                | {h["event_type"] for h in summary["held"]}
+            )
+            groups = [
+                {
+                    "code": code,
+                    "storms": [s for s in summary["storms"] if s["event_type"] == code],
+                    "held": [h for h in summary["held"] if h["event_type"] == code],
+                    "rows": outbox.held_notifications(conn, code, 50),
+                }
+                for code in codes
+            ]
+        return views.render(
+            request,
+            "held.html",
+            "held_title",
+            signed=signed,
+            active="/obvestila",
+            groups=groups,
+            errors=errors or [],
+            notice=notice,
+            status=400 if errors else 200,
+        )
+
+    @router.get("/zadrzana")
+    def held(request: Request) -> Response:
+        return held_page(request, console.signed(request, Role.VIEWER))
+
+    def decide(request: Request, code: str, csrf: str, *, release: bool) -> Response:
+        signed = console.signed(request, Role.ADMIN)
+        console.check_form(request, signed, csrf)
+        try:
+            with console.engine.begin() as conn:
+                outcome = outbox.decide_held(
+                    conn,
+                    console.settings.database.schema,
+                    code.strip(),
+                    signed.actor,
+                    release=release,
+                    field="event type",
+                )
+        except InvalidInput as exc:
+            return held_page(request, signed, errors=[str(exc)])
+        return held_page(request, signed, notice=describe_held(outcome, release=release))
+
+    @router.post("/zadrzana/sprosti")
+    def release(request: Request, csrf: FormField, event_type: FormField) -> Response:
+        return decide(request, event_type, csrf, release=True)
+
+    @router.post("/zadrzana/preklici")
+    def cancel_held(request: Request, csrf: FormField, event_type: FormField) -> Response:
+        return decide(request, event_type, csrf, release=False)
+
+    return router
