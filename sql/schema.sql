@@ -546,7 +546,11 @@ CREATE TABLE obvo.workers (
     hostname text NOT NULL,
     pid integer NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
-    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    liveness text DEFAULT 'heartbeat'::text NOT NULL,
+    problem text,
+    problem_since timestamp with time zone,
+    CONSTRAINT workers_liveness_check CHECK ((liveness = ANY (ARRAY['lock'::text, 'heartbeat'::text])))
 );
 
 --
@@ -1027,5 +1031,6 @@ INSERT INTO obvo.schema_migrations (version, name) VALUES
     (6, 'operations'),
     (7, 'portal'),
     (8, 'hole_ranges'),
+    (9, 'worker_liveness'),
     (10, 'console'),
     (11, 'sipass');
