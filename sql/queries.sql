@@ -1063,3 +1063,10 @@ FROM notifications AS n
 WHERE n.status = 'held' AND n.event_type = :event_type
 ORDER BY n.id
 LIMIT :limit
+
+-- name: console_subscriber_ids_by_contact
+-- The console's search: subscribers with exactly this (normalised) e-mail or phone.
+SELECT id FROM subscribers
+WHERE (CAST(:email AS text) IS NOT NULL AND email = CAST(:email AS text))
+   OR (CAST(:phone AS text) IS NOT NULL AND phone = CAST(:phone AS text))
+ORDER BY id

@@ -469,3 +469,26 @@ def test_misspelled_environment_variable_is_an_error() -> None:
     }
     with pytest.raises(ConfigError, match="unknown environment variable OBVO_EMAIL_PASWORD"):
         settings_from_mapping(raw, {"OBVO_EMAIL_PASWORD": "secret"})
+
+
+def test_a_sub_table_is_a_section_of_its_own_with_its_own_variables(
+    raw: dict[str, Any],
+) -> None:
+    raw.setdefault("portal", {})["sipass"] = {"enabled": True, "name_attributes": ["Ime"]}
+    env = {"OBVO_PORTAL_SIPASS_KEY_FILE": "/etc/obvo/sp.key", "OBVO_PORTAL_RATE_LIMIT": "7"}
+    s = settings_from_mapping(raw, env)
+    assert s.portal.sipass.enabled is True
+    assert s.portal.sipass.name_attributes == ("Ime",)
+    assert s.portal.sipass.key_file == "/etc/obvo/sp.key"
+    assert s.portal.rate_limit == 7
+    raw["portal"]["sipass"] = {"enabeld": True}
+    with pytest.raises(ConfigError, match=r"\[portal.sipass\] unknown key 'enabeld'"):
+        settings_from_mapping(raw, {})
+    raw["portal"]["sipass"] = {}
+    with pytest.raises(
+        ConfigError, match="unknown environment variable OBVO_PORTAL_SIPASS_KEYFILE"
+    ):
+        settings_from_mapping(raw, {"OBVO_PORTAL_SIPASS_KEYFILE": "x"})
+    raw["portal"]["sipass"] = "yes"
+    with pytest.raises(ConfigError, match=r"\[portal.sipass\] must be a table"):
+        settings_from_mapping(raw, {})

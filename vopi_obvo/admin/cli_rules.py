@@ -281,7 +281,7 @@ def _events_for_check(
 ) -> tuple[dict[str, tuple[dict[str, Any], str]], list[str]]:
     """code → (event values, where they came from); notes say why sample values were used."""
     notes: list[str] = []
-    columns: list[tuple[str, int | None]] | None = None
+    columns: list[tuple[str, str | None]] | None = None
     latest: dict[str, dict[str, Any]] = {}
     source = vopi_source(settings)
     try:

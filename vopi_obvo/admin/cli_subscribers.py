@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vopi_obvo.admin import audit, subscriber_store
+from vopi_obvo.admin import audit, subscriber_ops, subscriber_store
 from vopi_obvo.admin import subscriber_input as inp
 from vopi_obvo.admin.common import (
     actor_of,
@@ -19,12 +19,10 @@ from vopi_obvo.admin.common import (
     print_json,
     print_table,
     settings_of,
-    vopi_source,
 )
 from vopi_obvo.admin.subscriber_input import SubscriberData
 from vopi_obvo.admin.timespec import show_time
-from vopi_obvo.config import Settings
-from vopi_obvo.errors import ExitCode, InvalidInput, ObvoError
+from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.rules import DEFAULT_LANGUAGE
 from vopi_obvo.subscribers import SubscriberRecord
 
@@ -161,27 +159,6 @@ def _find(conn: sa.Connection, args: argparse.Namespace) -> SubscriberRecord:
     return found[0]
 
 
-def check_cases_in_vopi(settings: Settings, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    """party → problem, for parties that are not parties of a case they want to follow."""
-    all_cases = sorted({c for cs in wanted.values() for c in cs})
-    if not all_cases:
-        return {}
-    source = vopi_source(settings)
-    try:
-        parties = source.parties(all_cases)
-    except sa.exc.OperationalError as exc:
-        detail = str(exc.orig or exc).strip().splitlines()[0]
-        raise ObvoError(f"cannot check the cases in VOPI ({detail}); nothing was written") from exc
-    finally:
-        source.engine.dispose()
-    problems: dict[str, str] = {}
-    for party, cases in wanted.items():
-        wrong = [c for c in cases if party not in parties.get(c, set())]
-        if wrong:
-            problems[party] = f"party {party} is not a party of case(s) {', '.join(wrong)} in VOPI"
-    return problems
-
-
 def _channels(email: str | None, phone: str | None) -> str:
     return ", ".join(c for c in (email, phone) if c)
 
@@ -205,28 +182,10 @@ def cmd_add(args: argparse.Namespace) -> int:
         ),
         cases=inp.cases(args.case, "--case"),
     )
-    inp.check_complete(data)
     settings = settings_of(args)
-    actor = actor_of(args)
-    problem = check_cases_in_vopi(settings, {data.party_id: data.cases}).get(data.party_id)
-    if problem:
-        raise InvalidInput(f"--case: {problem}")
-    with obvo_engine(settings).begin() as conn:
-        new_id = subscriber_store.insert(conn, data)
-        if new_id is None:
-            [existing] = subscriber_store.find(conn, party_id=data.party_id)
-            raise InvalidInput(
-                f"--party: party {data.party_id} is already subscribed (subscriber "
-                f"{existing.id}); change it with `obvo subscribers update --party "
-                f"{data.party_id} …`"
-            )
-        audit.record(
-            conn,
-            actor,
-            "subscriber.add",
-            f"subscriber:{new_id}",
-            _audit_detail(data),
-        )
+    new_id = subscriber_ops.register(
+        settings, obvo_engine(settings), data, actor_of(args), subscriber_ops.Fields()
+    )
     scope = f"cases {', '.join(data.cases)}" if data.cases else "all their applications"
     print(
         f"subscribed party {data.party_id} (subscriber {new_id}): "
@@ -235,51 +194,18 @@ def cmd_add(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _audit_detail(data: SubscriberData, **extra: Any) -> dict[str, Any]:
-    """What the audit keeps of a subscription: never the addresses themselves."""
-    return {
-        "party": data.party_id,
-        "channels": [c for c, v in (("email", data.email), ("sms", data.phone)) if v],
-        "events": data.events,
-        "language": data.language,
-        "origin": data.origin,
-        "reference": data.reference,
-        "cases": list(data.cases),
-        **extra,
-    }
-
-
 def cmd_update(args: argparse.Namespace) -> int:
     changes = _requested_changes(args)
     settings = settings_of(args)
-    actor = actor_of(args)
     engine = obvo_engine(settings)
     with engine.connect() as conn:
         current = _find(conn, args)
-    data = _apply_changes(current, changes)
-    inp.check_complete(data)
-    if "cases" in changes:
-        problem = check_cases_in_vopi(settings, {data.party_id: data.cases}).get(data.party_id)
-        if problem:
-            raise InvalidInput(f"--case: {problem}")
-    changed = _changed_fields(current, data)
+    changed = subscriber_ops.update(
+        settings, engine, current, changes, actor=actor_of(args), fields=subscriber_ops.Fields()
+    )
     if not changed:
         print(f"subscriber {current.id} (party {current.party_id}): nothing to change")
         return ExitCode.OK
-    with engine.begin() as conn:
-        locked = subscriber_store.find(conn, subscriber_id=current.id)
-        if not locked or locked[0] != current:
-            raise InvalidInput(
-                f"subscriber {current.id} was changed or removed meanwhile; run the command again"
-            )
-        subscriber_store.update(conn, current.id, data)
-        audit.record(
-            conn,
-            actor,
-            "subscriber.update",
-            f"subscriber:{current.id}",
-            {"party": current.party_id, "changed": changed},
-        )
     print(f"updated subscriber {current.id} (party {current.party_id}): {', '.join(changed)}")
     return ExitCode.OK
 
@@ -321,29 +247,6 @@ def _requested_changes(args: argparse.Namespace) -> dict[str, Any]:
             "--language, --origin, --reference, --consent-at, --case or --all-cases"
         )
     return changes
-
-
-def _apply_changes(current: SubscriberRecord, changes: dict[str, Any]) -> SubscriberData:
-    base = SubscriberData(
-        party_id=current.party_id,
-        email=current.email,
-        phone=current.phone,
-        events=current.events,
-        language=current.language,
-        origin=current.origin,
-        reference=current.reference,
-        consent_at=current.consent_at,
-        cases=current.cases,
-    )
-    return SubscriberData(**{**base.__dict__, **changes})
-
-
-def _changed_fields(current: SubscriberRecord, data: SubscriberData) -> list[str]:
-    fields = ("email", "phone", "events", "language", "origin", "reference", "consent_at")
-    changed = [f for f in fields if getattr(current, f) != getattr(data, f)]
-    if sorted(current.cases) != sorted(data.cases):
-        changed.append("cases")
-    return changed
 
 
 # ---- show, list ----
@@ -434,16 +337,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     actor = actor_of(args)
     with obvo_engine(settings).begin() as conn:
         record = _find(conn, args)
-        cancelled = subscriber_store.remove(
-            conn, record.id, "cancelled: the subscription was removed"
-        )
-        audit.record(
-            conn,
-            actor,
-            "subscriber.remove",
-            f"subscriber:{record.id}",
-            {"party": record.party_id, "cancelled_notifications": cancelled},
-        )
+        cancelled = subscriber_ops.end(conn, record, actor)
     extra = f" ({cancelled} notification(s) still due cancelled)" if cancelled else ""
     print(f"removed the subscription of party {record.party_id}{extra}")
     return ExitCode.OK
@@ -457,23 +351,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         record = _find(conn, args)
     if not args.yes:
         _confirm_erasure(record)
-    with engine.begin() as conn:
-        again = subscriber_store.find(conn, subscriber_id=record.id)
-        if not again:
-            raise InvalidInput(f"subscriber {record.id} was removed meanwhile")
-        erasure = subscriber_store.forget(conn, again[0])
-        audit.record(
-            conn,
-            actor,
-            "subscriber.forget",
-            f"subscriber:{record.id}",
-            {
-                "party": record.party_id,
-                "notifications_erased": erasure.erased,
-                "notifications_cancelled": erasure.cancelled,
-                "portal_identities_removed": erasure.portal_identities,
-            },
-        )
+    erasure = subscriber_ops.erase(engine, record, actor)
     portal = (
         f"; {erasure.portal_identities} portal sign-in link(s) removed"
         if erasure.portal_identities
@@ -513,55 +391,18 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise InvalidInput(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path}: is a directory, not a CSV file") from None
-    rows, problems = inp.parse_csv(
-        inp.decode_csv(raw, str(path)), str(path), default_origin=default_origin
-    )
     settings = settings_of(args)
-    actor = actor_of(args)
-    engine = obvo_engine(settings)
-    with engine.connect() as conn:
-        existing = {
-            r.data.party_id: found[0].id
-            for r in rows
-            if (found := subscriber_store.find(conn, party_id=r.data.party_id))
-        }
-    case_problems = check_cases_in_vopi(
-        settings, {r.data.party_id: r.data.cases for r in rows if r.data.cases}
+    report = subscriber_ops.import_csv(
+        settings,
+        obvo_engine(settings),
+        inp.decode_csv(raw, str(path)),
+        str(path),
+        actor_of(args),
+        default_origin=default_origin,
+        dry_run=args.dry_run,
+        file_name=path.name,
     )
-    valid: list[inp.CsvRow] = []
-    for row in rows:
-        party = row.data.party_id
-        if party in existing:
-            problems.append(
-                inp.CsvProblem(
-                    row.line,
-                    f"party {party} is already subscribed (subscriber {existing[party]}); "
-                    "change it with `obvo subscribers update`",
-                )
-            )
-        elif party in case_problems:
-            problems.append(inp.CsvProblem(row.line, f"column cases: {case_problems[party]}"))
-        else:
-            valid.append(row)
-    problems.sort(key=lambda p: p.line)
-    imported: list[tuple[int, int]] = []
-    if not args.dry_run and valid:
-        with engine.begin() as conn:
-            for row in valid:
-                new_id = subscriber_store.insert(conn, row.data)
-                if new_id is None:  # subscribed meanwhile by someone else
-                    problems.append(
-                        inp.CsvProblem(row.line, f"party {row.data.party_id} subscribed meanwhile")
-                    )
-                    continue
-                imported.append((row.line, new_id))
-                audit.record(
-                    conn,
-                    actor,
-                    "subscriber.add",
-                    f"subscriber:{new_id}",
-                    _audit_detail(row.data, via="import", file=path.name, line=row.line),
-                )
+    problems, valid, imported = report.problems, report.valid, report.imported
     if problems:
         print_table(["line", "problem"], [(p.line, p.message) for p in problems])
         print()

@@ -28,38 +28,26 @@ from vopi_obvo.rules import (
     render_message,
 )
 
-# PostgreSQL type OIDs → a sample value of that type, so filters such as `| date` work.
-_INT_OIDS = {20, 21, 23, 26}
-_FLOAT_OIDS = {700, 701}
-_NUMERIC_OID = 1700
-_BOOL_OID = 16
-_DATE_OID = 1082
-_TIMESTAMP_OIDS = {1114, 1184}
-
 
 def sample_values(
-    columns: Sequence[tuple[str, int | None]], event_type: str, now: dt.datetime | None = None
+    columns: Sequence[tuple[str, str | None]], event_type: str, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """One made-up event with every column of events_query, typed by the column's type."""
+    """One made-up event with every column of events_query, typed by the column's kind (as
+    VOPI's engine names it: vopi_obvo/source/engines/), so filters such as `| date` work."""
     moment = now or dt.datetime.now(LJUBLJANA)
+    samples: dict[str, Any] = {
+        "timestamp": moment,
+        "date": moment.date(),
+        "integer": 12345,
+        "float": 1.5,
+        "numeric": Decimal("123.45"),
+        "boolean": True,
+    }
     values: dict[str, Any] = {}
-    for name, oid in columns:
-        if oid is None and name in ("event_id", "occurred_at"):
+    for name, kind in columns:
+        if kind is None and name in ("event_id", "occurred_at"):
             continue  # of a known type: set below
-        if oid in _TIMESTAMP_OIDS:
-            values[name] = moment
-        elif oid == _DATE_OID:
-            values[name] = moment.date()
-        elif oid in _INT_OIDS:
-            values[name] = 12345
-        elif oid in _FLOAT_OIDS:
-            values[name] = 1.5
-        elif oid == _NUMERIC_OID:
-            values[name] = Decimal("123.45")
-        elif oid == _BOOL_OID:
-            values[name] = True
-        else:
-            values[name] = f"<{name}>"
+        values[name] = samples.get(kind or "text", f"<{name}>")
     values.update(event_id=values.get("event_id", 12345), event_type=event_type)
     values.setdefault("occurred_at", moment)
     values.setdefault("case_id", "<case_id>")

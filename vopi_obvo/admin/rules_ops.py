@@ -205,16 +205,17 @@ def vopi_catalogue(settings: Settings, source: VopiSource) -> dict[str, str]:
 SOURCE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, SourceQueryError)
 
 
-def event_columns(source: VopiSource) -> list[tuple[str, int | None]]:
+def event_columns(source: VopiSource) -> list[tuple[str, str | None]]:
+    """events_query's columns and their kinds (sample_values), without reading rows."""
     stmt = source.wrapped("vopi_probe_events")
     with source.engine.connect() as conn:
         try:
             result = conn.execute(stmt)
         except sa.exc.ProgrammingError as exc:
             raise SourceQueryError(f"events_query failed in VOPI: {first_line(exc)}") from exc
-        description = result.cursor.description or ()
+        kinds = source.dialect.column_kinds(result)
         conn.rollback()
-    return [(str(d[0]), d[1] if isinstance(d[1], int) else None) for d in description]
+    return kinds
 
 
 def newest_event_of_type(source: VopiSource, code: str) -> dict[str, Any] | None:
@@ -237,7 +238,7 @@ def source_failure_note(exc: Exception) -> str:
 
 
 def fallback_values(
-    rule: EventTypeRule, code: str, columns: Sequence[tuple[str, int | None]] | None
+    rule: EventTypeRule, code: str, columns: Sequence[tuple[str, str | None]] | None
 ) -> dict[str, Any]:
     """Sample values typed by events_query's columns, or (VOPI unreadable) the columns the
     templates name."""
@@ -250,7 +251,7 @@ def fallback_values(
 def preview_event(source: VopiSource, rule: EventTypeRule) -> tuple[dict[str, Any], str, list[str]]:
     """The newest real VOPI event of the rule's type (or sample values): values, where they
     came from ("event 4711" / "sample values"), notes on why VOPI could not be read."""
-    columns: list[tuple[str, int | None]] | None = None
+    columns: list[tuple[str, str | None]] | None = None
     try:
         columns = event_columns(source)
         found = newest_event_of_type(source, rule.code)

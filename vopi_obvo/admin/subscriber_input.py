@@ -164,6 +164,11 @@ COLUMNS = (
 _CASE_SPLIT = re.compile(r"[;,\s]+")
 
 
+def split_cases(text: str) -> list[str]:
+    """Case ids typed or imported in one cell: separated by ;, commas or spaces."""
+    return [c for c in _CASE_SPLIT.split(text.strip()) if c]
+
+
 @dataclass(frozen=True)
 class CsvRow:
     line: int
@@ -295,7 +300,7 @@ def _row_data(
         consent_at=(
             consent(cell("consent_at"), where("consent_at"), now) if cell("consent_at") else now
         ),
-        cases=cases(_CASE_SPLIT.split(cell("cases")), where("cases")) if cell("cases") else (),
+        cases=cases(split_cases(cell("cases")), where("cases")),
     )
     check_complete(data, where=f"party {party_id}")
     return data

@@ -20,6 +20,7 @@ from vopi_obvo.console.pages import (
     rules_file,
     session,
     staff,
+    subscribers,
 )
 from vopi_obvo.console.views import Views
 from vopi_obvo.web.certificates import NoCertificateHeader
@@ -34,7 +35,8 @@ def create_app(console: Console) -> FastAPI:
     )
     app.state.console = console
     views = Views(console)
-    for module in (overview, outbox, event_types, rules_file, audit, session, staff):
+    modules = (overview, outbox, subscribers, event_types, rules_file, audit, session, staff)
+    for module in modules:
         app.include_router(module.make_router(console, views))
 
     @app.get("/static/console.css", include_in_schema=False)
@@ -65,6 +67,9 @@ def create_app(console: Console) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # Where and what kind, never the value (it may be an address).
+        fields = [".".join(str(x) for x in e.get("loc", ())) for e in exc.errors()]
+        log.info("console.invalid_request", route=route_of(request), fields=fields)
         return views.message(request, 400, "error_title", "invalid_request_text")
 
     @app.exception_handler(StarletteHTTPException)

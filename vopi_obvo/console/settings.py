@@ -42,7 +42,9 @@ def console_issuers(settings: Settings) -> TrustedIssuers:
             "[console] ca_files is required: PEM files of the CAs of employee certificates"
         )
     c = settings.console
-    revocation = RevocationLists(c.crl_files, c.crl_max_age) if c.crl_files else None
+    revocation = (
+        RevocationLists(c.crl_files, c.crl_max_age, section="console") if c.crl_files else None
+    )
     return TrustedIssuers(load_ca_files(c.ca_files, "console"), "console", revocation)
 
 

@@ -50,7 +50,7 @@ def parse_crl(data: bytes) -> x509.CertificateRevocationList:
     return x509.load_der_x509_crl(data)
 
 
-def _read(paths: Sequence[str], fetched: Sequence[Path] = ()) -> _Loaded:
+def _read(paths: Sequence[str], fetched: Sequence[Path] = (), section: str = "portal") -> _Loaded:
     """The configured files (each must be readable) and the fetched copies present."""
     crls: list[x509.CertificateRevocationList] = []
     stamp: list[tuple[str, float]] = []
@@ -60,11 +60,13 @@ def _read(paths: Sequence[str], fetched: Sequence[Path] = ()) -> _Loaded:
             data = path.read_bytes()
             stamp.append((name, path.stat().st_mtime))
         except OSError as exc:
-            raise ConfigError(f"[portal] crl_files: cannot read {name}: {exc.strerror}") from None
+            raise ConfigError(
+                f"[{section}] crl_files: cannot read {name}: {exc.strerror}"
+            ) from None
         try:
             crls.append(parse_crl(data))
         except ValueError:
-            raise ConfigError(f"[portal] crl_files: {name} holds no CRL (PEM or DER)") from None
+            raise ConfigError(f"[{section}] crl_files: {name} holds no CRL (PEM or DER)") from None
     for path in fetched:
         try:
             stamp.append((str(path), path.stat().st_mtime))
@@ -75,15 +77,20 @@ def _read(paths: Sequence[str], fetched: Sequence[Path] = ()) -> _Loaded:
 
 
 class RevocationLists:
-    """The CRLs of `[portal] crl_files`, re-read when a file changes."""
+    """The CRLs of a section's `crl_files` (and fetched copies), re-read when a file changes."""
 
     def __init__(
-        self, paths: Sequence[str], max_age: float = 0.0, fetched: Sequence[Path] = ()
+        self,
+        paths: Sequence[str],
+        max_age: float = 0.0,
+        fetched: Sequence[Path] = (),
+        section: str = "portal",  # the configuration section that lists them, for messages
     ) -> None:
         self.paths = tuple(paths)
         self.fetched = tuple(fetched)
         self.max_age = max_age
-        self._loaded = _read(self.paths, self.fetched)
+        self.section = section
+        self._loaded = _read(self.paths, self.fetched, section)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
@@ -96,7 +103,7 @@ class RevocationLists:
                 names = [*self.paths, *(str(p) for p in self.fetched if p.exists())]
                 stamp = tuple((n, Path(n).stat().st_mtime) for n in names)
                 if stamp != self._loaded.stamp:
-                    self._loaded = _read(self.paths, self.fetched)
+                    self._loaded = _read(self.paths, self.fetched, self.section)
             except (OSError, ConfigError):
                 pass  # the last good lists stay; staleness is judged on their own dates
             return self._loaded
@@ -104,7 +111,7 @@ class RevocationLists:
     def reload(self) -> None:
         """Read the files now (tests, and SIGHUP-style reloads)."""
         with self._lock:
-            self._loaded = _read(self.paths, self.fetched)
+            self._loaded = _read(self.paths, self.fetched, self.section)
             self._checked = time.monotonic()
 
     def check(self, cert: x509.Certificate, ca: x509.Certificate, now: dt.datetime) -> None:
@@ -128,7 +135,7 @@ class RevocationLists:
                 revoked=False,
                 detail=(
                     f"the CRL of {issuer} is from {newest.last_update_utc.isoformat()}, older "
-                    f"than [portal] crl_max_age ({self.max_age:g} s)"
+                    f"than [{self.section}] crl_max_age ({self.max_age:g} s)"
                 ),
             )
         entry = newest.get_revoked_certificate_by_serial_number(cert.serial_number)

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from tests.integration.test_pipeline import apply_rules, subscribe
 from tests.support import SmtpServer, Vopi, mariadb_params
 from vopi_obvo import db
+from vopi_obvo.admin import rules_ops
+from vopi_obvo.admin.rendering import sample_values
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 from vopi_obvo.ops import health, roles
@@ -256,3 +258,13 @@ def test_roles_grant_exactly_the_tables_the_queries_use_and_nothing_to_write(
             with conn.cursor() as cursor, pytest.raises(pymysql.err.OperationalError) as denied:
                 cursor.execute(statement)
             assert denied.value.args[0] == 1142, statement  # command denied to user
+
+
+def test_rules_check_samples_follow_mariadbs_column_types(source: VopiSource) -> None:
+    kinds = dict(rules_ops.event_columns(source))
+    assert kinds["event_id"] == "integer"
+    assert kinds["occurred_at"] == "timestamp"  # a DATETIME
+    assert kinds["case_subject"] is None  # VARCHAR: text
+    values = sample_values(list(kinds.items()), "VLOZ")
+    assert isinstance(values["occurred_at"], dt.datetime)
+    assert values["case_subject"] == "<case_subject>"

@@ -158,13 +158,13 @@ def test_sample_values_follow_the_column_types() -> None:
     now = dt.datetime(2026, 3, 1, 9, 30, tzinfo=LJUBLJANA)
     values = sample_values(
         [
-            ("event_id", 20),
-            ("event_type", 25),
-            ("occurred_at", 1184),
-            ("case_id", 20),
-            ("due", 1082),
-            ("fee", 1700),
-            ("case_number", 25),
+            ("event_id", "integer"),
+            ("event_type", None),
+            ("occurred_at", "timestamp"),
+            ("case_id", "integer"),
+            ("due", "date"),
+            ("fee", "numeric"),
+            ("case_number", None),
         ],
         "KLAS",
         now,
@@ -179,7 +179,7 @@ def test_sample_values_follow_the_column_types() -> None:
 def test_check_renders_every_language_and_channel_with_sms_cost() -> None:
     rules = example()
     values = sample_values(
-        [(c, 25) for c in ("case_number", "case_subject", "classification_code", "clerk_name")],
+        [(c, None) for c in ("case_number", "case_subject", "classification_code", "clerk_name")],
         "KLAS",
     )
     parts = check_rule(rules.rules["KLAS"], values, "sample values")

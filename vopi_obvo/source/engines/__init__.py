@@ -92,6 +92,11 @@ class SourceEngine(Protocol):
         """Column → the zone its naive datetimes are in (`local`: VOPI's [source] timezone)."""
         ...
 
+    def column_kinds(self, result: sa.CursorResult[Any]) -> list[tuple[str, str | None]]:
+        """Each column's kind, for sample values (`rules check`, `preview`): "integer",
+        "float", "numeric", "boolean", "date", "timestamp"; None: text or anything else."""
+        ...
+
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
         """Columns of the probed events query whose type the wrapped query cannot rely on."""
         ...

@@ -34,6 +34,14 @@ from vopi_obvo.source.holes import Evidence
 # PyMySQL's field type codes (pymysql.constants.FIELD_TYPE).
 _INTEGER_TYPES = {1, 2, 3, 8, 9}  # TINY, SHORT, LONG, LONGLONG, INT24
 _DATETIME, _TIMESTAMP = 12, 7
+_KIND_OF_TYPE: dict[int, str] = {
+    **dict.fromkeys(_INTEGER_TYPES, "integer"),
+    **dict.fromkeys((4, 5), "float"),  # FLOAT, DOUBLE
+    **dict.fromkeys((0, 246), "numeric"),  # DECIMAL, NEWDECIMAL
+    **dict.fromkeys((10, 14), "date"),  # DATE, NEWDATE
+    _DATETIME: "timestamp",
+    _TIMESTAMP: "timestamp",
+}
 _EXPECTED_TYPES = {
     "event_id": (_INTEGER_TYPES, "an integer (BIGINT/INT)"),
     "occurred_at": ({_DATETIME, _TIMESTAMP}, "a DATETIME or TIMESTAMP"),
@@ -142,6 +150,13 @@ class MySQL:
             elif type_code == _TIMESTAMP:
                 zones[str(name)] = dt.UTC  # the session's time zone
         return zones
+
+    def column_kinds(self, result: sa.CursorResult[Any]) -> list[tuple[str, str | None]]:
+        description = result.cursor.description or ()
+        return [
+            (str(d[0]), _KIND_OF_TYPE.get(d[1]) if isinstance(d[1], int) else None)
+            for d in description
+        ]
 
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
         problems: list[str] = []

@@ -26,6 +26,14 @@ _EXPECTED_TYPES = {
     "occurred_at": ({1114, 1184}, "a timestamp"),
 }
 _TIMESTAMP_WITHOUT_ZONE = 1114
+_KIND_OF_TYPE: dict[int, str] = {
+    **dict.fromkeys((20, 21, 23, 26), "integer"),
+    **dict.fromkeys((700, 701), "float"),
+    1700: "numeric",
+    16: "boolean",
+    1082: "date",
+    **dict.fromkeys((1114, 1184), "timestamp"),
+}
 
 # A bind parameter (`:case_ids`), not a cast (`::text`).
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
@@ -115,6 +123,13 @@ class PostgreSQL:
             for d in result.cursor.description or ()
             if d[1] == _TIMESTAMP_WITHOUT_ZONE
         }
+
+    def column_kinds(self, result: sa.CursorResult[Any]) -> list[tuple[str, str | None]]:
+        description = result.cursor.description or ()
+        return [
+            (str(d[0]), _KIND_OF_TYPE.get(d[1]) if isinstance(d[1], int) else None)
+            for d in description
+        ]
 
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
         problems: list[str] = []

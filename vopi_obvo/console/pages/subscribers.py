@@ -1,0 +1,354 @@
+"""Subscribers (clerk): search by party id, e-mail or phone (exact, normalised; searched by
+POST so no address lands in a URL or a log), register in person or from a written
+application, a printable confirmation, change, end, erasure (admin, confirmed by typing the
+party id), and CSV import with a dry run. Every change goes through admin/subscriber_ops.py,
+as `obvo subscribers …` does."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from vopi_obvo.admin import audit, subscriber_ops, subscriber_store
+from vopi_obvo.admin import subscriber_input as inp
+from vopi_obvo.admin.subscriber_input import SubscriberData
+from vopi_obvo.console.context import Console, Signed
+from vopi_obvo.console.roles import Role
+from vopi_obvo.console.views import Views, see_other
+from vopi_obvo.errors import InvalidInput, ObvoError
+from vopi_obvo.messages.contacts import normalise_email, normalise_phone
+from vopi_obvo.messages.templates import LJUBLJANA
+from vopi_obvo.queries import q
+from vopi_obvo.rules import DEFAULT_LANGUAGE
+from vopi_obvo.subscribers import SubscriberRecord
+
+FormField = Annotated[str, Form()]
+MAX_CSV = 2_000_000
+FIELDS = subscriber_ops.Fields(
+    party="party",
+    cases="cases",
+    change_hint="change it on its page (Naročniki → the subscriber)",
+    retry_hint="open it again and repeat the change",
+)
+
+
+class SubscriberForm(BaseModel):
+    """The search, registration and change forms (the change form has no party field)."""
+
+    csrf: str = ""
+    party: str = ""
+    email: str = ""
+    phone: str = ""
+    events: str = ""
+    language: str = ""
+    origin: str = ""
+    reference: str = ""
+    consent_at: str = ""
+    cases: str = ""
+
+    def values(self) -> dict[str, str]:
+        return self.model_dump(exclude={"csrf"})
+
+
+SubscriberFields = Annotated[SubscriberForm, Form()]
+
+
+def local_input(moment: dt.datetime | None) -> str:
+    """A time as a datetime-local field shows it (Ljubljana, to the minute)."""
+    return "" if moment is None else moment.astimezone(LJUBLJANA).strftime("%Y-%m-%dT%H:%M")
+
+
+def form_of(record: SubscriberRecord) -> dict[str, str]:
+    return {
+        "party": record.party_id,
+        "email": record.email or "",
+        "phone": record.phone or "",
+        "events": record.events,
+        "language": record.language,
+        "origin": record.origin or "",
+        "reference": record.reference or "",
+        "consent_at": local_input(record.consent_at),
+        "cases": " ".join(record.cases),
+    }
+
+
+def data_of(form: dict[str, str], now: dt.datetime) -> SubscriberData:
+    """A registration form as the CLI's `subscribers add` takes it: the same validators."""
+    origin = inp.origin(form["origin"] or inp.Origin.IN_PERSON.value, "origin")
+    return SubscriberData(
+        party_id=inp.party(form["party"], "party"),
+        email=inp.email(form["email"], "e-mail") if form["email"].strip() else None,
+        phone=inp.phone(form["phone"], "phone") if form["phone"].strip() else None,
+        events=inp.events(form["events"] or "all", "events"),
+        language=inp.language(form["language"] or DEFAULT_LANGUAGE, "language"),
+        origin=origin,
+        reference=inp.reference(form["reference"], "reference")
+        if form["reference"].strip()
+        else None,
+        consent_at=inp.consent(form["consent_at"], "consent time", now)
+        if form["consent_at"].strip()
+        else now,
+        cases=inp.cases(inp.split_cases(form["cases"]), "cases"),
+    )
+
+
+def changes_of(form: dict[str, str], current: SubscriberRecord, now: dt.datetime) -> dict[str, Any]:
+    """What the change form asks for, validated (the party stays)."""
+    data = data_of({**form, "party": current.party_id}, now)
+    changes = {k: v for k, v in data.__dict__.items() if k not in ("party_id", "consent_at")}
+    if form["consent_at"].strip() and form["consent_at"].strip() != local_input(current.consent_at):
+        changes["consent_at"] = data.consent_at
+    return changes
+
+
+def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 - one closure per page
+    router = APIRouter(include_in_schema=False)
+
+    def record_of(conn: sa.Connection, subscriber_id: int) -> SubscriberRecord:
+        found = subscriber_store.find(conn, subscriber_id=subscriber_id)
+        if not found:
+            raise HTTPException(404)
+        return found[0]
+
+    @router.get("/narocniki")
+    def search_page(request: Request) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        return views.render(
+            request, "subscribers.html", "subscribers_title", signed=signed, active="/narocniki",
+            given={"party": "", "email": "", "phone": ""}, results=None, errors=[],
+        )  # fmt: skip
+
+    @router.post("/narocniki/iskanje")
+    def search(request: Request, form: SubscriberFields) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        console.check_form(request, signed, form.csrf)
+        given = {
+            "party": form.party.strip(),
+            "email": form.email.strip(),
+            "phone": form.phone.strip(),
+        }
+        errors: list[str] = []
+        results: list[SubscriberRecord] = []
+        if not any(given.values()):
+            errors.append("give a party id, an e-mail address or a phone number")
+        try:
+            with console.engine.connect() as conn:
+                if given["party"]:
+                    party_id = inp.party(given["party"], "party")
+                    results += subscriber_store.find(conn, party_id=party_id)
+                if given["email"] or given["phone"]:
+                    ids = conn.execute(
+                        q("console_subscriber_ids_by_contact"),
+                        {
+                            "email": normalise_email(given["email"]) if given["email"] else None,
+                            "phone": normalise_phone(given["phone"]) if given["phone"] else None,
+                        },
+                    ).scalars()
+                    for sid in ids:
+                        if all(r.id != sid for r in results):
+                            results += subscriber_store.find(conn, subscriber_id=int(sid))
+        except InvalidInput as exc:
+            errors.append(str(exc))
+        return views.render(
+            request, "subscribers.html", "subscribers_title", signed=signed, active="/narocniki",
+            given=given, results=None if errors else results, errors=errors,
+            status=400 if errors else 200,
+        )  # fmt: skip
+
+    # ---- register ----
+
+    def register_page(
+        request: Request, signed: Signed, form: dict[str, str], errors: list[str], status: int = 200
+    ) -> Response:
+        return views.render(
+            request, "subscriber_new.html", "subscriber_new_title", signed=signed,
+            active="/narocniki", form=form, errors=errors, origins=list(inp.Origin), status=status,
+        )  # fmt: skip
+
+    @router.get("/narocniki/nov")
+    def new_page(request: Request) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        form = SubscriberForm(
+            events="all",
+            language=DEFAULT_LANGUAGE,
+            origin=inp.Origin.IN_PERSON.value,
+            consent_at=local_input(console.clock()),
+        ).values()
+        return register_page(request, signed, form, [])
+
+    @router.post("/narocniki/nov")
+    def register(request: Request, fields: SubscriberFields) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        console.check_form(request, signed, fields.csrf)
+        form = fields.values()
+        try:
+            data = data_of(form, console.clock())
+            new_id = subscriber_ops.register(
+                console.settings, console.engine, data, signed.actor, FIELDS
+            )
+        except ObvoError as exc:
+            return register_page(request, signed, form, [str(exc)], status=400)
+        return see_other(f"/narocniki/{new_id}/potrdilo")
+
+    # ---- one subscriber ----
+
+    def subscriber_page(
+        request: Request,
+        signed: Signed,
+        subscriber_id: int,
+        *,
+        form: dict[str, str] | None = None,
+        errors: list[str] | None = None,
+        notice: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        with console.engine.connect() as conn:
+            record = record_of(conn, subscriber_id)
+            counts = subscriber_store.notification_counts(conn, record.id)
+            history = audit.entries(conn, target=f"subscriber:{record.id}", limit=50)
+        return views.render(
+            request, "subscriber.html", "subscriber_title", title_values={"party": record.party_id},
+            signed=signed, active="/narocniki", s=record, counts=counts, history=history,
+            form=form or form_of(record), errors=errors or [], notice=notice,
+            origins=list(inp.Origin), status=status,
+        )  # fmt: skip
+
+    @router.get("/narocniki/{subscriber_id}")
+    def subscriber(request: Request, subscriber_id: int, ok: str = "") -> Response:
+        signed = console.signed(request, Role.CLERK)
+        t = views.translator(request)
+        notices = {"changed": "subscriber_changed", "unchanged": "subscriber_unchanged"}
+        return subscriber_page(
+            request, signed, subscriber_id, notice=t(notices[ok]) if ok in notices else None
+        )
+
+    @router.post("/narocniki/{subscriber_id}/sprememba")
+    def change(request: Request, subscriber_id: int, fields: SubscriberFields) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        console.check_form(request, signed, fields.csrf)
+        with console.engine.connect() as conn:
+            current = record_of(conn, subscriber_id)
+        form = {**fields.values(), "party": current.party_id}
+        try:
+            changed = subscriber_ops.update(
+                console.settings,
+                console.engine,
+                current,
+                changes_of(form, current, console.clock()),
+                actor=signed.actor,
+                fields=FIELDS,
+            )
+        except ObvoError as exc:
+            return subscriber_page(
+                request, signed, subscriber_id, form=form, errors=[str(exc)], status=400
+            )
+        return see_other(f"/narocniki/{subscriber_id}?ok={'changed' if changed else 'unchanged'}")
+
+    @router.post("/narocniki/{subscriber_id}/konec")
+    def end(request: Request, subscriber_id: int, csrf: FormField) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        console.check_form(request, signed, csrf)
+        with console.engine.begin() as conn:
+            record = record_of(conn, subscriber_id)
+            cancelled = subscriber_ops.end(conn, record, signed.actor)
+        t = views.translator(request)
+        return views.render(
+            request, "message_signed.html", "subscriber_ended_title", signed=signed,
+            active="/narocniki",
+            paragraphs=[t("subscriber_ended", party=record.party_id, cancelled=cancelled)],
+        )  # fmt: skip
+
+    @router.post("/narocniki/{subscriber_id}/izbris")
+    def erase(
+        request: Request, subscriber_id: int, csrf: FormField, confirm: FormField = ""
+    ) -> Response:
+        signed = console.signed(request, Role.ADMIN)
+        console.check_form(request, signed, csrf)
+        with console.engine.connect() as conn:
+            record = record_of(conn, subscriber_id)
+        t = views.translator(request)
+        if confirm.strip() != record.party_id:
+            return subscriber_page(
+                request, signed, subscriber_id, errors=[t("erase_not_confirmed")], status=400
+            )
+        erasure = subscriber_ops.erase(console.engine, record, signed.actor)
+        return views.render(
+            request, "message_signed.html", "subscriber_erased_title", signed=signed,
+            active="/narocniki",
+            paragraphs=[
+                t("subscriber_erased", party=record.party_id, erased=erasure.erased,
+                  cancelled=erasure.cancelled, portal=erasure.portal_identities)
+            ],
+        )  # fmt: skip
+
+    @router.get("/narocniki/{subscriber_id}/potrdilo")
+    def confirmation(request: Request, subscriber_id: int) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        with console.engine.connect() as conn:
+            record = record_of(conn, subscriber_id)
+        return views.render(
+            request, "confirmation.html", "confirmation_title", signed=signed, active="/narocniki",
+            s=record, portal_url=console.settings.portal.public_url, printed=console.clock(),
+        )  # fmt: skip
+
+    # ---- CSV import ----
+
+    def import_page(
+        request: Request,
+        signed: Signed,
+        *,
+        report: subscriber_ops.ImportReport | None = None,
+        dry_run: bool = True,
+        errors: list[str] | None = None,
+        status: int = 200,
+    ) -> Response:
+        return views.render(
+            request, "subscriber_import.html", "import_title", signed=signed, active="/narocniki",
+            report=report, dry_run=dry_run, errors=errors or [], origins=list(inp.Origin),
+            columns=inp.COLUMNS, status=status,
+        )  # fmt: skip
+
+    @router.get("/narocniki/uvoz/")
+    def import_form(request: Request) -> Response:
+        return import_page(request, console.signed(request, Role.CLERK))
+
+    @router.post("/narocniki/uvoz/")
+    def import_csv(
+        request: Request,
+        csrf: FormField,
+        origin: FormField = inp.Origin.IN_PERSON.value,
+        mode: FormField = "dry_run",
+        file: Annotated[UploadFile | None, File()] = None,
+    ) -> Response:
+        signed = console.signed(request, Role.CLERK)
+        console.check_form(request, signed, csrf)
+        dry_run = mode != "import"
+        raw = file.file.read(MAX_CSV + 1) if file is not None else b""
+        name = (file.filename if file is not None else "") or "upload.csv"
+        try:
+            if not raw:
+                raise InvalidInput("choose a CSV file to import")
+            if len(raw) > MAX_CSV:
+                raise InvalidInput(f"{name}: larger than {MAX_CSV // 1_000_000} MB; split it")
+            report = subscriber_ops.import_csv(
+                console.settings,
+                console.engine,
+                inp.decode_csv(raw, name),
+                name,
+                signed.actor,
+                default_origin=inp.origin(origin, "origin"),
+                dry_run=dry_run,
+                file_name=name,
+                change_hint="change it on its page",
+            )
+        except ObvoError as exc:
+            return import_page(request, signed, errors=[str(exc)], dry_run=dry_run, status=400)
+        return import_page(request, signed, report=report, dry_run=dry_run)
+
+    return router
