@@ -268,38 +268,105 @@ SET status = 'failed', last_error = :error, claimed_by = NULL, updated_at = now(
 WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
 
 -- name: release_claims
--- Graceful stop: claimed but not attempted rows go back, their attempt not counted.
+-- Claimed but never handed to a sender: back to pending, the attempt not counted.
 UPDATE notifications
 SET status = 'pending', attempts = greatest(attempts - 1, 0), claimed_by = NULL,
     updated_at = now()
 WHERE status = 'sending' AND claimed_by = :worker_id AND id = ANY(:ids)
 
--- name: register_worker
--- A process announces itself.
-INSERT INTO workers (id, hostname, pid) VALUES (:worker_id, :hostname, :pid)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+-- name: abandon_claims
+-- A batch cut short (a database error between claim and outcome): the messages handed to a
+-- sender whose outcome was not recorded go back keeping their attempt, with a note; they may
+-- have arrived and are sent again.
+WITH back AS (
+    UPDATE notifications
+    SET status = 'pending', claimed_by = NULL, updated_at = now(), last_error = :error
+    WHERE status = 'sending' AND claimed_by = :worker_id AND id = ANY(:ids)
+    RETURNING id, attempts, claimed_at
+), noted AS (
+    INSERT INTO notification_attempts
+        (notification_id, attempt, worker_id, started_at, outcome, error)
+    SELECT id, attempts, CAST(:worker_id AS text), coalesce(claimed_at, now()), 'taken_back',
+           CAST(:error AS text)
+    FROM back
+)
+SELECT id FROM back
 
--- name: heartbeat
--- A process is alive; how many are (pacing divides each max_per_second between them).
-UPDATE workers SET heartbeat_at = now() WHERE id = :worker_id
-RETURNING (SELECT count(*) FROM workers
-           WHERE heartbeat_at > now() - make_interval(secs => :stale_after)) AS live_workers
+-- name: postpone_uncounted
+-- A configuration error of OBVO's own (the SMTP server refuses our sender or credentials):
+-- not an attempt at the citizen's address, so it does not count towards max_attempts.
+UPDATE notifications
+SET status = 'pending', attempts = greatest(attempts - 1, 0),
+    next_attempt_at = now() + make_interval(secs => :delay), last_error = :error,
+    claimed_by = NULL, updated_at = now()
+WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
+
+-- name: register_worker
+-- A process announces itself, and says it lives: an upsert, so a row forgotten during a long
+-- outage (delete_dead_workers) comes back with the next heartbeat.
+INSERT INTO workers (id, hostname, pid, liveness, problem, problem_since)
+VALUES (:worker_id, :hostname, :pid, :liveness, :problem,
+        CASE WHEN CAST(:problem AS text) IS NOT NULL THEN now() END)
+ON CONFLICT (id) DO UPDATE
+SET heartbeat_at = now(), liveness = EXCLUDED.liveness, problem = EXCLUDED.problem,
+    problem_since = CASE WHEN EXCLUDED.problem IS NULL THEN NULL
+                         WHEN workers.problem IS NOT DISTINCT FROM EXCLUDED.problem
+                         THEN coalesce(workers.problem_since, now())
+                         ELSE now() END
+-- How many workers live, this one included (pacing divides each max_per_second by it).
+RETURNING 1 + (SELECT count(*) FROM workers AS w
+               WHERE w.id <> :worker_id
+                 AND w.heartbeat_at > now() - make_interval(secs => :stale_after)) AS live_workers
+
+-- name: take_worker_lock
+-- Liveness as a fact PostgreSQL knows: held by the worker's own session while it lives. Waits
+-- (up to the session's lock_timeout) for this worker's previous session to end on the server.
+SELECT pg_advisory_lock(hashtext('obvo-worker:' || current_schema()), hashtext(:worker_id))
+
+-- name: release_worker_lock
+-- A clean stop: the lock goes at once, not when the server notices the closed session.
+SELECT pg_advisory_unlock(hashtext('obvo-worker:' || current_schema()), hashtext(:worker_id))
 
 -- name: unregister_worker
 -- A process stops cleanly.
 DELETE FROM workers WHERE id = :worker_id
 
 -- name: reclaim_dead_claims
--- Rows claimed by a worker that is gone or silent go back to pending, with a note per attempt.
-WITH taken AS (
-    UPDATE notifications
-    SET status = 'pending', claimed_by = NULL, updated_at = now(),
-        last_error = 'the sending process stopped during this attempt; taken back'
-    WHERE status = 'sending'
-      AND (claimed_by IS NULL OR claimed_by NOT IN (
-            SELECT id FROM workers
-            WHERE heartbeat_at > now() - make_interval(secs => :stale_after)))
-    RETURNING id, attempts, claimed_at
+-- Claims whose owner is gone go back to pending (failed once max_attempts is reached: a
+-- message that kills its sender every time must not crash-loop the service), with a note per
+-- attempt; `attempts` is never given back. The owner is judged by identity, not by its row:
+-- alive while its session holds the worker lock (take_worker_lock), or, for a worker without
+-- one (a pooler in transaction mode), while its heartbeat is fresh. Also taken back: any claim
+-- older than :claim_timeout (a hung process), and the caller's own claims that it is not
+-- working on (:worker_id, :in_flight; a batch cut short by a database error).
+WITH live_locks AS (
+    SELECT objid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 2
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND classid = CAST(hashtext('obvo-worker:' || current_schema()) AS oid)
+), dead AS (
+    SELECT n.id FROM notifications AS n
+    WHERE n.status = 'sending'
+      AND (n.claimed_by IS NULL
+           OR n.claimed_at < now() - make_interval(secs => :claim_timeout)
+           OR (n.claimed_by = CAST(:worker_id AS text)
+               AND n.id <> ALL(CAST(:in_flight AS bigint[])))
+           OR (CAST(hashtext(n.claimed_by) AS oid) NOT IN (SELECT objid FROM live_locks)
+               AND NOT EXISTS (
+                   SELECT 1 FROM workers AS w
+                   WHERE w.id = n.claimed_by AND w.liveness = 'heartbeat'
+                     AND w.heartbeat_at > now() - make_interval(secs => :stale_after))))
+    FOR UPDATE OF n SKIP LOCKED
+), taken AS (
+    UPDATE notifications AS n
+    SET status = CASE WHEN n.attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
+        claimed_by = NULL, updated_at = now(),
+        last_error = CASE WHEN n.attempts >= :max_attempts
+            THEN 'the sending process stopped during attempt ' || n.attempts
+                 || ' (max_attempts reached); not sent again'
+            ELSE 'the sending process stopped during this attempt; taken back' END
+    FROM dead WHERE n.id = dead.id
+    RETURNING n.id, n.attempts, n.claimed_at, n.status
 ), noted AS (
     INSERT INTO notification_attempts
         (notification_id, attempt, started_at, outcome, error)
@@ -307,7 +374,7 @@ WITH taken AS (
            'the sending process stopped during this attempt'
     FROM taken
 )
-SELECT id FROM taken
+SELECT id, status FROM taken
 
 -- name: delete_dead_workers
 -- Forget workers that stopped heartbeating long ago.
@@ -328,8 +395,9 @@ WHERE status IN ('pending', 'sending') ORDER BY created_at, id LIMIT 1
 SELECT last_event_id, updated_at FROM source_cursor WHERE source = :source
 
 -- name: list_workers
--- Running processes and their heartbeats, for `status`.
-SELECT id, hostname, pid, started_at, heartbeat_at, now() - heartbeat_at AS silent_for
+-- Running processes, their heartbeats and the problems they report, for `status`.
+SELECT id, hostname, pid, started_at, heartbeat_at, now() - heartbeat_at AS silent_for,
+       liveness, problem, problem_since
 FROM workers ORDER BY started_at
 
 -- name: insert_subscriber

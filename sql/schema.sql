@@ -544,7 +544,11 @@ CREATE TABLE obvo.workers (
     hostname text NOT NULL,
     pid integer NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
-    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    liveness text DEFAULT 'heartbeat'::text NOT NULL,
+    problem text,
+    problem_since timestamp with time zone,
+    CONSTRAINT workers_liveness_check CHECK ((liveness = ANY (ARRAY['lock'::text, 'heartbeat'::text])))
 );
 
 --
@@ -1024,5 +1028,6 @@ INSERT INTO obvo.schema_migrations (version, name) VALUES
     (5, 'admin'),
     (6, 'operations'),
     (7, 'portal'),
+    (9, 'worker_liveness'),
     (10, 'console'),
     (11, 'sipass');

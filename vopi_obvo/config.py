@@ -148,8 +148,16 @@ class DeliverySettings:
     retry_max_delay: float = 3600.0
     max_attempts: int = 10
     batch_size: int = 100
-    # A worker whose heartbeat is older than this is dead; its claimed messages are taken back.
+    # How a dead worker is recognised: "lock" = its PostgreSQL session (an advisory lock) is
+    # gone, seen within one dispatch; "heartbeat" = its heartbeat is older than
+    # stale_worker_after (needed behind a pooler in transaction mode, e.g. PgBouncer).
+    liveness: Literal["lock", "heartbeat"] = "lock"
+    # A worker whose heartbeat is older than this is dead ("heartbeat" liveness); its claimed
+    # messages are taken back. Rows of workers silent for 10x as long are forgotten.
     stale_worker_after: float = 60.0
+    # A claim older than this is taken back even from a live worker (a hung process); a
+    # worker never starts sending a claim older than half of it.
+    claim_timeout: float = 300.0
     # Seconds in which several events of one application become one message per subscriber
     # and channel (0 = off); every message then waits this long for company.
     coalesce_window: float = 0.0
@@ -528,6 +536,7 @@ def _validate(s: Settings, problems: list[str]) -> None:
     if s.delivery.batch_size < 1:
         problems.append("[delivery] batch_size must be at least 1")
     _positive(problems, "[delivery] stale_worker_after", s.delivery.stale_worker_after)
+    _positive(problems, "[delivery] claim_timeout", s.delivery.claim_timeout)
     _validate_message_policy(s.sms, s.delivery, problems)
     _validate_operations(s, problems)
 

@@ -237,27 +237,98 @@ def mark_failed(conn: sa.Connection, notification_id: int, worker_id: str, error
 
 
 def release_claims(conn: sa.Connection, worker_id: str, ids: Sequence[int]) -> None:
+    """Claims never handed to a sender go back; their attempt is not counted."""
     if ids:
         conn.execute(q("release_claims"), {"worker_id": worker_id, "ids": list(ids)})
 
 
-def register_worker(conn: sa.Connection, worker_id: str, hostname: str, pid: int) -> None:
-    conn.execute(q("register_worker"), {"worker_id": worker_id, "hostname": hostname, "pid": pid})
+def abandon_claims(conn: sa.Connection, worker_id: str, ids: Sequence[int], error: str) -> None:
+    """Claims handed to a sender whose outcome is unknown go back keeping their attempt."""
+    if ids:
+        conn.execute(
+            q("abandon_claims"), {"worker_id": worker_id, "ids": list(ids), "error": error}
+        )
 
 
-def heartbeat(conn: sa.Connection, worker_id: str, stale_after: float) -> int:
-    """The worker is alive; returns the number of live workers (at least 1)."""
+def postpone_uncounted(
+    conn: sa.Connection, notification_id: int, worker_id: str, delay: float, error: str
+) -> None:
+    conn.execute(
+        q("postpone_uncounted"),
+        {"id": notification_id, "worker_id": worker_id, "delay": delay, "error": error},
+    )
+
+
+def register_worker(
+    conn: sa.Connection,
+    worker_id: str,
+    hostname: str,
+    pid: int,
+    *,
+    liveness: str = "heartbeat",
+    problem: str | None = None,
+    stale_after: float = 60.0,
+) -> int:
+    """Insert or refresh this worker's row (the heartbeat is the same upsert); returns how
+    many workers live, this one included."""
     live = conn.execute(
-        q("heartbeat"), {"worker_id": worker_id, "stale_after": stale_after}
-    ).scalar_one_or_none()
-    return max(int(live or 0), 1)
+        q("register_worker"),
+        {
+            "worker_id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "liveness": liveness,
+            "problem": problem,
+            "stale_after": stale_after,
+        },
+    ).scalar_one()
+    return max(int(live), 1)
+
+
+def take_worker_lock(conn: sa.Connection, worker_id: str) -> None:
+    conn.execute(q("take_worker_lock"), {"worker_id": worker_id})
+
+
+def release_worker_lock(conn: sa.Connection, worker_id: str) -> None:
+    conn.execute(q("release_worker_lock"), {"worker_id": worker_id})
 
 
 def unregister_worker(conn: sa.Connection, worker_id: str) -> None:
     conn.execute(q("unregister_worker"), {"worker_id": worker_id})
 
 
-def reclaim_dead_claims(conn: sa.Connection, stale_after: float) -> list[int]:
-    ids = [int(r.id) for r in conn.execute(q("reclaim_dead_claims"), {"stale_after": stale_after})]
-    conn.execute(q("delete_dead_workers"), {"stale_after": stale_after * 10})
-    return ids
+@dataclass(frozen=True)
+class TakenBack:
+    pending: list[int]  # to be sent again
+    failed: list[int]  # max_attempts reached while their senders died
+
+
+def reclaim_dead_claims(
+    conn: sa.Connection,
+    *,
+    stale_after: float,
+    claim_timeout: float,
+    max_attempts: int,
+    worker_id: str | None = None,
+    in_flight: Sequence[int] = (),
+) -> TakenBack:
+    """Take back the claims of dead (or hung) workers; with worker_id, also that worker's own
+    claims other than `in_flight` (left over by a batch cut short)."""
+    rows = conn.execute(
+        q("reclaim_dead_claims"),
+        {
+            "stale_after": stale_after,
+            "claim_timeout": claim_timeout,
+            "max_attempts": max_attempts,
+            "worker_id": worker_id,
+            "in_flight": list(in_flight),
+        },
+    ).all()
+    return TakenBack(
+        pending=[int(r.id) for r in rows if r.status == "pending"],
+        failed=[int(r.id) for r in rows if r.status == "failed"],
+    )
+
+
+def forget_dead_workers(conn: sa.Connection, stale_after: float) -> None:
+    conn.execute(q("delete_dead_workers"), {"stale_after": stale_after})

@@ -95,6 +95,10 @@ def gather_status(
             "id": w.id,
             "started_at": w.started_at.isoformat(),
             "heartbeat_age_seconds": round(w.silent_for.total_seconds(), 1),
+            "liveness": w.liveness,
+            # A configuration error its senders meet (SMTP refuses OBVO's sender, ...).
+            "problem": w.problem,
+            "problem_since": None if w.problem_since is None else w.problem_since.isoformat(),
         }
         for w in workers
     ]
@@ -164,9 +168,13 @@ def format_status(report: dict[str, Any]) -> str:
             + (f", last error: {oldest['last_error']}" if oldest["last_error"] else "")
         )
     lines.append(f"workers           {len(report['workers'])}")
-    lines.extend(
-        f"  {w['id']}  heartbeat {w['heartbeat_age_seconds']} s ago" for w in report["workers"]
-    )
+    for w in report["workers"]:
+        lines.append(
+            f"  {w['id']}  heartbeat {w['heartbeat_age_seconds']} s ago"
+            + (" (liveness: heartbeat only)" if w.get("liveness") == "heartbeat" else "")
+        )
+        if w.get("problem"):
+            lines.append(f"    configuration error since {w['problem_since']}: {w['problem']}")
     return "\n".join(lines)
 
 
