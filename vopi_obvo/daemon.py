@@ -22,7 +22,7 @@ from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.delivery.dispatcher import Dispatcher, DispatchResult, dispatch_options
 from vopi_obvo.delivery.outcomes import first_line
 from vopi_obvo.delivery.presence import WorkerPresence
-from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError
+from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError, SourceUnavailable
 from vopi_obvo.ops import health, retention, systemd
 from vopi_obvo.ops.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
 from vopi_obvo.ops.logsetup import configure_logging
@@ -326,6 +326,14 @@ class Service:
                 self.heartbeat()
                 self.reclaim()
             result = self.cycle()
+        except SourceUnavailable as exc:
+            # VOPI's trouble (a statement timeout, VOPI restarting): OBVO's own sessions are
+            # fine, so the poller lock stays and no standby flaps in. Only VOPI's pool may hold
+            # dead connections; retried with backoff.
+            self.vopi.dispose()
+            if once:
+                raise
+            return self._after_error("source.unavailable", exc.error, query=exc.query)
         except SourceQueryError as exc:
             if once:
                 raise
@@ -407,7 +415,7 @@ class Service:
             with self.obvo.connect() as conn:
                 self.counts = health.counts(conn, SOURCE_NAME, self.settings.health.failed_window)
             self.lag = health.measure_lag(self.source, self.counts.cursor)
-        except (sa.exc.SQLAlchemyError, SourceQueryError):
+        except (sa.exc.SQLAlchemyError, SourceQueryError, SourceUnavailable):
             self.lag = None
 
     # ---- reload (SIGHUP) ----
@@ -501,10 +509,10 @@ class Service:
             restart_needed=restart_needed,
         )
 
-    def _after_error(self, event: str, error: str) -> float:
+    def _after_error(self, event: str, error: str, **context: str) -> float:
         self._errors += 1
         wait = min(FIRST_ERROR_WAIT * 2.0 ** (self._errors - 1), MAX_ERROR_WAIT)
-        log.error(event, error=error, retry_in=wait)
+        log.error(event, error=error, retry_in=wait, **context)
         return wait
 
     def _wait(self, seconds: float) -> bool:

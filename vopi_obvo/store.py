@@ -10,36 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vopi_obvo.messages.outbox_row import NewNotification
 from vopi_obvo.queries import q
 from vopi_obvo.rules import EventKind, EventTypeRule, RuleSet, Subscriber, TemplateSet
 from vopi_obvo.source.holes import Hole
 from vopi_obvo.subscribers import SubscriberRecord
-
-
-@dataclass(frozen=True)
-class NewNotification:
-    source_event_id: int
-    subscriber_id: int
-    channel: str
-    event_type: str
-    event_kind: str
-    case_id: str | None
-    occurred_at: dt.datetime | None
-    language: str
-    recipient: str
-    subject: str | None
-    body: str | None
-    status: str  # 'pending'; 'failed' when the text could not be rendered; 'held' (storm)
-    last_error: str | None
-    body_html: str | None = None  # e-mail from an email_html template only
-    sms_encoding: str | None = None  # SMS only: 'gsm7' or 'ucs2' of the text as sent
-    sms_segments: int | None = None  # SMS only: parts billed
-    held_reason: str | None = None  # status 'held': 'storm' or 'subscriber_rate'
-    delay: float = 0.0  # seconds before the first attempt ([delivery] coalesce_window)
-    event_values: str | None = None  # JSON (event_values.dump_values), for coalescing
-
-    def params(self) -> dict[str, Any]:
-        return self.__dict__.copy()
 
 
 @dataclass(frozen=True)
@@ -132,30 +107,31 @@ def set_cursor(conn: sa.Connection, source: str, event_id: int) -> None:
 
 def list_holes(conn: sa.Connection, source: str) -> list[Hole]:
     return [
-        Hole(int(r.event_id), r.first_seen_at, r.first_seen_xmax)
+        Hole(int(r.first_id), int(r.last_id), r.first_seen_at, r.first_seen_xmax)
         for r in conn.execute(q("list_holes"), {"source": source})
     ]
 
 
-def add_holes(conn: sa.Connection, source: str, holes: Sequence[Hole]) -> None:
-    if holes:
+def replace_holes(
+    conn: sa.Connection, source: str, before: Sequence[Hole], after: Sequence[Hole]
+) -> None:
+    """Store the hole ranges `after` where `before` was stored: only the rows that changed."""
+    kept = set(before) & set(after)
+    removed = [h.first_id for h in before if h not in kept]
+    added = [h for h in after if h not in kept]
+    if removed:
+        conn.execute(q("remove_holes"), {"source": source, "first_ids": removed})
+    if added:
         conn.execute(
-            q("add_hole"),
-            [
-                {
-                    "source": source,
-                    "event_id": h.event_id,
-                    "first_seen_at": h.first_seen_at,
-                    "first_seen_xmax": h.first_seen_xmax,
-                }
-                for h in holes
-            ],
+            q("add_holes"),
+            {
+                "source": source,
+                "first_id": [h.first_id for h in added],
+                "last_id": [h.last_id for h in added],
+                "first_seen_at": [h.first_seen_at for h in added],
+                "first_seen_xmax": [h.first_seen_xmax for h in added],
+            },
         )
-
-
-def remove_holes(conn: sa.Connection, source: str, event_ids: Sequence[int]) -> None:
-    if event_ids:
-        conn.execute(q("remove_holes"), {"source": source, "event_ids": list(event_ids)})
 
 
 def note_unclassified(conn: sa.Connection, counts: Mapping[str, tuple[int, int]]) -> list[str]:
