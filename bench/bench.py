@@ -54,6 +54,7 @@ from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.ops.migrate import migrate
 from vopi_obvo.rules import parse_rules_document
 from vopi_obvo.senders import OutgoingMessage, Sender
+from vopi_obvo.source.holes import Hole
 from vopi_obvo.source.vopi import SOURCE_NAME
 
 if TYPE_CHECKING:
@@ -822,10 +823,19 @@ def idle_breakdown(service: Service, cursor: int, repeat: int) -> dict[str, Any]
         with obvo.begin() as conn:
             store.get_cursor(conn, SOURCE_NAME)
 
+    seen = dt.datetime.now(dt.UTC)
+    # Ids no row has (far above the newest event): the cost of the probes alone.
+    far = cursor + 1_000_000
+    pending_ranges = [Hole(far + 5 * i, far + 5 * i + 2, seen, None) for i in range(100)]
     steps: dict[str, Callable[[], object]] = {
         "1 ensure_cursor (obvo txn)": poller.ensure_cursor,
         "2 list_holes + rules fingerprint": holes_and_rules,
         "3 read_batch (VOPI, 2 queries)": lambda: service.source.read_batch(cursor, 500, []),
+        # 100 pending hole ranges (rolled back ids waiting for the age rule): one index probe
+        # each on every poll.
+        "3b read_batch with 100 hole ranges": lambda: service.source.read_batch(
+            cursor, 500, pending_ranges
+        ),
         "4 set_cursor txn (a write + COMMIT)": write_cursor,
         "baseline: checkout + SELECT 1": select_one,
         "baseline: read-only txn + COMMIT": read_only_txn,

@@ -10,10 +10,24 @@ ORDER BY ev.event_id
 LIMIT :limit
 
 -- name: vopi_events_by_id
--- [vopi] Events that were holes: look them up by id on every poll.
+-- [vopi] Events by id (`obvo preview`, `notifications retry`).
 SELECT * FROM ({events_query}) AS ev
 WHERE ev.event_id = ANY(:event_ids)
 ORDER BY ev.event_id
+
+-- name: vopi_events_in_ranges
+-- [vopi] The lowest :limit events inside the hole ranges (lows[i]..highs[i]), on every poll:
+-- one primary-key range scan per range, each stopping after :limit rows, so the work is
+-- bounded by the number of ranges and the batch size, never by the size of a gap.
+SELECT ev.* FROM unnest(CAST(:lows AS bigint[]), CAST(:highs AS bigint[])) AS r (lo, hi)
+CROSS JOIN LATERAL (
+    SELECT * FROM ({events_query}) AS e
+    WHERE e.event_id BETWEEN r.lo AND r.hi
+    ORDER BY e.event_id
+    LIMIT :limit
+) AS ev
+ORDER BY ev.event_id
+LIMIT :limit
 
 -- name: vopi_newest_event
 -- [vopi] The newest event, for the first start ("latest") and for lag in `status`.
@@ -24,6 +38,24 @@ LIMIT 1
 -- name: vopi_oldest_event_id
 -- [vopi] The oldest event id, for start = "earliest".
 SELECT ev.event_id FROM ({events_query}) AS ev ORDER BY ev.event_id LIMIT 1
+
+-- name: vopi_recent_gaps
+-- [vopi] The first start with start = "latest": the newest event, and the ids missing among
+-- the :window ids below it, in one snapshot. An open transaction may still commit any of them.
+WITH newest AS (
+    SELECT ev.event_id AS id FROM ({events_query}) AS ev ORDER BY ev.event_id DESC LIMIT 1
+), visible AS (
+    SELECT ev.event_id,
+           lag(ev.event_id) OVER (ORDER BY ev.event_id) AS previous
+    FROM ({events_query}) AS ev, newest
+    WHERE ev.event_id > greatest(newest.id - :window, 0) AND ev.event_id <= newest.id
+)
+SELECT newest.id AS newest_id,
+       coalesce(v.previous, greatest(newest.id - :window, 0)) + 1 AS first_id,
+       v.event_id - 1 AS last_id
+FROM newest LEFT JOIN visible AS v
+  ON v.event_id > coalesce(v.previous, greatest(newest.id - :window, 0)) + 1
+ORDER BY first_id
 
 -- name: vopi_probe_events
 -- [vopi] The columns the events query returns, without reading rows (`obvo check`).
@@ -36,27 +68,69 @@ SELECT statement_timestamp() AS now,
        pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax
 
 -- name: vopi_hole_evidence
--- [vopi] In one statement: the oldest other transaction in VOPI's database (sessions and
--- prepared transactions; only VOPI's database can commit a VOPI row), the oldest xid in
--- progress anywhere (the fallback evidence), and whether this role sees other roles' sessions.
+-- [vopi] In one statement: the oldest other transaction in VOPI's database (only VOPI's
+-- database can commit a VOPI row), its prepared transactions (their start is unknown: they
+-- block every hole), the oldest other client session (cached sequence values die with their
+-- session; OBVO's own sessions never draw VOPI ids), the oldest xid in progress anywhere (the
+-- fallback evidence), whether this role sees other roles' sessions, and whether VOPI is a hot
+-- standby (whose pg_stat_activity shows only the standby's own sessions).
 SELECT statement_timestamp() AS now,
-       (SELECT min(started) FROM (
-            SELECT a.xact_start AS started FROM pg_stat_activity AS a
-             WHERE a.xact_start IS NOT NULL
-               AND a.pid <> pg_backend_pid()
-               AND a.backend_type = 'client backend'
-               AND a.datname = current_database()
-            UNION ALL
-            SELECT p.prepared FROM pg_prepared_xacts AS p
-             WHERE p.database = current_database()) AS t) AS oldest_transaction_start,
+       (SELECT min(a.xact_start) FROM pg_stat_activity AS a
+         WHERE a.xact_start IS NOT NULL
+           AND a.pid <> pg_backend_pid()
+           AND a.backend_type = 'client backend'
+           AND a.datname = current_database()) AS oldest_transaction_start,
+       (SELECT count(*) FROM pg_prepared_xacts AS p
+         WHERE p.database = current_database()) AS prepared_transactions,
+       (SELECT min(a.backend_start) FROM pg_stat_activity AS a
+         WHERE a.pid <> pg_backend_pid()
+           AND a.backend_type = 'client backend'
+           AND a.datname = current_database()
+           AND a.application_name NOT LIKE 'obvo %') AS oldest_session_start,
        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x)
            AS oldest_running_xid,
        (pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
         OR (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user))
-           AS can_see_all_sessions
+           AS can_see_all_sessions,
+       pg_is_in_recovery() AS in_recovery
+
+-- name: vopi_id_sequence
+-- [vopi] The table column event_id comes from, and the sequence behind it (serial/identity
+-- through pg_depend, or a nextval() default) with its cache and increment: `obvo check`,
+-- `status` and the hole rule.
+SELECT format('%s.%I', c.oid::regclass, a.attname) AS column_name,
+       seq.name AS sequence_name, seq.cache_size, seq.increment_by
+FROM pg_class AS c
+JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = :column_number
+LEFT JOIN LATERAL (
+    SELECT s.seqrelid::regclass::text AS name, s.seqcache AS cache_size,
+           s.seqincrement AS increment_by
+    FROM pg_sequence AS s
+    WHERE s.seqrelid IN (
+        SELECT d.objid FROM pg_depend AS d
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+           AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype IN ('a', 'i')
+        UNION
+        SELECT d.refobjid FROM pg_attrdef AS ad
+          JOIN pg_depend AS d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                             AND d.refclassid = 'pg_class'::regclass
+         WHERE ad.adrelid = c.oid AND ad.adnum = a.attnum)
+    ORDER BY s.seqrelid
+    LIMIT 1
+) AS seq ON true
+WHERE c.oid = :table_oid
 
 -- ---- [vopi] on MariaDB/MySQL (vopi_obvo/source/engines/mysql.py); the queries above
 -- ---- without a mysql_ twin run there as written ----
+
+-- name: mysql_vopi_events_in_ranges
+-- [vopi] MariaDB/MySQL: vopi_events_in_ranges with the ranges as a JSON array of [lo, hi]
+-- (:ranges; JSON_TABLE, since there are no arrays and MariaDB has no LATERAL): a primary-key
+-- range per range, every row inside them read, the lowest :limit returned.
+SELECT ev.* FROM JSON_TABLE(:ranges, '$[*]' COLUMNS (lo BIGINT PATH '$[0]', hi BIGINT PATH '$[1]')) AS r
+JOIN ({events_query}) AS ev ON ev.event_id BETWEEN r.lo AND r.hi
+ORDER BY ev.event_id
+LIMIT :limit
 
 -- name: mysql_vopi_events_by_id
 -- [vopi] Events that were holes, by id (an expanding IN list).
@@ -111,19 +185,21 @@ UPDATE source_cursor SET last_event_id = :event_id, updated_at = now()
 WHERE source = :source AND last_event_id <= :event_id
 
 -- name: list_holes
--- Ids below the cursor not yet seen.
-SELECT event_id, first_seen_at, first_seen_xmax FROM pending_holes
-WHERE source = :source ORDER BY event_id
+-- Id ranges below the cursor not yet seen.
+SELECT first_id, last_id, first_seen_at, first_seen_xmax FROM pending_holes
+WHERE source = :source ORDER BY first_id
 
--- name: add_hole
--- Remember a new hole (executemany).
-INSERT INTO pending_holes (source, event_id, first_seen_at, first_seen_xmax)
-VALUES (:source, :event_id, :first_seen_at, :first_seen_xmax)
-ON CONFLICT (source, event_id) DO NOTHING
+-- name: add_holes
+-- New or shrunk hole ranges, in one statement (one array per column).
+INSERT INTO pending_holes (source, first_id, last_id, first_seen_at, first_seen_xmax)
+SELECT :source, t.first_id, t.last_id, t.first_seen_at, t.first_seen_xmax
+FROM unnest(CAST(:first_id AS bigint[]), CAST(:last_id AS bigint[]),
+            CAST(:first_seen_at AS timestamptz[]), CAST(:first_seen_xmax AS bigint[]))
+     AS t (first_id, last_id, first_seen_at, first_seen_xmax)
 
 -- name: remove_holes
--- Holes that were filled or given up.
-DELETE FROM pending_holes WHERE source = :source AND event_id = ANY(:event_ids)
+-- Hole ranges filled, shrunk, split or given up (by their first id).
+DELETE FROM pending_holes WHERE source = :source AND first_id = ANY(:first_ids)
 
 -- name: try_poller_lock
 -- One active poller per source and schema; held for the life of a session.
@@ -268,38 +344,105 @@ SET status = 'failed', last_error = :error, claimed_by = NULL, updated_at = now(
 WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
 
 -- name: release_claims
--- Graceful stop: claimed but not attempted rows go back, their attempt not counted.
+-- Claimed but never handed to a sender: back to pending, the attempt not counted.
 UPDATE notifications
 SET status = 'pending', attempts = greatest(attempts - 1, 0), claimed_by = NULL,
     updated_at = now()
 WHERE status = 'sending' AND claimed_by = :worker_id AND id = ANY(:ids)
 
--- name: register_worker
--- A process announces itself.
-INSERT INTO workers (id, hostname, pid) VALUES (:worker_id, :hostname, :pid)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+-- name: abandon_claims
+-- A batch cut short (a database error between claim and outcome): the messages handed to a
+-- sender whose outcome was not recorded go back keeping their attempt, with a note; they may
+-- have arrived and are sent again.
+WITH back AS (
+    UPDATE notifications
+    SET status = 'pending', claimed_by = NULL, updated_at = now(), last_error = :error
+    WHERE status = 'sending' AND claimed_by = :worker_id AND id = ANY(:ids)
+    RETURNING id, attempts, claimed_at
+), noted AS (
+    INSERT INTO notification_attempts
+        (notification_id, attempt, worker_id, started_at, outcome, error)
+    SELECT id, attempts, CAST(:worker_id AS text), coalesce(claimed_at, now()), 'taken_back',
+           CAST(:error AS text)
+    FROM back
+)
+SELECT id FROM back
 
--- name: heartbeat
--- A process is alive; how many are (pacing divides each max_per_second between them).
-UPDATE workers SET heartbeat_at = now() WHERE id = :worker_id
-RETURNING (SELECT count(*) FROM workers
-           WHERE heartbeat_at > now() - make_interval(secs => :stale_after)) AS live_workers
+-- name: postpone_uncounted
+-- A configuration error of OBVO's own (the SMTP server refuses our sender or credentials):
+-- not an attempt at the citizen's address, so it does not count towards max_attempts.
+UPDATE notifications
+SET status = 'pending', attempts = greatest(attempts - 1, 0),
+    next_attempt_at = now() + make_interval(secs => :delay), last_error = :error,
+    claimed_by = NULL, updated_at = now()
+WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
+
+-- name: register_worker
+-- A process announces itself, and says it lives: an upsert, so a row forgotten during a long
+-- outage (delete_dead_workers) comes back with the next heartbeat.
+INSERT INTO workers (id, hostname, pid, liveness, problem, problem_since)
+VALUES (:worker_id, :hostname, :pid, :liveness, :problem,
+        CASE WHEN CAST(:problem AS text) IS NOT NULL THEN now() END)
+ON CONFLICT (id) DO UPDATE
+SET heartbeat_at = now(), liveness = EXCLUDED.liveness, problem = EXCLUDED.problem,
+    problem_since = CASE WHEN EXCLUDED.problem IS NULL THEN NULL
+                         WHEN workers.problem IS NOT DISTINCT FROM EXCLUDED.problem
+                         THEN coalesce(workers.problem_since, now())
+                         ELSE now() END
+-- How many workers live, this one included (pacing divides each max_per_second by it).
+RETURNING 1 + (SELECT count(*) FROM workers AS w
+               WHERE w.id <> :worker_id
+                 AND w.heartbeat_at > now() - make_interval(secs => :stale_after)) AS live_workers
+
+-- name: take_worker_lock
+-- Liveness as a fact PostgreSQL knows: held by the worker's own session while it lives. Waits
+-- (up to the session's lock_timeout) for this worker's previous session to end on the server.
+SELECT pg_advisory_lock(hashtext('obvo-worker:' || current_schema()), hashtext(:worker_id))
+
+-- name: release_worker_lock
+-- A clean stop: the lock goes at once, not when the server notices the closed session.
+SELECT pg_advisory_unlock(hashtext('obvo-worker:' || current_schema()), hashtext(:worker_id))
 
 -- name: unregister_worker
 -- A process stops cleanly.
 DELETE FROM workers WHERE id = :worker_id
 
 -- name: reclaim_dead_claims
--- Rows claimed by a worker that is gone or silent go back to pending, with a note per attempt.
-WITH taken AS (
-    UPDATE notifications
-    SET status = 'pending', claimed_by = NULL, updated_at = now(),
-        last_error = 'the sending process stopped during this attempt; taken back'
-    WHERE status = 'sending'
-      AND (claimed_by IS NULL OR claimed_by NOT IN (
-            SELECT id FROM workers
-            WHERE heartbeat_at > now() - make_interval(secs => :stale_after)))
-    RETURNING id, attempts, claimed_at
+-- Claims whose owner is gone go back to pending (failed once max_attempts is reached: a
+-- message that kills its sender every time must not crash-loop the service), with a note per
+-- attempt; `attempts` is never given back. The owner is judged by identity, not by its row:
+-- alive while its session holds the worker lock (take_worker_lock), or, for a worker without
+-- one (a pooler in transaction mode), while its heartbeat is fresh. Also taken back: any claim
+-- older than :claim_timeout (a hung process), and the caller's own claims that it is not
+-- working on (:worker_id, :in_flight; a batch cut short by a database error).
+WITH live_locks AS (
+    SELECT objid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 2
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND classid = CAST(hashtext('obvo-worker:' || current_schema()) AS oid)
+), dead AS (
+    SELECT n.id FROM notifications AS n
+    WHERE n.status = 'sending'
+      AND (n.claimed_by IS NULL
+           OR n.claimed_at < now() - make_interval(secs => :claim_timeout)
+           OR (n.claimed_by = CAST(:worker_id AS text)
+               AND n.id <> ALL(CAST(:in_flight AS bigint[])))
+           OR (CAST(hashtext(n.claimed_by) AS oid) NOT IN (SELECT objid FROM live_locks)
+               AND NOT EXISTS (
+                   SELECT 1 FROM workers AS w
+                   WHERE w.id = n.claimed_by AND w.liveness = 'heartbeat'
+                     AND w.heartbeat_at > now() - make_interval(secs => :stale_after))))
+    FOR UPDATE OF n SKIP LOCKED
+), taken AS (
+    UPDATE notifications AS n
+    SET status = CASE WHEN n.attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
+        claimed_by = NULL, updated_at = now(),
+        last_error = CASE WHEN n.attempts >= :max_attempts
+            THEN 'the sending process stopped during attempt ' || n.attempts
+                 || ' (max_attempts reached); not sent again'
+            ELSE 'the sending process stopped during this attempt; taken back' END
+    FROM dead WHERE n.id = dead.id
+    RETURNING n.id, n.attempts, n.claimed_at, n.status
 ), noted AS (
     INSERT INTO notification_attempts
         (notification_id, attempt, started_at, outcome, error)
@@ -307,7 +450,7 @@ WITH taken AS (
            'the sending process stopped during this attempt'
     FROM taken
 )
-SELECT id FROM taken
+SELECT id, status FROM taken
 
 -- name: delete_dead_workers
 -- Forget workers that stopped heartbeating long ago.
@@ -328,8 +471,9 @@ WHERE status IN ('pending', 'sending') ORDER BY created_at, id LIMIT 1
 SELECT last_event_id, updated_at FROM source_cursor WHERE source = :source
 
 -- name: list_workers
--- Running processes and their heartbeats, for `status`.
-SELECT id, hostname, pid, started_at, heartbeat_at, now() - heartbeat_at AS silent_for
+-- Running processes, their heartbeats and the problems they report, for `status`.
+SELECT id, hostname, pid, started_at, heartbeat_at, now() - heartbeat_at AS silent_for,
+       liveness, problem, problem_since
 FROM workers ORDER BY started_at
 
 -- name: insert_subscriber
@@ -955,8 +1099,8 @@ RETURNING n.id, n.status, n.delivery_error
 SELECT now() - make_interval(days => :days) AS cutoff
 
 -- name: metrics_holes
--- Prometheus: pending holes of the source.
-SELECT count(*) FROM pending_holes WHERE source = :source
+-- Prometheus: missing ids still looked up (the ids in the source's hole ranges).
+SELECT coalesce(sum(last_id - first_id + 1), 0) FROM pending_holes WHERE source = :source
 
 -- name: portal_identities_present
 -- `subscribers forget`: whether the portal's tables exist in this schema.

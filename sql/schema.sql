@@ -244,9 +244,11 @@ ALTER SEQUENCE obvo.notifications_id_seq OWNED BY obvo.notifications.id;
 
 CREATE TABLE obvo.pending_holes (
     source text NOT NULL,
-    event_id bigint NOT NULL,
+    first_id bigint NOT NULL,
+    last_id bigint NOT NULL,
     first_seen_at timestamp with time zone NOT NULL,
-    first_seen_xmax bigint
+    first_seen_xmax bigint,
+    CONSTRAINT pending_hole_ranges_check CHECK ((first_id <= last_id))
 );
 
 --
@@ -544,7 +546,11 @@ CREATE TABLE obvo.workers (
     hostname text NOT NULL,
     pid integer NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
-    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    liveness text DEFAULT 'heartbeat'::text NOT NULL,
+    problem text,
+    problem_since timestamp with time zone,
+    CONSTRAINT workers_liveness_check CHECK ((liveness = ANY (ARRAY['lock'::text, 'heartbeat'::text])))
 );
 
 --
@@ -663,7 +669,7 @@ ALTER TABLE ONLY obvo.notifications
 --
 
 ALTER TABLE ONLY obvo.pending_holes
-    ADD CONSTRAINT pending_holes_pkey PRIMARY KEY (source, event_id);
+    ADD CONSTRAINT pending_holes_pkey PRIMARY KEY (source, first_id);
 
 --
 -- Name: portal_audit portal_audit_pkey; Type: CONSTRAINT; Schema: obvo; Owner: -
@@ -1024,5 +1030,7 @@ INSERT INTO obvo.schema_migrations (version, name) VALUES
     (5, 'admin'),
     (6, 'operations'),
     (7, 'portal'),
+    (8, 'hole_ranges'),
+    (9, 'worker_liveness'),
     (10, 'console'),
     (11, 'sipass');

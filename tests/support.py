@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.message
@@ -73,7 +74,20 @@ class _MailHandler:
     received: list[ReceivedMail] = field(default_factory=list)
     # recipient → SMTP reply for RCPT TO (e.g. "550 5.1.1 no such user")
     refuse: dict[str, str] = field(default_factory=dict)
+    # the reply to every MAIL FROM instead of 250 (e.g. "550 5.7.1 sender rejected")
+    refuse_mail: str | None = None
+    # hang up after this many more messages' DATA, before the reply (nothing is kept)
+    drop_in_data: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_mail:
+            return self.refuse_mail
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -92,6 +106,12 @@ class _MailHandler:
         msg = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(msg, email.message.EmailMessage)
         with self.lock:
+            if self.drop_in_data > 0:
+                self.drop_in_data -= 1
+                transport = server.transport
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.abort()  # the connection is cut before the reply to DATA
+                return "451 never seen by the client"
             self.received.append(
                 ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), msg)
             )
@@ -140,6 +160,10 @@ class SmsGateway:
     def __init__(self) -> None:
         self.requests: list[SmsRequest] = []
         self.status = 200
+        # The next this many requests are answered with bytes that are not HTTP, then cut.
+        self.garbage = 0
+        # recipient ("to") → (HTTP status, error text) for that number only
+        self.refuse: dict[str, tuple[int, str]] = {}
         self.lock = threading.Lock()
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -162,11 +186,23 @@ class SmsGateway:
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = json.loads(self.rfile.read(length).decode("utf-8"))
                 with gateway.lock:
+                    if gateway.garbage > 0:
+                        gateway.garbage -= 1
+                        self.close_connection = True
+                        self.wfile.write(b"\x00\xff\xfeOK id=7\r\n\x1b[0m\r\n")
+                        return
                     status = gateway.status
+                    refused = gateway.refuse.get(str(payload.get("to")))
+                    if refused is not None:
+                        status = refused[0]
                     if status < 300:
                         gateway._counter += 1
                         gateway.requests.append(SmsRequest(payload, dict(self.headers.items())))
-                    reply = {"id": f"gw-{gateway._counter}"} if status < 300 else {"error": "nope"}
+                    reply = (
+                        {"id": f"gw-{gateway._counter}"}
+                        if status < 300
+                        else {"error": refused[1] if refused else "nope"}
+                    )
                 body = json.dumps(reply).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

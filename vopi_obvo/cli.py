@@ -19,7 +19,7 @@ from vopi_obvo.admin.cli_notifications import add_notifications_commands
 from vopi_obvo.admin.cli_rules import add_preview_command, add_rules_commands
 from vopi_obvo.admin.cli_subscribers import add_subscribers_commands
 from vopi_obvo.admin.common import obvo_engine, settings_of, vopi_source
-from vopi_obvo.errors import ExitCode, ObvoError
+from vopi_obvo.errors import ExitCode, ObvoError, SourceUnavailable
 from vopi_obvo.ops import systemd
 from vopi_obvo.rule_validation import format_problems, invalid_rules
 from vopi_obvo.rules import RuleSet
@@ -166,6 +166,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems.extend(report.warnings)
     except sa.exc.OperationalError as exc:
         problems.append(f"VOPI database unreachable: {_first_line(exc)}")
+    except SourceUnavailable as exc:
+        problems.append(f"VOPI database unreachable: {exc}")
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     return ExitCode.FAILURE if problems else ExitCode.OK
@@ -223,7 +225,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     source = vopi_source(settings)
-    report = gather_status(obvo_engine(settings), source, settings.health)
+    report = gather_status(obvo_engine(settings), source, settings.health, settings.source)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:

@@ -45,6 +45,10 @@ class SourceSettings:
     batch_size: int = 500
     # Without the privilege to see other sessions' transactions, a hole is given up after this.
     hole_max_age: float = 3600.0
+    # Seconds a hole is kept even when no VOPI transaction older than it runs. Unset: automatic,
+    # 3600 s when the sequence behind event_id caches ids (CACHE > 1), else none. Set it when
+    # the application hands out ids in blocks (Hibernate's pooled optimizer).
+    hole_min_age: float | None = None
     statement_timeout: float = 10.0
     # Optional (portal): the VOPI party of a tax number, parameter :tax_number; one column
     # party_id. Empty = the portal links a certificate to a party by a one-time code instead.
@@ -148,8 +152,16 @@ class DeliverySettings:
     retry_max_delay: float = 3600.0
     max_attempts: int = 10
     batch_size: int = 100
-    # A worker whose heartbeat is older than this is dead; its claimed messages are taken back.
+    # How a dead worker is recognised: "lock" = its PostgreSQL session (an advisory lock) is
+    # gone, seen within one dispatch; "heartbeat" = its heartbeat is older than
+    # stale_worker_after (needed behind a pooler in transaction mode, e.g. PgBouncer).
+    liveness: Literal["lock", "heartbeat"] = "lock"
+    # A worker whose heartbeat is older than this is dead ("heartbeat" liveness); its claimed
+    # messages are taken back. Rows of workers silent for 10x as long are forgotten.
     stale_worker_after: float = 60.0
+    # A claim older than this is taken back even from a live worker (a hung process); a
+    # worker never starts sending a claim older than half of it.
+    claim_timeout: float = 300.0
     # Seconds in which several events of one application become one message per subscriber
     # and channel (0 = off); every message then waits this long for company.
     coalesce_window: float = 0.0
@@ -439,6 +451,9 @@ def _build_section(
 
 
 def _coerce(value: Any, hint: Any, *, from_env: bool) -> Any:
+    optional = [a for a in typing.get_args(hint) if a is not type(None)]
+    if type(None) in typing.get_args(hint) and len(optional) == 1:  # unset = the default
+        return _coerce(value, optional[0], from_env=from_env)
     if typing.get_origin(hint) is tuple:  # a TOML list of strings; comma-separated in env
         if from_env and isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -528,6 +543,7 @@ def _validate(s: Settings, problems: list[str]) -> None:
     if s.delivery.batch_size < 1:
         problems.append("[delivery] batch_size must be at least 1")
     _positive(problems, "[delivery] stale_worker_after", s.delivery.stale_worker_after)
+    _positive(problems, "[delivery] claim_timeout", s.delivery.claim_timeout)
     _validate_message_policy(s.sms, s.delivery, problems)
     _validate_operations(s, problems)
 
@@ -626,6 +642,8 @@ def _validate_email_extras(e: EmailSettings, problems: list[str]) -> None:
 
 
 def _validate_operations(s: Settings, problems: list[str]) -> None:
+    if s.source.hole_min_age is not None and s.source.hole_min_age < 0:
+        problems.append("[source] hole_min_age must be 0 or more seconds")
     for section, rate in (
         ("email", s.email.max_per_second),
         ("sms", s.sms.max_per_second),

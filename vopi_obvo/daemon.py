@@ -20,7 +20,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from vopi_obvo import db, store
 from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.delivery.dispatcher import Dispatcher, DispatchResult, dispatch_options
-from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError
+from vopi_obvo.delivery.outcomes import first_line
+from vopi_obvo.delivery.presence import WorkerPresence
+from vopi_obvo.errors import ConfigError, ObvoError, SourceQueryError, SourceUnavailable
 from vopi_obvo.ops import health, retention, systemd
 from vopi_obvo.ops.lifecycle import GraceOver, SendObserver, Signals, TrackedSender
 from vopi_obvo.ops.logsetup import configure_logging
@@ -34,12 +36,14 @@ from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
 
-MAX_ERROR_WAIT = 30.0
+# After a database error the loop retries soon and often: a failover or a restart of
+# PostgreSQL is over in seconds, and a failed connect costs nothing. Reset once it answers.
+FIRST_ERROR_WAIT = 0.25
+MAX_ERROR_WAIT = 2.0
 # STATUS= (lag, pending, failed) is measured at most this often: a few index look-ups.
 STATUS_EVERY = 5.0
 # The worker's heartbeat is written at most this often (and 4 times per stale_worker_after).
 HEARTBEAT_EVERY = 5.0
-_TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def make_senders(settings: Settings) -> dict[str, Sender]:
@@ -85,17 +89,13 @@ class Service:
             settings.source.timezone,
         )
         self.poller = Poller(settings, self.obvo, self.source)
-        self.dispatcher = Dispatcher(
-            settings.delivery,
-            self.obvo,
-            self._tracked(senders if senders is not None else make_senders(settings)),
-            self.worker_id,
-            should_stop=self.stop_event.is_set,
-            heartbeat=self.heartbeat,
-            **dispatch_options(settings),
+        self.presence = WorkerPresence(
+            self.obvo, self.worker_id, liveness=settings.delivery.liveness
+        )
+        self.dispatcher = self._make_dispatcher(
+            settings, self._tracked(senders if senders is not None else make_senders(settings))
         )
         self._lock_conn: sa.Connection | None = None
-        self._registered = False
         self._errors = 0
         self._totals = DispatchResult()
         self._cursor: int | None = None
@@ -107,6 +107,7 @@ class Service:
         self._ping_every = 1.0 if watchdog is None else min(1.0, watchdog / 2)
         self._last_ping = 0.0
         self._last_beat = -math.inf
+        self._last_problem: str | None = None
         self._last_snapshot = -STATUS_EVERY
         self.lag: health.Lag | None = None  # the latest measurement, for STATUS=
         self.events_read_total = 0  # for metrics
@@ -135,45 +136,51 @@ class Service:
 
     # ---- worker presence ----
 
+    def _make_dispatcher(self, settings: Settings, senders: dict[str, Sender]) -> Dispatcher:
+        return Dispatcher(
+            settings.delivery,
+            self.obvo,
+            senders,
+            self.worker_id,
+            should_stop=self.stop_event.is_set,
+            heartbeat=self.heartbeat,
+            claims_valid=self.presence.intact,
+            **dispatch_options(settings),
+        )
+
     def heartbeat(self) -> None:
         """Every few seconds, not every turn of the loop: an idle daemon writes nothing else.
-        The count of live workers it returns divides each max_per_second between them."""
+        Sooner when the worker's lock session was lost (a new one is opened) or the problem its
+        senders meet changed. The row is an upsert (back after a long outage); the count of
+        live workers it returns divides each max_per_second between them."""
         now = time.monotonic()
         stale_after = self.settings.delivery.stale_worker_after
-        if now - self._last_beat >= min(HEARTBEAT_EVERY, stale_after / 4):
-            with self.obvo.begin() as conn:
-                workers = store.heartbeat(conn, self.worker_id, stale_after)
-            self._last_beat = now
+        problem = self.dispatcher.problem
+        due = now - self._last_beat >= min(HEARTBEAT_EVERY, stale_after / 4)
+        if due or not self.presence.intact() or problem != self._last_problem:
+            workers = self.presence.beat(problem, stale_after)
+            self._last_beat, self._last_problem = now, problem
             for pacer in pacers_of(self.dispatcher.senders.values()):
                 pacer.share(workers)
         # Also during a long batch of sends: the loop is busy, not hung.
         self._ping_watchdog()
 
-    def _register(self) -> None:
-        with self.obvo.begin() as conn:
-            store.register_worker(conn, self.worker_id, socket.gethostname(), os.getpid())
-        self._registered = True
-        self._last_beat = -math.inf  # the first cycle counts the live workers
+    @property
+    def _registered(self) -> bool:
+        return self.presence.registered
 
     def _unregister(self) -> None:
-        if not self._registered:
-            return
-        try:
-            with self.obvo.begin() as conn:
-                store.unregister_worker(conn, self.worker_id)
-        except sa.exc.SQLAlchemyError:
-            log.warning("worker.unregister_failed", worker_id=self.worker_id)
-        self._registered = False
+        self.presence.leave()
 
     def reclaim(self) -> None:
+        """The background sweep (also when the loop is busy with a long batch): claims of dead
+        or hung workers; rows of workers silent for 10x stale_worker_after are forgotten."""
         try:
             with self.obvo.begin() as conn:
-                ids = store.reclaim_dead_claims(conn, self.settings.delivery.stale_worker_after)
+                self.dispatcher.take_back(conn, own=False)
+                store.forget_dead_workers(conn, self.settings.delivery.stale_worker_after * 10)
         except sa.exc.SQLAlchemyError as exc:
-            log.warning("reclaim.failed", error=str(exc).splitlines()[0])
-            return
-        if ids:
-            log.warning("notifications.taken_back", count=len(ids), ids=ids[:20])
+            log.warning("reclaim.failed", error=first_line(exc))
 
     # ---- the single active poller ----
 
@@ -291,7 +298,7 @@ class Service:
                     },
                 ).all()
         except sa.exc.SQLAlchemyError as exc:
-            log.warning("notifications.release_failed", error=_first_line(exc))
+            log.warning("notifications.release_failed", error=first_line(exc))
             return
         if released:
             log.info(
@@ -306,25 +313,40 @@ class Service:
         try:
             retention.purge(self.obvo, self.settings.retention.message_days)
         except sa.exc.SQLAlchemyError as exc:
-            log.error("retention.failed", error=_first_line(exc))
+            log.error("retention.failed", error=first_line(exc))
 
     def _guarded_cycle(self, *, once: bool) -> float | None:
         """One round; the seconds to wait before the next, or None when `once` is done.
         Outages are logged and waited out with backoff: the daemon never exits on them."""
         try:
             if not self._registered:
-                self._register()
+                self.heartbeat()
                 self.reclaim()
             result = self.cycle()
-        except _TRANSIENT_DB_ERRORS as exc:
-            self._drop_lock_connection()
+        except SourceUnavailable as exc:
+            # VOPI's trouble (a statement timeout, VOPI restarting): OBVO's own sessions are
+            # fine, so the poller lock stays and no standby flaps in. Only VOPI's pool may hold
+            # dead connections; retried with backoff.
+            self.vopi.dispose()
             if once:
                 raise
-            return self._after_error("database.unavailable", _first_line(exc))
+            return self._after_error("source.unavailable", exc.error, query=exc.query)
         except SourceQueryError as exc:
             if once:
                 raise
             return self._after_error("source.query_failed", str(exc))
+        except sa.exc.SQLAlchemyError as exc:
+            if db.is_connection_error(exc):
+                self.discard_connections()
+                if once:
+                    raise
+                return self._after_error("database.unavailable", first_line(exc))
+            if once:
+                raise
+            # Not about one row (those fail their row in the dispatcher): logged loudly, the
+            # loop goes on rather than exit and crash-loop under systemd.
+            log.error("cycle.failed", error=first_line(exc), exc_info=exc)
+            return self._after_error("database.error", first_line(exc))
         self._errors = 0
         self._count(result)
         if result.more_work:
@@ -390,7 +412,7 @@ class Service:
             with self.obvo.connect() as conn:
                 self.counts = health.counts(conn, SOURCE_NAME, self.settings.health.failed_window)
             self.lag = health.measure_lag(self.source, self.counts.cursor)
-        except (sa.exc.SQLAlchemyError, SourceQueryError):
+        except (sa.exc.SQLAlchemyError, SourceQueryError, SourceUnavailable):
             self.lag = None
 
     # ---- reload (SIGHUP) ----
@@ -418,7 +440,7 @@ class Service:
             return False
         except sa.exc.SQLAlchemyError as exc:
             log.error(
-                "config.reload_failed", error=_first_line(exc), kept="the running configuration"
+                "config.reload_failed", error=first_line(exc), kept="the running configuration"
             )
             return False
         finally:
@@ -465,15 +487,7 @@ class Service:
         poller = Poller(new, self.obvo, source)
         with self.obvo.connect() as conn:
             poller.refresh_rules(conn)
-        dispatcher = Dispatcher(
-            new.delivery,
-            self.obvo,
-            senders,
-            self.worker_id,
-            should_stop=self.stop_event.is_set,
-            heartbeat=self.heartbeat,
-            **dispatch_options(new),
-        )
+        dispatcher = self._make_dispatcher(new, senders)
         if self._fixed_senders is None:
             shutdown_senders(self.dispatcher.senders.values())
         if vopi is not self.vopi:
@@ -489,14 +503,24 @@ class Service:
             restart_needed=restart_needed,
         )
 
-    def _after_error(self, event: str, error: str) -> float:
+    def _after_error(self, event: str, error: str, **context: str) -> float:
         self._errors += 1
-        wait = min(self.settings.source.poll_interval * 2.0**self._errors, MAX_ERROR_WAIT)
-        log.error(event, error=error, retry_in=wait)
+        wait = min(FIRST_ERROR_WAIT * 2.0 ** (self._errors - 1), MAX_ERROR_WAIT)
+        log.error(event, error=error, retry_in=wait, **context)
         return wait
+
+    def discard_connections(self) -> None:
+        """After a lost connection every pooled connection may be dead (a restart or failover
+        of PostgreSQL ends them all): discard them all, so the next cycle starts on fresh ones
+        instead of failing once per dead connection."""
+        self._drop_lock_connection()
+        self.presence.drop_session()
+        self.obvo.dispose()
+        self.vopi.dispose()
 
     def close(self) -> None:
         self._drop_lock_connection()
+        self.presence.drop_session()
         shutdown_senders(self.dispatcher.senders.values())  # e.g. an SMPP session
         self.obvo.dispose()
         self.vopi.dispose()
@@ -506,8 +530,3 @@ class Service:
         """SIGTERM/SIGINT stop (with the grace period), SIGHUP reloads (lifecycle.py)."""
         with self.signals.installed():
             yield
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

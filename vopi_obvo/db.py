@@ -57,3 +57,11 @@ def source_engine(url: str, statement_timeout: float) -> sa.Engine:
     from vopi_obvo.source import engines  # noqa: PLC0415 - the engines use this module
 
     return engines.for_url(url).create_engine(url, statement_timeout)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """The database connection is gone (the batch ends; the loop reconnects), as opposed to
+    an error about one row's data (integrity, data), which fails that row only."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError)

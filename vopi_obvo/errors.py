@@ -51,3 +51,15 @@ class SourceQueryError(ObvoError):
 
 class TemplateError(ObvoError):
     """A template does not compile or cannot be rendered with the given values."""
+
+
+class SourceUnavailable(ObvoError):
+    """VOPI did not answer one of OBVO's queries (a statement timeout, a lost connection, a
+    server error): VOPI's trouble, retried; OBVO's own state and its poller lock stay."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+    def __init__(self, query: str, error: str) -> None:
+        self.query = query
+        self.error = error
+        super().__init__(f"VOPI did not answer {query}: {error}")

@@ -10,36 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vopi_obvo.messages.outbox_row import NewNotification
 from vopi_obvo.queries import q
 from vopi_obvo.rules import EventKind, EventTypeRule, RuleSet, Subscriber, TemplateSet
 from vopi_obvo.source.holes import Hole
 from vopi_obvo.subscribers import SubscriberRecord
-
-
-@dataclass(frozen=True)
-class NewNotification:
-    source_event_id: int
-    subscriber_id: int
-    channel: str
-    event_type: str
-    event_kind: str
-    case_id: str | None
-    occurred_at: dt.datetime | None
-    language: str
-    recipient: str
-    subject: str | None
-    body: str | None
-    status: str  # 'pending'; 'failed' when the text could not be rendered; 'held' (storm)
-    last_error: str | None
-    body_html: str | None = None  # e-mail from an email_html template only
-    sms_encoding: str | None = None  # SMS only: 'gsm7' or 'ucs2' of the text as sent
-    sms_segments: int | None = None  # SMS only: parts billed
-    held_reason: str | None = None  # status 'held': 'storm' or 'subscriber_rate'
-    delay: float = 0.0  # seconds before the first attempt ([delivery] coalesce_window)
-    event_values: str | None = None  # JSON (event_values.dump_values), for coalescing
-
-    def params(self) -> dict[str, Any]:
-        return self.__dict__.copy()
 
 
 @dataclass(frozen=True)
@@ -132,30 +107,31 @@ def set_cursor(conn: sa.Connection, source: str, event_id: int) -> None:
 
 def list_holes(conn: sa.Connection, source: str) -> list[Hole]:
     return [
-        Hole(int(r.event_id), r.first_seen_at, r.first_seen_xmax)
+        Hole(int(r.first_id), int(r.last_id), r.first_seen_at, r.first_seen_xmax)
         for r in conn.execute(q("list_holes"), {"source": source})
     ]
 
 
-def add_holes(conn: sa.Connection, source: str, holes: Sequence[Hole]) -> None:
-    if holes:
+def replace_holes(
+    conn: sa.Connection, source: str, before: Sequence[Hole], after: Sequence[Hole]
+) -> None:
+    """Store the hole ranges `after` where `before` was stored: only the rows that changed."""
+    kept = set(before) & set(after)
+    removed = [h.first_id for h in before if h not in kept]
+    added = [h for h in after if h not in kept]
+    if removed:
+        conn.execute(q("remove_holes"), {"source": source, "first_ids": removed})
+    if added:
         conn.execute(
-            q("add_hole"),
-            [
-                {
-                    "source": source,
-                    "event_id": h.event_id,
-                    "first_seen_at": h.first_seen_at,
-                    "first_seen_xmax": h.first_seen_xmax,
-                }
-                for h in holes
-            ],
+            q("add_holes"),
+            {
+                "source": source,
+                "first_id": [h.first_id for h in added],
+                "last_id": [h.last_id for h in added],
+                "first_seen_at": [h.first_seen_at for h in added],
+                "first_seen_xmax": [h.first_seen_xmax for h in added],
+            },
         )
-
-
-def remove_holes(conn: sa.Connection, source: str, event_ids: Sequence[int]) -> None:
-    if event_ids:
-        conn.execute(q("remove_holes"), {"source": source, "event_ids": list(event_ids)})
 
 
 def note_unclassified(conn: sa.Connection, counts: Mapping[str, tuple[int, int]]) -> list[str]:
@@ -237,27 +213,98 @@ def mark_failed(conn: sa.Connection, notification_id: int, worker_id: str, error
 
 
 def release_claims(conn: sa.Connection, worker_id: str, ids: Sequence[int]) -> None:
+    """Claims never handed to a sender go back; their attempt is not counted."""
     if ids:
         conn.execute(q("release_claims"), {"worker_id": worker_id, "ids": list(ids)})
 
 
-def register_worker(conn: sa.Connection, worker_id: str, hostname: str, pid: int) -> None:
-    conn.execute(q("register_worker"), {"worker_id": worker_id, "hostname": hostname, "pid": pid})
+def abandon_claims(conn: sa.Connection, worker_id: str, ids: Sequence[int], error: str) -> None:
+    """Claims handed to a sender whose outcome is unknown go back keeping their attempt."""
+    if ids:
+        conn.execute(
+            q("abandon_claims"), {"worker_id": worker_id, "ids": list(ids), "error": error}
+        )
 
 
-def heartbeat(conn: sa.Connection, worker_id: str, stale_after: float) -> int:
-    """The worker is alive; returns the number of live workers (at least 1)."""
+def postpone_uncounted(
+    conn: sa.Connection, notification_id: int, worker_id: str, delay: float, error: str
+) -> None:
+    conn.execute(
+        q("postpone_uncounted"),
+        {"id": notification_id, "worker_id": worker_id, "delay": delay, "error": error},
+    )
+
+
+def register_worker(
+    conn: sa.Connection,
+    worker_id: str,
+    hostname: str,
+    pid: int,
+    *,
+    liveness: str = "heartbeat",
+    problem: str | None = None,
+    stale_after: float = 60.0,
+) -> int:
+    """Insert or refresh this worker's row (the heartbeat is the same upsert); returns how
+    many workers live, this one included."""
     live = conn.execute(
-        q("heartbeat"), {"worker_id": worker_id, "stale_after": stale_after}
-    ).scalar_one_or_none()
-    return max(int(live or 0), 1)
+        q("register_worker"),
+        {
+            "worker_id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "liveness": liveness,
+            "problem": problem,
+            "stale_after": stale_after,
+        },
+    ).scalar_one()
+    return max(int(live), 1)
+
+
+def take_worker_lock(conn: sa.Connection, worker_id: str) -> None:
+    conn.execute(q("take_worker_lock"), {"worker_id": worker_id})
+
+
+def release_worker_lock(conn: sa.Connection, worker_id: str) -> None:
+    conn.execute(q("release_worker_lock"), {"worker_id": worker_id})
 
 
 def unregister_worker(conn: sa.Connection, worker_id: str) -> None:
     conn.execute(q("unregister_worker"), {"worker_id": worker_id})
 
 
-def reclaim_dead_claims(conn: sa.Connection, stale_after: float) -> list[int]:
-    ids = [int(r.id) for r in conn.execute(q("reclaim_dead_claims"), {"stale_after": stale_after})]
-    conn.execute(q("delete_dead_workers"), {"stale_after": stale_after * 10})
-    return ids
+@dataclass(frozen=True)
+class TakenBack:
+    pending: list[int]  # to be sent again
+    failed: list[int]  # max_attempts reached while their senders died
+
+
+def reclaim_dead_claims(
+    conn: sa.Connection,
+    *,
+    stale_after: float,
+    claim_timeout: float,
+    max_attempts: int,
+    worker_id: str | None = None,
+    in_flight: Sequence[int] = (),
+) -> TakenBack:
+    """Take back the claims of dead (or hung) workers; with worker_id, also that worker's own
+    claims other than `in_flight` (left over by a batch cut short)."""
+    rows = conn.execute(
+        q("reclaim_dead_claims"),
+        {
+            "stale_after": stale_after,
+            "claim_timeout": claim_timeout,
+            "max_attempts": max_attempts,
+            "worker_id": worker_id,
+            "in_flight": list(in_flight),
+        },
+    ).all()
+    return TakenBack(
+        pending=[int(r.id) for r in rows if r.status == "pending"],
+        failed=[int(r.id) for r in rows if r.status == "failed"],
+    )
+
+
+def forget_dead_workers(conn: sa.Connection, stale_after: float) -> None:
+    conn.execute(q("delete_dead_workers"), {"stale_after": stale_after})

@@ -74,7 +74,11 @@ def attempts(settings: Settings, notification_id: int) -> list[tuple[int, str, s
 def holes(settings: Settings) -> list[int]:
     with psycopg.connect(settings.database.url) as conn:
         return [
-            int(r[0]) for r in conn.execute("SELECT event_id FROM obvo.pending_holes ORDER BY 1")
+            int(r[0])
+            for r in conn.execute(
+                "SELECT i FROM obvo.pending_holes, generate_series(first_id, last_id) AS i"
+                " ORDER BY 1"
+            )
         ]
 
 

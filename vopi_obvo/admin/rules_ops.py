@@ -20,7 +20,7 @@ from vopi_obvo.admin import audit
 from vopi_obvo.admin.rendering import referenced_event_fields, sample_values
 from vopi_obvo.admin.rules_toml import dump_rules, has_changes
 from vopi_obvo.config import Settings
-from vopi_obvo.errors import RulesError, SourceQueryError
+from vopi_obvo.errors import RulesError, SourceQueryError, SourceUnavailable
 from vopi_obvo.messages.sms_text import SmsPolicy
 from vopi_obvo.rules import (
     EventKind,
@@ -202,7 +202,12 @@ def vopi_catalogue(settings: Settings, source: VopiSource) -> dict[str, str]:
 
 # ---- the event a template is rendered with ----
 
-SOURCE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, SourceQueryError)
+SOURCE_ERRORS = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    SourceQueryError,
+    SourceUnavailable,
+)
 
 
 def event_columns(source: VopiSource) -> list[tuple[str, str | None]]:

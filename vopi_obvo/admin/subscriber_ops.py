@@ -17,7 +17,7 @@ from vopi_obvo.admin.common import vopi_source
 from vopi_obvo.admin.subscriber_input import SubscriberData
 from vopi_obvo.admin.subscriber_store import Erasure
 from vopi_obvo.config import Settings
-from vopi_obvo.errors import InvalidInput, ObvoError
+from vopi_obvo.errors import InvalidInput, ObvoError, SourceUnavailable
 from vopi_obvo.subscribers import SubscriberRecord
 
 
@@ -29,9 +29,10 @@ def check_cases_in_vopi(settings: Settings, wanted: dict[str, tuple[str, ...]]) 
     source = vopi_source(settings)
     try:
         parties = source.parties(all_cases)
-    except sa.exc.OperationalError as exc:
-        detail = str(exc.orig or exc).strip().splitlines()[0]
-        raise ObvoError(f"cannot check the cases in VOPI ({detail}); nothing was written") from exc
+    except SourceUnavailable as exc:
+        raise ObvoError(
+            f"cannot check the cases in VOPI ({exc.error}); nothing was written"
+        ) from exc
     finally:
         source.engine.dispose()
     problems: dict[str, str] = {}

@@ -1,4 +1,13 @@
-"""The dispatcher: claim due notifications, send them, record the outcome of each."""
+"""The dispatcher: claim due notifications, send them, record the outcome of each.
+
+Every path out of a batch settles or gives back what it claimed: an outcome per message sent
+or tried; unsent claims released (their attempt not counted) on a stop, a lost worker session
+or an old claim; and on an error between claim and outcome (the database went away) the rest
+given back, best effort, or else taken back by this worker's next dispatch
+(`reclaim_dead_claims` with its own id). One message never stops the loop: any exception from a
+sender becomes that message's attempt (delivery/outcomes.py), and a database error about one
+row (integrity, data) fails that row only.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from vopi_obvo import store
+from vopi_obvo import db, store
 from vopi_obvo.config import DeliverySettings, Settings
+from vopi_obvo.delivery import claims, outcomes
 from vopi_obvo.delivery.backoff import retry_delay
 from vopi_obvo.delivery.coalesce_store import RulesCache, coalesce_claimed
 from vopi_obvo.messages.contacts import mask_recipient
@@ -37,6 +47,27 @@ class DispatchResult:
     released: int = 0
     deferred: int = 0  # SMS claimed in quiet hours, back to wait (not an attempt)
     coalesced: int = 0  # notifications whose events went out in another's message
+    taken_back: int = 0  # claims of dead workers (or left over by this one) returned
+
+
+@dataclass
+class _Batch:
+    """What this dispatch claimed and has not settled yet; `started`: handed to a sender."""
+
+    open: dict[int, bool]
+    claimed_at: float  # time.monotonic()
+
+    def start(self, notification_id: int) -> None:
+        self.open[notification_id] = True
+
+    def settle(self, notification_id: int) -> None:
+        self.open.pop(notification_id, None)
+
+    def unstarted(self) -> list[int]:
+        return [i for i, started in self.open.items() if not started]
+
+    def started(self) -> list[int]:
+        return [i for i, started in self.open.items() if started]
 
 
 def dispatch_options(settings: Settings) -> dict[str, Any]:
@@ -64,6 +95,7 @@ class Dispatcher:
         *,
         should_stop: Callable[[], bool] = lambda: False,
         heartbeat: Callable[[], None] = lambda: None,
+        claims_valid: Callable[[], bool] = lambda: True,
         quiet_hours: QuietHours | None = None,
         sms_policy: SmsPolicy | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
@@ -74,9 +106,14 @@ class Dispatcher:
         self.worker_id = worker_id
         self.should_stop = should_stop
         self.heartbeat = heartbeat
+        # False once this worker's lock session is gone: what it claimed may be another's now.
+        self.claims_valid = claims_valid
         self.quiet_hours = quiet_hours or QuietHours()
         self.sms_policy = sms_policy or SmsPolicy()
         self.clock = clock
+        self.pace = claims.SendPace()
+        # Channel → the configuration error it meets (shown by `obvo status`), until it works.
+        self.problems: dict[str, str] = {}
         self._rules = RulesCache()
         self._batch_conn: sa.Connection | None = None
         self._paused_until: dict[str, float] = {}
@@ -85,38 +122,122 @@ class Dispatcher:
         now = time.monotonic()
         return [c for c in self.senders if self._paused_until.get(c, 0.0) <= now]
 
+    @property
+    def problem(self) -> str | None:
+        """One line for the worker's row: the configuration errors met, by channel."""
+        if not self.problems:
+            return None
+        return "; ".join(f"{channel}: {text}" for channel, text in sorted(self.problems.items()))
+
+    def claim_limit(self) -> int:
+        return claims.claim_limit(self.pace.seconds_per_message, self.settings.batch_size)
+
+    def take_back(
+        self, conn: sa.Connection, *, own: bool = True, in_flight: Sequence[int] = ()
+    ) -> store.TakenBack:
+        """Claims of dead or hung workers and, with `own`, this worker's own leftovers
+        (anything it holds but `in_flight`), back to pending: run before every claim, so a
+        killed process's messages wait one dispatch, not a heartbeat timeout. `own=False` for
+        a sweep from another thread while a batch may be in progress."""
+        taken = store.reclaim_dead_claims(
+            conn,
+            stale_after=self.settings.stale_worker_after,
+            claim_timeout=self.settings.claim_timeout,
+            max_attempts=self.settings.max_attempts,
+            worker_id=self.worker_id if own else None,
+            in_flight=in_flight,
+        )
+        if taken.pending or taken.failed:
+            log.warning(
+                "notifications.taken_back",
+                count=len(taken.pending),
+                ids=taken.pending[:20],
+                failed_at_max_attempts=taken.failed[:20],
+            )
+        return taken
+
     def dispatch_once(self) -> DispatchResult:
         result = DispatchResult()
         channels = self.ready_channels()
         if not channels:
             return result
         with self.obvo.begin() as conn:
+            taken = self.take_back(conn)
+            result.taken_back = len(taken.pending) + len(taken.failed)
             if "sms" in channels:
                 self._defer_quiet_sms(conn)
-            claimed = store.claim_due(conn, self.worker_id, self.settings.batch_size, channels)
+            claimed = store.claim_due(conn, self.worker_id, self.claim_limit(), channels)
         result.claimed = len(claimed)
-        claimed = self._prepare_claimed(claimed, result)
+        if not claimed:
+            return result
+        batch = _Batch({c.id: False for c in claimed}, time.monotonic())
         last_beat = time.monotonic()
+        handed_over = 0
         try:
-            self._batch_conn = self.obvo.connect() if claimed else None
-            for index, item in enumerate(claimed):
-                if self.should_stop():
-                    self._release([c.id for c in claimed[index:]], result)
+            to_send = self._prepare_claimed(claimed, result)
+            for c in claimed:
+                if c.id not in {t.id for t in to_send}:
+                    batch.settle(c.id)  # deferred, or travelling in another's message
+            self._batch_conn = self.obvo.connect()
+            for index, item in enumerate(to_send):
+                reason = self._reason_to_stop(batch)
+                if reason is not None:
+                    self._release([c.id for c in to_send[index:]], result, batch)
+                    if reason != "stopping":
+                        log.info("dispatch.batch_cut", reason=reason, released=result.released)
                     break
                 if item.channel not in self.ready_channels():
-                    self._release([item.id], result)
+                    self._release([item.id], result, batch)
                     continue
+                batch.start(item.id)
                 self._deliver(item, result)
+                batch.settle(item.id)
+                handed_over += 1
                 if time.monotonic() - last_beat > 5.0:
                     self.heartbeat()
                     last_beat = time.monotonic()
+        except Exception as exc:
+            self._give_back(batch, exc)
+            raise
         finally:
             if self._batch_conn is not None:
                 self._batch_conn.close()
                 self._batch_conn = None
             for sender in self.senders.values():
                 sender.close()
+        if handed_over:
+            self.pace.record(handed_over, time.monotonic() - batch.claimed_at)
         return result
+
+    def _reason_to_stop(self, batch: _Batch) -> str | None:
+        if self.should_stop():
+            return "stopping"
+        if not self.claims_valid():
+            return "worker session lost; its claims may be another worker's now"
+        if claims.claim_too_old(time.monotonic() - batch.claimed_at, self.settings.claim_timeout):
+            return "claims older than half of [delivery] claim_timeout"
+        return None
+
+    def _give_back(self, batch: _Batch, exc: Exception) -> None:
+        """Best effort on the way out of a failed batch; when the database cannot take it,
+        this worker's next dispatch takes its leftovers back."""
+        if not batch.open:
+            return
+        cause = outcomes.first_line(exc)
+        error = f"the batch ended with an error before the outcome was recorded: {cause}"
+        try:
+            with self.obvo.begin() as conn:
+                store.release_claims(conn, self.worker_id, batch.unstarted())
+                store.abandon_claims(conn, self.worker_id, batch.started(), error)
+        except sa.exc.SQLAlchemyError as again:
+            log.warning(
+                "dispatch.give_back_failed",
+                claims=len(batch.open),
+                error=outcomes.first_line(again),
+                then="taken back by this worker's next dispatch",
+            )
+        else:
+            log.warning("dispatch.batch_failed", given_back=len(batch.open), error=cause)
 
     @contextmanager
     def _outcome_transaction(self) -> Iterator[sa.Connection]:
@@ -198,11 +319,13 @@ class Dispatcher:
             )
         return keep
 
-    def _release(self, ids: list[int], result: DispatchResult) -> None:
+    def _release(self, ids: list[int], result: DispatchResult, batch: _Batch) -> None:
         if not ids:
             return
         with self._outcome_transaction() as conn:
             store.release_claims(conn, self.worker_id, ids)
+        for i in ids:
+            batch.settle(i)
         result.released += len(ids)
 
     def _deliver(self, item: store.ClaimedNotification, result: DispatchResult) -> None:
@@ -213,11 +336,9 @@ class Dispatcher:
             attempt=item.attempts,
             to=mask_recipient(item.recipient),
         )
+        started_at = dt.datetime.now(dt.UTC)
         if not item.recipient or item.body is None:
-            with self._outcome_transaction() as conn:
-                store.mark_failed(conn, item.id, self.worker_id, "no recipient or text to send")
-            result.failed += 1
-            bound.error("notification.failed", error="no recipient or text to send")
+            self._settle_failed(item, "no recipient or text to send", result, bound, started_at)
             return
         message = OutgoingMessage(
             notification_id=item.id,
@@ -230,28 +351,106 @@ class Dispatcher:
             language=item.language,
         )
         started = time.monotonic()
-        started_at = dt.datetime.now(dt.UTC)
         try:
             provider_id = self.senders[item.channel].send(message)
         except SendError as exc:
             self._record_failure(item, exc, result, bound, started_at)
             return
-        with self._outcome_transaction() as conn:
-            store.mark_sent(conn, item.id, provider_id)
-            store.record_attempt(
-                conn,
-                item,
-                worker_id=self.worker_id,
-                started_at=started_at,
-                outcome="sent",
-                provider_id=provider_id,
-            )
+        except Exception as exc:  # noqa: BLE001 - one message must never stop the daemon
+            failure = outcomes.unexpected_failure(exc)
+            bound.error("sender.unexpected_error", error=str(failure), exc_info=exc)
+            # About this message, not the server: the channel does not rest for it.
+            self._record_failure(item, failure, result, bound, started_at, pause=False)
+            return
+        self.problems.pop(item.channel, None)
+        self._record(
+            item,
+            result,
+            bound,
+            lambda conn: self._write_sent(conn, item, started_at, provider_id),
+            failed_text=f"sent (provider id {provider_id}), but the outcome could not be recorded",
+        )
         result.sent += 1
         bound.info(
             "notification.sent",
             provider_id=provider_id,
             seconds=round(time.monotonic() - started, 3),
         )
+
+    def _write_sent(
+        self,
+        conn: sa.Connection,
+        item: store.ClaimedNotification,
+        started_at: dt.datetime,
+        provider_id: str | None,
+    ) -> None:
+        provider_id = outcomes.db_text(provider_id)
+        store.mark_sent(conn, item.id, provider_id)
+        self._attempt(conn, item, started_at, outcome="sent", provider_id=provider_id)
+
+    def _attempt(
+        self,
+        conn: sa.Connection,
+        item: store.ClaimedNotification,
+        started_at: dt.datetime,
+        *,
+        outcome: str,
+        error: str | None = None,
+        provider_id: str | None = None,
+    ) -> None:
+        store.record_attempt(
+            conn,
+            item,
+            worker_id=self.worker_id,
+            started_at=started_at,
+            outcome=outcome,
+            error=error,
+            provider_id=provider_id,
+        )
+
+    def _record(
+        self,
+        item: store.ClaimedNotification,
+        result: DispatchResult,
+        bound: structlog.typing.FilteringBoundLogger,
+        write: Callable[[sa.Connection], None],
+        *,
+        failed_text: str,
+    ) -> bool:
+        """Write one outcome. A lost connection ends the batch (raised); any other database
+        error (integrity, data: a trigger, a constraint, a text PostgreSQL refuses) fails this
+        one row instead, so that it is not sent again and the loop goes on."""
+        try:
+            with self._outcome_transaction() as conn:
+                write(conn)
+        except sa.exc.SQLAlchemyError as exc:
+            if db.is_connection_error(exc):
+                raise
+            error = f"{failed_text}: {outcomes.first_line(exc)}"
+            bound.error("notification.outcome_not_recorded", error=error)
+            with self._outcome_transaction() as conn:
+                store.mark_failed(conn, item.id, self.worker_id, error)
+            result.failed += 1
+            return False
+        return True
+
+    def _settle_failed(
+        self,
+        item: store.ClaimedNotification,
+        error: str,
+        result: DispatchResult,
+        bound: structlog.typing.FilteringBoundLogger,
+        started_at: dt.datetime,
+    ) -> None:
+        error = outcomes.db_text(error) or ""
+
+        def write(conn: sa.Connection) -> None:
+            store.mark_failed(conn, item.id, self.worker_id, error)
+            self._attempt(conn, item, started_at, outcome="failed", error=error)
+
+        if self._record(item, result, bound, write, failed_text="failed"):
+            result.failed += 1
+            bound.error("notification.failed", error=error, max_attempts=self.settings.max_attempts)
 
     def _record_failure(
         self,
@@ -260,42 +459,65 @@ class Dispatcher:
         result: DispatchResult,
         bound: structlog.typing.FilteringBoundLogger,
         started_at: dt.datetime,
+        *,
+        pause: bool = True,
     ) -> None:
-        error = str(exc)
+        error = outcomes.db_text(str(exc)) or type(exc).__name__
+        if exc.configuration:
+            self._postpone_for_configuration(item, error, result, bound, started_at)
+            return
         if exc.permanent or item.attempts >= self.settings.max_attempts:
-            with self._outcome_transaction() as conn:
-                store.mark_failed(conn, item.id, self.worker_id, error)
-                store.record_attempt(
-                    conn,
-                    item,
-                    worker_id=self.worker_id,
-                    started_at=started_at,
-                    outcome="failed",
-                    error=error,
-                )
-            result.failed += 1
-            bound.error(
-                "notification.failed",
-                error=error,
-                permanent=exc.permanent,
-                max_attempts=self.settings.max_attempts,
-            )
+            self._settle_failed(item, error, result, bound, started_at)
             return
         delay = retry_delay(
             item.attempts, self.settings.retry_initial_delay, self.settings.retry_max_delay
         )
-        with self._outcome_transaction() as conn:
+
+        def write(conn: sa.Connection) -> None:
             store.schedule_retry(conn, item.id, self.worker_id, delay, error)
-            store.record_attempt(
-                conn,
-                item,
-                worker_id=self.worker_id,
-                started_at=started_at,
-                outcome="retry",
-                error=error,
-            )
+            self._attempt(conn, item, started_at, outcome="retry", error=error)
+
+        if not self._record(item, result, bound, write, failed_text="not sent"):
+            return
         result.retried += 1
         # The server is probably down for everyone: rest the channel rather than time out on
         # every message of the batch.
-        self._paused_until[item.channel] = time.monotonic() + min(delay, MAX_CHANNEL_PAUSE)
+        if pause:
+            self._paused_until[item.channel] = time.monotonic() + min(delay, MAX_CHANNEL_PAUSE)
         bound.warning("notification.retry", error=error, retry_in=round(delay, 1))
+
+    def _postpone_for_configuration(
+        self,
+        item: store.ClaimedNotification,
+        error: str,
+        result: DispatchResult,
+        bound: structlog.typing.FilteringBoundLogger,
+        started_at: dt.datetime,
+    ) -> None:
+        """OBVO's own set-up was refused: the channel rests, the message waits without losing
+        an attempt, and the problem stays in the log and `obvo status` until a send works."""
+        pause = min(
+            retry_delay(
+                len(self.problems) + 1,
+                self.settings.retry_initial_delay,
+                self.settings.retry_max_delay,
+            ),
+            MAX_CHANNEL_PAUSE,
+        )
+
+        def write(conn: sa.Connection) -> None:
+            store.postpone_uncounted(conn, item.id, self.worker_id, pause, error)
+            self._attempt(conn, item, started_at, outcome="retry", error=f"configuration: {error}")
+
+        if not self._record(item, result, bound, write, failed_text="not sent"):
+            return
+        result.retried += 1
+        self._paused_until[item.channel] = time.monotonic() + pause
+        if self.problems.get(item.channel) != error:
+            self.problems[item.channel] = error
+        bound.error(
+            "channel.configuration_error",
+            error=error,
+            retry_in=round(pause, 1),
+            hint="OBVO's own settings are refused; no citizen's message fails for it",
+        )

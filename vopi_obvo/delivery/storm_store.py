@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import structlog
 
 from vopi_obvo.messages import storm
+from vopi_obvo.messages.outbox_row import NewNotification
 from vopi_obvo.queries import q
-from vopi_obvo.store import NewNotification
 
 log = structlog.get_logger("vopi_obvo.storm")
 

@@ -73,6 +73,12 @@ def assess(report: Mapping[str, Any], health: HealthSettings) -> list[str]:
             f"over [health] max_failed = {health.max_failed} (see `obvo status`, the log's "
             "notification.failed lines)"
         )
+    problems.extend(
+        f"worker {w['id']} meets a configuration error (messages wait, none fails for it): "
+        f"{w['problem']}"
+        for w in report.get("workers") or ()
+        if w.get("problem")
+    )
     if health.max_heartbeat_age:
         ages = [float(w["heartbeat_age_seconds"]) for w in report.get("workers") or ()]
         if not ages:

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 
 from vopi_obvo import __version__
 from vopi_obvo.config import parse_host_port
-from vopi_obvo.errors import ConfigError, SourceQueryError
+from vopi_obvo.errors import ConfigError, SourceQueryError, SourceUnavailable
 from vopi_obvo.ops import health
 from vopi_obvo.queries import q
 from vopi_obvo.source.vopi import SOURCE_NAME
@@ -65,7 +65,7 @@ class _DatabaseCollector(Collector):
             errors += 1
         try:
             yield from self._lag(cursor)
-        except (sa.exc.SQLAlchemyError, SourceQueryError):
+        except (sa.exc.SQLAlchemyError, SourceQueryError, SourceUnavailable):
             errors += 1
         yield GaugeMetricFamily(
             "obvo_scrape_errors",

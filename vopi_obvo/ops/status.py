@@ -8,17 +8,21 @@ from typing import Any
 import sqlalchemy as sa
 
 from vopi_obvo import store
-from vopi_obvo.config import HealthSettings
+from vopi_obvo.config import HealthSettings, SourceSettings
 from vopi_obvo.delivery import storm_store
-from vopi_obvo.errors import SourceQueryError
+from vopi_obvo.errors import SourceQueryError, SourceUnavailable
 from vopi_obvo.ops import health
 from vopi_obvo.queries import q
 from vopi_obvo.rule_validation import invalid_rules
+from vopi_obvo.source.holes import count_ids, rule_for
 from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 
 def gather_status(
-    obvo: sa.Engine, source: VopiSource | None, health_settings: HealthSettings | None = None
+    obvo: sa.Engine,
+    source: VopiSource | None,
+    health_settings: HealthSettings | None = None,
+    source_settings: SourceSettings | None = None,
 ) -> dict[str, Any]:
     """Everything `obvo status` shows; with health settings also the verdict ("health")."""
     health_settings = health_settings or HealthSettings()
@@ -39,14 +43,13 @@ def gather_status(
         "updated_at": None if cursor_row is None else cursor_row.updated_at.isoformat(),
     }
     lag: dict[str, Any] = {"newest_event_id": None, "events_behind": None, "seconds": None}
-    evidence: str | None = None
+    rule: dict[str, Any] = {}
     if source is not None:
-        try:
-            evidence = source.evidence_mode()
-        except sa.exc.SQLAlchemyError:
-            evidence = None
+        rule = hole_rule_report(source, source_settings or SourceSettings())
         try:
             measured = health.measure_lag(source, report["cursor"]["event_id"])
+        except SourceUnavailable as exc:
+            lag["error"] = exc.error
         except (sa.exc.SQLAlchemyError, SourceQueryError) as exc:
             lag["error"] = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         else:
@@ -55,11 +58,17 @@ def gather_status(
             lag["seconds"] = None if measured.seconds is None else round(measured.seconds, 1)
     report["lag"] = lag
     report["holes"] = {
-        "pending": len(holes),
-        "evidence": evidence,
+        "pending": count_ids(holes),
+        "ranges": len(holes),
+        **rule,
         "oldest": [
-            {"event_id": h.event_id, "first_seen_at": h.first_seen_at.isoformat()}
-            for h in holes[:10]
+            {
+                "event_ids": h.describe(),
+                "first_id": h.first_id,
+                "last_id": h.last_id,
+                "first_seen_at": h.first_seen_at.isoformat(),
+            }
+            for h in sorted(holes, key=lambda h: h.first_seen_at)[:10]
         ],
     }
     # Rule rows edited by hand that the daemon cannot use: their notifications fail.
@@ -95,6 +104,10 @@ def gather_status(
             "id": w.id,
             "started_at": w.started_at.isoformat(),
             "heartbeat_age_seconds": round(w.silent_for.total_seconds(), 1),
+            "liveness": w.liveness,
+            # A configuration error its senders meet (SMTP refuses OBVO's sender, ...).
+            "problem": w.problem,
+            "problem_since": None if w.problem_since is None else w.problem_since.isoformat(),
         }
         for w in workers
     ]
@@ -105,6 +118,33 @@ def gather_status(
     problems = health.assess(report, health_settings)
     report["health"] = {"ok": not problems, "problems": problems}
     return report
+
+
+def hole_rule_report(source: VopiSource, settings: SourceSettings) -> dict[str, Any]:
+    """The rule in force for giving up holes, from VOPI's evidence and event_id's sequence,
+    as the poller decides it (holes.rule_for)."""
+    try:
+        evidence = source.hole_evidence()
+        origin = source.id_origin()
+    except (SourceUnavailable, SourceQueryError) as exc:
+        return {"rule": None, "evidence": None, "evidence_error": str(exc)}
+    rule = rule_for(
+        evidence,
+        cached_sequence=origin.cached,
+        min_age=settings.hole_min_age,
+        max_age=settings.hole_max_age,
+        limited_reason=source.evidence_limit(evidence),
+    )
+    return {
+        "rule": rule.describe(),
+        # "full": VOPI's sessions are evidence; else why not (no privilege, a hot standby).
+        "evidence": "full" if rule.sessions_trusted else f"limited: {rule.no_evidence_reason}",
+        "min_age_seconds": rule.min_age.total_seconds(),
+        "in_recovery": evidence.in_recovery,
+        "prepared_transactions": evidence.prepared_transactions,
+        "id_origin": origin.describe(),
+        "id_sequence_cache": origin.cache_size if origin.sequence else None,
+    }
 
 
 def format_status(report: dict[str, Any]) -> str:
@@ -125,15 +165,24 @@ def format_status(report: dict[str, Any]) -> str:
         )
     holes = report["holes"]
     lines.append(
-        f"holes pending     {holes['pending']}"
+        f"holes pending     {holes['pending']} id(s) in {holes.get('ranges', 0)} range(s)"
         + (
-            f"  (oldest: {', '.join(str(h['event_id']) for h in holes['oldest'])})"
+            f"  (oldest: {', '.join(h['event_ids'] for h in holes['oldest'])})"
             if holes["pending"]
             else ""
         )
     )
-    if holes["evidence"] and holes["evidence"] != "full":
-        lines.append(f"hole evidence     {holes['evidence']}")
+    if holes.get("rule"):
+        lines.append(f"hole rule         {holes['rule']}")
+    if holes.get("id_origin"):
+        lines.append(f"event ids         {holes['id_origin']}")
+    if holes.get("prepared_transactions"):
+        lines.append(
+            f"prepared xacts    {holes['prepared_transactions']} in VOPI's database: no hole is "
+            "given up until they end (pg_prepared_xacts)"
+        )
+    if holes.get("evidence_error"):
+        lines.append(f"hole evidence     unknown: {holes['evidence_error']}")
     invalid = report.get("invalid_rules", {})
     if invalid:
         lines.append(f"invalid rules     {len(invalid)} event type(s); their notifications fail")
@@ -164,9 +213,13 @@ def format_status(report: dict[str, Any]) -> str:
             + (f", last error: {oldest['last_error']}" if oldest["last_error"] else "")
         )
     lines.append(f"workers           {len(report['workers'])}")
-    lines.extend(
-        f"  {w['id']}  heartbeat {w['heartbeat_age_seconds']} s ago" for w in report["workers"]
-    )
+    for w in report["workers"]:
+        lines.append(
+            f"  {w['id']}  heartbeat {w['heartbeat_age_seconds']} s ago"
+            + (" (liveness: heartbeat only)" if w.get("liveness") == "heartbeat" else "")
+        )
+        if w.get("problem"):
+            lines.append(f"    configuration error since {w['problem_since']}: {w['problem']}")
     return "\n".join(lines)
 
 

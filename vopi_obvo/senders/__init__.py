@@ -11,6 +11,7 @@ class SendError(Exception):
     """A message could not be handed over; `permanent` decides retry or fail."""
 
     permanent: bool = False
+    configuration: bool = False  # about OBVO's own set-up, not this message (see below)
 
 
 class TemporaryFailure(SendError):
@@ -35,6 +36,15 @@ class PermanentFailure(SendError):
     """Trying again cannot help: SMTP 5xx, HTTP 4xx, an address the server rejects."""
 
     permanent = True
+
+
+class ConfigurationFailure(TemporaryFailure):
+    """The server refuses OBVO itself, not the message: our sender address, relaying, our
+    credentials. Fixing the configuration lets every message through, so it is never a citizen's
+    failure: not counted as an attempt, loud in the log and in `obvo status` until a send works.
+    """
+
+    configuration = True
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -24,7 +25,13 @@ from markupsafe import Markup
 from vopi_obvo.config import EmailSettings
 from vopi_obvo.errors import ConfigError, TemplateError
 from vopi_obvo.messages import html_templates, unsubscribe
-from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure, mime
+from vopi_obvo.senders import (
+    ConfigurationFailure,
+    OutgoingMessage,
+    PermanentFailure,
+    TemporaryFailure,
+    mime,
+)
 
 log = structlog.get_logger("vopi_obvo.email")
 
@@ -233,9 +240,24 @@ class EmailSender:
         except smtplib.SMTPAuthenticationError as exc:
             # Our credentials, not the message: never fail citizens' messages for it.
             self.close()
-            raise TemporaryFailure(
+            raise ConfigurationFailure(
                 f"SMTP {self._where}: authentication as {self.settings.username!r} failed: "
                 f"{exc.smtp_code} {_text(exc.smtp_error)} (check [email] username/password)"
+            ) from None
+        except smtplib.SMTPSenderRefused as exc:
+            # MAIL FROM refused for good: OBVO's sender address, session or relay permission.
+            self.close()
+            if exc.smtp_code < 500 or exc.smtp_code in _SESSION_CODES:
+                raise _classify(exc.smtp_code, exc.smtp_error) from None
+            raise ConfigurationFailure(
+                f"SMTP {self._where} refused the sender {exc.sender!r}: {exc.smtp_code} "
+                f"{_text(exc.smtp_error)} (check [email] sender, security, username)"
+            ) from None
+        except (smtplib.SMTPHeloError, smtplib.SMTPNotSupportedError) as exc:
+            self.close()
+            raise ConfigurationFailure(
+                f"SMTP {self._where} refused OBVO's session: {exc} (check [email] security, "
+                "username)"
             ) from None
         except smtplib.SMTPResponseException as exc:
             self.close()
@@ -313,10 +335,26 @@ _SESSION_CODES = {
     535: "[email] password",
     538: "[email] security",
 }
+# A refusal to relay names the recipient (it comes at RCPT TO) but is about OBVO: the server
+# does not accept mail from this client or sender for other domains. "5.7.1 Relay access
+# denied" (Postfix), "Relaying denied" (Sendmail, Exim), "Unable to relay" (Exchange).
+_RELAY_REFUSED = re.compile(
+    r"\brelay(?:ing)?\b.*\b(?:denied|not permitted|prohibited)\b|"
+    r"\b(?:unable|not allowed|not permitted) to relay\b",
+    re.IGNORECASE,
+)
 
 
 def _classify(code: int, reply: bytes | str) -> TemporaryFailure | PermanentFailure:
-    description = f"SMTP {code} {_text(reply)}".strip()
+    """A reply to one message (RCPT TO, DATA): recipient-specific 5xx are permanent; the ones
+    about OBVO's own session or relay permission are configuration errors."""
+    text = _text(reply)
+    description = f"SMTP {code} {text}".strip()
     if code in _SESSION_CODES:
-        return TemporaryFailure(f"{description} (check {_SESSION_CODES[code]})")
+        return ConfigurationFailure(f"{description} (check {_SESSION_CODES[code]})")
+    if code >= 500 and _RELAY_REFUSED.search(text):
+        return ConfigurationFailure(
+            f"{description} (the server does not relay for OBVO: check [email] host, "
+            "username, or the relay's list of allowed clients)"
+        )
     return PermanentFailure(description) if code >= 500 else TemporaryFailure(description)

@@ -19,7 +19,13 @@ import urllib3
 
 from vopi_obvo.config import SmsGatewaySettings
 from vopi_obvo.messages import sms_encoding
-from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure, Throttled
+from vopi_obvo.senders import (
+    ConfigurationFailure,
+    OutgoingMessage,
+    PermanentFailure,
+    TemporaryFailure,
+    Throttled,
+)
 from vopi_obvo.senders.http_request import (
     DEFAULT_ID_PATH,
     RequestTemplateError,
@@ -88,7 +94,7 @@ class HttpSmsSender:
             text = f"SMS gateway HTTP {status}{_detail(body)}"
             if status in (401, 403):
                 # Our credentials, not the message: never fail citizens' messages for it.
-                raise TemporaryFailure(f"{text} (check [sms] token / headers)")
+                raise ConfigurationFailure(f"{text} (check [sms] token / headers)")
             if 400 <= status < 500 and status != 408:
                 raise PermanentFailure(text)
             raise TemporaryFailure(text)

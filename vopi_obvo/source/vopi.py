@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from vopi_obvo.errors import SourceQueryError
+from vopi_obvo.errors import SourceQueryError, SourceUnavailable
 from vopi_obvo.source import engines
-from vopi_obvo.source.holes import Evidence
+from vopi_obvo.source.engines import IdOrigin
+from vopi_obvo.source.holes import Evidence, Hole
 
 # The name OBVO keeps VOPI's cursor and holes under (source_cursor, pending_holes).
 SOURCE_NAME = "vopi"
@@ -38,7 +41,10 @@ class VopiEvent:
 @dataclass(frozen=True)
 class Batch:
     events: list[VopiEvent]  # new events above the cursor, by id
-    filled_holes: list[VopiEvent]  # earlier holes that are now visible
+    filled_holes: list[VopiEvent]  # earlier holes that are now visible, by id
+    # The hole ranges were looked up up to this id (the lookup stopped at the batch size);
+    # None: completely.
+    holes_read_to: int | None
     vopi_now: dt.datetime
     vopi_xmax: int | None  # None: the engine has no transaction id bound (MariaDB/MySQL)
 
@@ -58,6 +64,8 @@ class VopiSource:
         self.timezone = ZoneInfo(timezone)
         self._after = self.wrapped("vopi_events_after")
         self._by_id = self.wrapped("vopi_events_by_id")
+        self._in_ranges = self.wrapped("vopi_events_in_ranges")
+        self._recent_gaps = self.wrapped("vopi_recent_gaps")
         self._newest = self.wrapped("vopi_newest_event")
         self._oldest = self.wrapped("vopi_oldest_event_id")
         self._oldest_unread = self.wrapped("vopi_oldest_unread")
@@ -67,34 +75,79 @@ class VopiSource:
             sa.bindparam("case_ids", expanding=True)
         )
 
-    def read_batch(self, after_id: int, limit: int, holes: Sequence[int]) -> Batch:
-        """One short read-only transaction: events above the cursor, then the holes, then the
-        clock. Committed as soon as read, so nothing is held open on VOPI."""
-        with self.engine.connect() as conn:
+    @contextmanager
+    def _reading(self, query: str) -> Iterator[sa.Connection]:
+        """A short read-only transaction on VOPI, rolled back at the end. A VOPI that does not
+        answer (statement timeout, connection lost, server error) raises SourceUnavailable
+        naming the query, so the caller can tell VOPI's trouble from OBVO's own."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+                conn.rollback()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.InternalError) as exc:
+            raise SourceUnavailable(query, _first_line(exc)) from exc
+        except sa.exc.TimeoutError as exc:  # no pooled connection came free
+            raise SourceUnavailable(query, str(exc).splitlines()[0]) from exc
+
+    def read_batch(self, after_id: int, limit: int, holes: Sequence[Hole]) -> Batch:
+        """One short read-only transaction: events above the cursor, then the lowest events
+        inside the hole ranges (at most `limit` of each), then the clock. Committed as soon as
+        read, so nothing is held open on VOPI."""
+        with self._reading("vopi_events_after") as conn:
             events = self._run_events(conn, self._after, {"after_id": after_id, "limit": limit})
-            filled = (
-                self._run_events(conn, self._by_id, {"event_ids": list(holes)}) if holes else []
-            )
+            filled, read_to = self._in_holes(conn, holes, limit)
             clock = self.dialect.clock(conn)
-            conn.rollback()
-        return Batch(events, filled, clock.now, clock.xmax)
+        return Batch(events, filled, read_to, clock.now, clock.xmax)
+
+    def events_in_holes(
+        self, holes: Sequence[Hole], limit: int
+    ) -> tuple[list[VopiEvent], int | None]:
+        """The lowest `limit` events inside the ranges, and the id up to which the ranges were
+        read (None: completely)."""
+        with self._reading("vopi_events_in_ranges") as conn:
+            return self._in_holes(conn, holes, limit)
+
+    def _in_holes(
+        self, conn: sa.Connection, holes: Sequence[Hole], limit: int
+    ) -> tuple[list[VopiEvent], int | None]:
+        if not holes:
+            return [], None
+        params = {
+            "lows": [h.first_id for h in holes],
+            "highs": [h.last_id for h in holes],
+            "ranges": json.dumps([[h.first_id, h.last_id] for h in holes]),  # MariaDB/MySQL
+            "limit": limit,
+        }
+        found = self._run_events(conn, self._in_ranges, params)
+        return found, (found[-1].event_id if len(found) >= limit else None)
+
+    def recent_gaps(self, window: int) -> tuple[int | None, list[Hole]]:
+        """The newest event id and, as holes first seen now, the ids missing among the
+        `window` ids below it (for the first start with start = "latest")."""
+        with self._reading("vopi_recent_gaps") as conn:
+            rows = self._execute(conn, self._recent_gaps, {"window": window}, "events_query").all()
+            clock = self.dialect.clock(conn)
+        newest = None if not rows or rows[0].newest_id is None else int(rows[0].newest_id)
+        holes = [
+            Hole(int(r.first_id), int(r.last_id), clock.now, clock.xmax)
+            for r in rows
+            if r.last_id is not None
+        ]
+        return newest, holes
 
     def wrapped(self, name: str) -> sa.TextClause:
         """A named [vopi] query around the events query, in this engine's SQL."""
         return self.dialect.wrapped(name, self.events_query)
 
     def events_by_id(self, event_ids: Sequence[int]) -> list[VopiEvent]:
-        with self.engine.connect() as conn:
-            events = self._run_events(conn, self._by_id, {"event_ids": list(event_ids)})
-            conn.rollback()
-        return events
+        with self._reading("vopi_events_by_id") as conn:
+            return self._run_events(conn, self._by_id, {"event_ids": list(event_ids)})
 
     def newest_event(self) -> tuple[int, dt.datetime | None] | None:
-        with self.engine.connect() as conn:
+        with self._reading("vopi_newest_event") as conn:
             result = self._execute(conn, self._newest, {}, "events_query")
             zones = self.dialect.naive_zones(result, self.timezone)
             row = result.first()
-            conn.rollback()
         return (
             (int(row.event_id), _aware(row.occurred_at, zones.get("occurred_at"))) if row else None
         )
@@ -102,7 +155,7 @@ class VopiSource:
     def lag(self, cursor: int | None) -> tuple[int | None, tuple[int, float | None] | None]:
         """The newest event id, and the first event above the cursor with its age in seconds
         on VOPI's clock (None: nothing unread); one read-only transaction."""
-        with self.engine.connect() as conn:
+        with self._reading("vopi_oldest_unread") as conn:
             newest = conn.execute(self._newest).first()
             unread: tuple[int, float | None] | None = None
             if cursor is not None:
@@ -114,17 +167,22 @@ class VopiSource:
                     now = self.dialect.clock(conn).now
                     age = None if occurred is None else (now - occurred).total_seconds()
                     unread = (int(row.event_id), age)
-            conn.rollback()
         return (None if newest is None else int(newest.event_id)), unread
 
     def evidence_mode(self) -> str:
         """How holes end, for the start-up log, `obvo check` and `obvo status`."""
-        if self.hole_evidence().can_see_all_sessions:
+        evidence = self.hole_evidence()
+        if evidence.sessions_trusted:
             return "full"
-        return "limited: " + self.evidence_limit()
+        return "limited: " + self.evidence_limit(evidence)
 
-    def evidence_limit(self) -> str:
-        """Why the last hole evidence was limited (after `hole_evidence`)."""
+    def evidence_limit(self, evidence: Evidence | None = None) -> str:
+        """Why hole evidence is limited (for `evidence`, or the last `hole_evidence`)."""
+        if evidence is not None and evidence.in_recovery:
+            return (
+                "VOPI is a hot standby, whose session list shows only its own sessions, so "
+                "holes are given up after [source] hole_max_age"
+            )
         if self._blockers:
             return "; ".join(self._blockers)
         return (
@@ -132,18 +190,23 @@ class VopiSource:
             "after [source] hole_max_age"
         )
 
+    def id_origin(self) -> IdOrigin:
+        """The table column behind event_id and the id generator behind it (a cached sequence
+        hands out ids that are inserted long after they are drawn)."""
+        with self._reading("vopi_id_sequence") as conn:
+            probed = self._execute(conn, self._probe, {}, "events_query")
+            return self.dialect.id_origin(conn, self.events_query, probed)
+
     def oldest_event_id(self) -> int | None:
-        with self.engine.connect() as conn:
+        with self._reading("vopi_oldest_event_id") as conn:
             row = self._execute(conn, self._oldest, {}, "events_query").first()
-            conn.rollback()
         return int(row.event_id) if row else None
 
     def hole_evidence(self) -> Evidence:
-        with self.engine.connect() as conn:
+        with self._reading("vopi_hole_evidence") as conn:
             evidence = self.dialect.hole_evidence(conn)
             if evidence.can_see_all_sessions and self._evidence_blockers(conn):
                 evidence = dataclasses.replace(evidence, can_see_all_sessions=False)
-            conn.rollback()
         return evidence
 
     def _evidence_blockers(self, conn: sa.Connection) -> list[str]:
@@ -158,14 +221,13 @@ class VopiSource:
         result: dict[str, set[str]] = {}
         if not ids:
             return result
-        with self.engine.connect() as conn:
+        with self._reading("parties_query") as conn:
             rows = self._execute(conn, self._parties, {"case_ids": ids}, "parties_query")
             _require_columns(rows.keys(), REQUIRED_PARTY_COLUMNS, "parties_query")
             for row in rows:
                 if row.case_id is None or row.party_id is None:
                     continue
                 result.setdefault(str(row.case_id), set()).add(str(row.party_id))
-            conn.rollback()
         return result
 
     def check(self) -> list[str]:
@@ -203,7 +265,11 @@ class VopiSource:
                     [], [f"events_query cannot be inspected in VOPI: {_first_line(exc)}"]
                 )
             conn.rollback()
-        notes = [f"{self.dialect.name}; hole evidence: {self.evidence_mode()}", *report.notes]
+        notes = [
+            f"{self.dialect.name}; hole evidence: {self.evidence_mode()}",
+            f"event ids: {self.id_origin().describe()}",
+            *report.notes,
+        ]
         return engines.EngineReport(notes, report.warnings)
 
     def _run_events(

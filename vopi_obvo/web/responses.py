@@ -1,8 +1,9 @@
 """What every response of the portal and the console carries, and how a request is logged.
 
-Security headers on every response (CSP without any script, frame denial, no referrer, HSTS
-when served over https), `no-store` caching for anything but static files, and the session
-cookie (HttpOnly, SameSite=Lax, a browser-session cookie; Secure and `__Host-` on https).
+Security headers on every response (CSP without any script, unless a page asks for its own;
+frame denial, no referrer, HSTS when served over https), `no-store` caching for anything but
+static files, and the session cookie (HttpOnly, SameSite=Lax, a browser-session cookie;
+Secure and `__Host-` on https).
 """
 
 from __future__ import annotations
@@ -61,11 +62,16 @@ def security_headers(
 ) -> None:
     """`form_targets`: other origins a form may end up at (a sign-in service's redirect)."""
     headers = response.headers
-    headers["Content-Security-Policy"] = (
+    csp = (
         CSP.replace("form-action 'self'", " ".join(("form-action 'self'", *form_targets)))
         if form_targets
         else CSP
     )
+    if getattr(request.state, "page_script", False):
+        # A page that asked for its own script (the console's live SMS counter): scripts and
+        # requests from this origin only, on that page only.
+        csp += "; script-src 'self'; connect-src 'self'"
+    headers["Content-Security-Policy"] = csp
     headers["X-Frame-Options"] = "DENY"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"  # tokens in URLs must not leak onwards

@@ -71,7 +71,7 @@ def confirm_fields(page: str) -> dict[str, str]:
 
 
 def parts_shown(page: str, language: str = "sl") -> int:
-    match = re.search(rf'id="parts-{language}"><strong>SMS: (\d+) del', page)
+    match = re.search(rf'id="parts-{language}"[^>]*><strong>SMS: (\d+) del', page)
     assert match, page
     return int(match.group(1))
 
@@ -151,6 +151,33 @@ def test_the_preview_renders_the_newest_event_and_counts_sms_parts(
     assert parts_shown(with_c.text) == 2
     assert '<mark class="ucs2">č</mark>' in with_c.text
     assert rules_rows(console_settings) == before  # a preview writes nothing
+
+
+def test_the_live_counter_answers_for_admins_and_the_page_may_run_only_its_script(
+    console: ConsoleServer, certs: StaffCertificates
+) -> None:
+    admin = StaffBrowser(console, certs.admin)
+    page = admin.get("/dogodki/vrsta/VLOZ")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script src="/static/event_type.js"' in page.text
+    assert "script-src" not in admin.get("/dogodki").headers["content-security-policy"]
+    assert "fetch(form.dataset.live" in admin.get("/static/event_type.js").text
+    form = edit_form(page.text)
+    lines = []
+    for text in (GSM_TEXT, GSM_TEXT + " č"):
+        reply = admin.post(
+            "/dogodki/vrsta/VLOZ/sms", {**form, "sl.sms": text}, token_from="/dogodki"
+        )
+        assert reply.status_code == 200
+        lines.append(reply.json()["sl"])
+    assert lines[0]["cost"].startswith("SMS: 1 del(ov), GSM-7")
+    assert lines[1]["cost"].startswith("SMS: 2 del(ov), UCS-2")
+    assert lines[1]["rendered"].startswith("Besedilo po predlogi: 2 del(ov), UCS-2")
+    forged = admin.http.post("/dogodki/vrsta/VLOZ/sms", data={**form, "csrf": "forged"})
+    assert forged.status_code == 403
+    viewer = StaffBrowser(console, certs.viewer)
+    assert "data-live" not in viewer.get("/dogodki/vrsta/VLOZ").text
+    assert viewer.post("/dogodki/vrsta/VLOZ/sms", form).status_code == 403
 
 
 def test_transliteration_shows_what_is_sent(

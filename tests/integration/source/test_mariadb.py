@@ -21,6 +21,7 @@ from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 from vopi_obvo.ops import health, roles
 from vopi_obvo.source import engines
+from vopi_obvo.source.holes import Hole
 from vopi_obvo.source.vopi import VopiSource
 
 pytestmark = pytest.mark.parametrize("engine_kind", ["mariadb"], indirect=True)
@@ -163,6 +164,21 @@ def test_old_character_sets_and_local_datetimes_reach_the_citizen_intact(
     [mail] = smtp_server.messages
     assert f"»{subject}«" in mail.body
     assert "29. 3. 2026 03:30" in mail.body
+
+
+def test_hole_ranges_are_read_lowest_first_and_bounded(vopi: Vopi, source: VopiSource) -> None:
+    app = vopi.application(vopi.party())
+    ids = vopi.events("KLAS", app, 12)
+    seen = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    ranges = [Hole(ids[1], ids[3], seen, None), Hole(ids[6], ids[11], seen, None)]
+    found, read_to = source.events_in_holes(ranges, 100)
+    assert [e.event_id for e in found] == [*ids[1:4], *ids[6:12]]
+    assert read_to is None  # every range read completely
+    found, read_to = source.events_in_holes(ranges, 4)
+    assert [e.event_id for e in found] == [*ids[1:4], ids[6]]
+    assert read_to == ids[6]
+    newest, gaps = source.recent_gaps(1000)
+    assert (newest, gaps) == (ids[-1], [])
 
 
 def test_lag_is_measured_on_vopis_wall_clock(vopi: Vopi, source: VopiSource) -> None:

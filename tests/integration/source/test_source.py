@@ -43,9 +43,22 @@ def test_poll_query_is_an_index_scan_on_a_large_event_log(vopi: Vopi, settings: 
                 sa.text("EXPLAIN " + str(stmt)), {"after_id": 199_000, "limit": 500}
             )
         )
+        # The hole lookup, whatever the size of the ranges: one bounded primary-key range
+        # scan per range.
+        ranges = queries.vopi("vopi_events_in_ranges", settings.source.events_query)
+        hole_plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                sa.text("EXPLAIN " + str(ranges)),
+                {"lows": [10, 1_000, 50_000], "highs": [10, 190_000, 50_010], "limit": 500},
+            )
+        )
     engine.dispose()
     assert "Index Scan using event_log_pkey" in plan, plan
     assert "Seq Scan on event_log" not in plan, plan
+    assert "Index Scan using event_log_pkey" in hole_plan, hole_plan
+    assert "Index Cond: ((id >= r.lo) AND (id <= r.hi))" in hole_plan, hole_plan
+    assert "Seq Scan on event_log" not in hole_plan, hole_plan
 
 
 @ON_EVERY_ENGINE

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -24,7 +24,7 @@ from vopi_obvo import store
 from vopi_obvo.admin import rules_ops
 from vopi_obvo.admin.rendering import RenderedPart, render_part, sample_subscriber
 from vopi_obvo.admin.rules_toml import diff_rules, dump_rules, has_changes
-from vopi_obvo.console.context import Console, Signed
+from vopi_obvo.console.context import STATIC_DIR, Console, PageRefusal, Signed
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import Translator
 from vopi_obvo.console.views import Views
@@ -41,6 +41,7 @@ from vopi_obvo.rules import (
     TemplateSet,
     parse_rules_document,
 )
+from vopi_obvo.web import sessions
 from vopi_obvo.web.language import LANGUAGES
 
 PARTS = (*TEMPLATE_PARTS, *OPTIONAL_TEMPLATE_PARTS)
@@ -215,6 +216,22 @@ class EventTypePages:
             raise HTTPException(404)
         return EventTypeRule(code, EventKind.INTERNAL, (known or {}).get(code, "")), False
 
+    def previews(
+        self, form: RuleForm
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str, list[str]]:
+        """Each language's e-mail and SMS rendered on the newest VOPI event of the type (or
+        sample values); the values, where they came from, and notes on VOPI."""
+        draft = form.draft_rule()
+        values, source, notes = rules_ops.preview_event(self.console.vopi, draft)
+        policy = self.policy
+        previews: dict[str, dict[str, Any]] = {}
+        for lang in draft.templates:
+            shown = sample_subscriber(lang)
+            email = render_part(draft, Channel.EMAIL, shown, values, source=source, policy=policy)
+            sms = render_part(draft, Channel.SMS, shown, values, source=source, policy=policy)
+            previews[lang] = {"email": email, "sms": SmsPreview.of(sms) if sms.ok else sms}
+        return previews, values, source, notes
+
     def edit_page(
         self,
         request: Request,
@@ -226,15 +243,9 @@ class EventTypePages:
         notice: str | None = None,
         status: int = 200,
     ) -> Response:
-        draft = form.draft_rule()
-        values, source, notes = rules_ops.preview_event(self.console.vopi, draft)
+        previews, values, source, notes = self.previews(form)
         policy = self.policy
-        previews: dict[str, dict[str, Any]] = {}
-        for lang in draft.templates:
-            shown = sample_subscriber(lang)
-            email = render_part(draft, Channel.EMAIL, shown, values, source=source, policy=policy)
-            sms = render_part(draft, Channel.SMS, shown, values, source=source, policy=policy)
-            previews[lang] = {"email": email, "sms": SmsPreview.of(sms) if sms.ok else sms}
+        request.state.page_script = True  # the live SMS counter (the page works without it)
         return self.views.render(
             request,
             "event_type.html",
@@ -255,6 +266,8 @@ class EventTypePages:
             notice=notice,
             status=status,
             action=type_path(form.code),
+            sms_cost=sms_cost,
+            sms_rendered=sms_rendered,
         )
 
     def confirm_page(
@@ -293,6 +306,26 @@ class EventTypePages:
         )
 
 
+def sms_cost(t: Translator, sms: SmsPreview | RenderedPart) -> str:
+    """The line the page shows above the SMS: parts, encoding, units as sent; or the error."""
+    if isinstance(sms, RenderedPart):
+        return f"SMS: {sms.error}"
+    info = sms.part.sms
+    assert info is not None  # noqa: S101 - an SmsPreview is made of a rendered SMS
+    encoding = t(f"encoding_{info.encoding.value}")
+    return t("sms_cost", parts=info.segments, encoding=encoding, units=info.units)
+
+
+def sms_rendered(t: Translator, sms: SmsPreview | RenderedPart) -> str:
+    """The line under it: what the template rendered costs before transliteration and
+    shortening ("" for a template that does not render)."""
+    if isinstance(sms, RenderedPart):
+        return ""
+    info = sms.rendered
+    encoding = t(f"encoding_{info.encoding.value}")
+    return t("sms_rendered", parts=info.segments, encoding=encoding, units=info.units)
+
+
 def make_router(console: Console, views: Views) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     pages = EventTypePages(console, views)
@@ -320,6 +353,33 @@ def make_router(console: Console, views: Views) -> APIRouter:
         # as the other (synchronous) pages are.
         form_data = await request.form()
         return await run_in_threadpool(edit_form, request, code, form_data)
+
+    @router.post("/dogodki/vrsta/{code}/sms")
+    async def live_parts(request: Request, code: str) -> Response:
+        form_data = await request.form()
+        return await run_in_threadpool(sms_parts, request, code, form_data)
+
+    def sms_parts(request: Request, code: str, form_data: FormData) -> Response:
+        """The live counter's answer: each language's SMS cost line, as the page shows it.
+        A preview changes nothing: the session's CSRF token, but not the change limit."""
+        signed = console.signed(request, Role.ADMIN)
+        if not sessions.csrf_matches(str(form_data.get("csrf", "")), signed.csrf_token):
+            raise PageRefusal(403, "csrf_title", "csrf_text")
+        rule, _ = pages.rule_of(code)
+        form = RuleForm.of_request(code, form_data, list(RuleForm.of_rule(rule).templates))
+        t = Translator(console.language(request))
+        previews = pages.previews(form)[0]
+        return JSONResponse(
+            {
+                lang: {"cost": sms_cost(t, p["sms"]), "rendered": sms_rendered(t, p["sms"])}
+                for lang, p in previews.items()
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.get("/static/event_type.js")
+    def live_script() -> Response:
+        return FileResponse(STATIC_DIR / "event_type.js", media_type="text/javascript")
 
     def edit_form(request: Request, code: str, form_data: FormData) -> Response:
         signed = console.signed(request, Role.ADMIN)

@@ -49,6 +49,52 @@ class EngineReport:
 
 
 @dataclass(frozen=True)
+class IdOrigin:
+    """Where event_id comes from, as `obvo check`, `status` and the hole rule need it."""
+
+    column: str | None  # e.g. vopi.event_log.id; None: an expression, origin unknown
+    sequence: str | None  # the id generator behind that column; None: none found
+    cache_size: int = 1
+    increment_by: int = 1
+    note: str = ""  # the engine's own words, when it says more than the fields above
+
+    @property
+    def cached(self) -> bool:
+        """The generator hands each session a block of ids, inserted in later transactions."""
+        return self.cache_size > 1
+
+    def describe(self) -> str:
+        if self.note:
+            return self.note
+        if self.column is None:
+            return (
+                "event_id is an expression, so its sequence is unknown; if its ids are cached "
+                "(CACHE > 1) or handed out in blocks by the application, set [source] "
+                "hole_min_age"
+            )
+        if self.sequence is None:
+            return (
+                f"event_id is {self.column}, filled without a sequence OBVO can see; if the "
+                "application hands out ids in blocks, set [source] hole_min_age"
+            )
+        text = f"event_id is {self.column} from sequence {self.sequence}"
+        if self.cached:
+            text += (
+                f" with CACHE {self.cache_size}: each VOPI session draws {self.cache_size} ids "
+                "at once and may insert them in later transactions, which no transaction "
+                "start shows; holes also wait for [source] hole_min_age (or until every "
+                "session that was connected when they were seen has gone)"
+            )
+        if self.increment_by > 1:
+            text += (
+                f"; INCREMENT BY {self.increment_by}: if the application hands out the ids "
+                "of each block itself (Hibernate's pooled optimizer), set [source] "
+                "hole_min_age, or holes may be given up before their rows arrive"
+            )
+        return text
+
+
+@dataclass(frozen=True)
 class UsedObject:
     """A relation the configured queries read (`obvo roles`)."""
 
@@ -86,6 +132,13 @@ class SourceEngine(Protocol):
     def hole_evidence(self, conn: sa.Connection) -> Evidence:
         """In one statement: the oldest other transaction still running, and whether this
         role can see them all (`can_see_all_sessions`); False runs the age rule."""
+        ...
+
+    def id_origin(
+        self, conn: sa.Connection, events_query: str, probed: sa.CursorResult[Any]
+    ) -> IdOrigin:
+        """The table column behind event_id in the probed events query, and its id generator
+        (cache and increment)."""
         ...
 
     def naive_zones(self, result: sa.CursorResult[Any], local: dt.tzinfo) -> dict[str, dt.tzinfo]:

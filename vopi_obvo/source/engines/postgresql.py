@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from vopi_obvo import __version__, queries
 from vopi_obvo.db import options, sqlalchemy_url
 from vopi_obvo.errors import ConfigError
-from vopi_obvo.source.engines import Clock, EngineReport, UsedObject
+from vopi_obvo.source.engines import Clock, EngineReport, IdOrigin, UsedObject
 from vopi_obvo.source.holes import Evidence
 
 # PostgreSQL type OIDs the wrapped query relies on: integer ids, timestamps.
@@ -114,6 +114,33 @@ class PostgreSQL:
             oldest_transaction_start=row.oldest_transaction_start,
             oldest_running_xid=row.oldest_running_xid,
             can_see_all_sessions=bool(row.can_see_all_sessions),
+            in_recovery=bool(row.in_recovery),
+            prepared_transactions=int(row.prepared_transactions),
+            oldest_session_start=row.oldest_session_start,
+        )
+
+    def id_origin(
+        self, conn: sa.Connection, events_query: str, probed: sa.CursorResult[Any]
+    ) -> IdOrigin:
+        """From the result's column origin (table OID and column number, which PostgreSQL
+        resolves through subqueries) to the sequence, through pg_depend or the default."""
+        names = list(probed.keys())
+        pgresult = getattr(probed.cursor, "pgresult", None)
+        if "event_id" not in names or pgresult is None:
+            return IdOrigin(None, None)
+        index = names.index("event_id")
+        table_oid, column_number = pgresult.ftable(index), pgresult.ftablecol(index)
+        if not table_oid or not column_number:
+            return IdOrigin(None, None)
+        row = conn.execute(
+            queries.q("vopi_id_sequence"), {"table_oid": table_oid, "column_number": column_number}
+        ).first()
+        if row is None:
+            return IdOrigin(None, None)
+        if row.sequence_name is None:
+            return IdOrigin(row.column_name, None)
+        return IdOrigin(
+            row.column_name, row.sequence_name, int(row.cache_size), int(row.increment_by)
         )
 
     def naive_zones(self, result: sa.CursorResult[Any], local: dt.tzinfo) -> dict[str, dt.tzinfo]:
