@@ -73,12 +73,13 @@ class QuietWindow:
         if self.crosses_midnight and local.time().replace(tzinfo=None) >= self.start:
             end_date += dt.timedelta(days=1)
         end = _first_instant_at_or_after(end_date, self.end, tz, quiet)
-        # The autumn change can end the quiet time early: at 03:00 the clock falls back to
-        # 02:00, which lies outside a window that starts at 02:01.
+        # A clock change before that end reads the wall clock afresh: falling back from 03:00
+        # to 02:00 may leave a window that starts at 02:01, or reach again the end of one
+        # that ends at 02:01 the same night; from the change on, the window is judged anew.
         change = _offset_change_between(quiet, end, tz)
-        if change is not None and not self.is_quiet(change, tz):
-            return change
-        return end
+        if change is None:
+            return end
+        return change if not self.is_quiet(change, tz) else self._end_after(change, tz)
 
 
 def _wall_time(instant: dt.datetime, tz: dt.tzinfo) -> dt.time:

@@ -232,9 +232,17 @@ def test_the_autumn_change_ends_a_window_when_the_clock_falls_back_before_its_st
     assert window.next_allowed(utc(2026, 10, 25, 0, 59, 59)) == utc(2026, 10, 25, 1, 0)
 
 
+def test_the_autumn_change_reaches_the_end_of_a_window_again_the_same_night() -> None:
+    # 02:02-02:01 allows one minute a day; after 02:59:59 CEST the clock reads 02:00 CET and
+    # 02:01 CET comes an hour after 02:01 CEST: that minute is allowed, not tomorrow's.
+    window = QuietWindow(dt.time(2, 2), dt.time(2, 1))
+    assert window.next_allowed(utc(2026, 10, 25, 0, 59, 59)) == utc(2026, 10, 25, 1, 1)
+
+
 @settings(max_examples=200, deadline=None)
 @given(window=windows, now=st.one_of(instants, near_changes))
 @example(window=QuietWindow(dt.time(2, 1), dt.time(0, 0)), now=utc(2026, 10, 25, 0, 59, 59))
+@example(window=QuietWindow(dt.time(2, 2), dt.time(2, 1)), now=utc(2026, 10, 25, 0, 59, 59))
 def test_next_allowed_is_the_first_instant_outside_the_window(
     window: QuietWindow, now: dt.datetime
 ) -> None:
