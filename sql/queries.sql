@@ -330,6 +330,24 @@ SET status = 'sent', sent_at = now(), provider_id = :provider_id, last_error = N
     claimed_by = NULL, updated_at = now()
 WHERE id = :id AND status IN ('sending', 'pending')
 
+-- name: mark_sent_many
+-- Several messages their providers accepted, in one statement: each sent (also when its
+-- claim was taken back meanwhile, as mark_sent), each with its attempt row.
+WITH marks AS (
+    SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[]),
+                         CAST(:started_at AS timestamptz[]), CAST(:provider_ids AS text[]))
+        AS m (id, attempt, started_at, provider_id)
+), sent AS (
+    UPDATE notifications AS n
+    SET status = 'sent', sent_at = now(), provider_id = m.provider_id, last_error = NULL,
+        claimed_by = NULL, updated_at = now()
+    FROM marks AS m
+    WHERE n.id = m.id AND n.status IN ('sending', 'pending')
+)
+INSERT INTO notification_attempts
+    (notification_id, attempt, worker_id, started_at, outcome, provider_id)
+SELECT id, attempt, CAST(:worker_id AS text), started_at, 'sent', provider_id FROM marks
+
 -- name: schedule_retry
 -- A temporary failure: try again later.
 UPDATE notifications
@@ -992,13 +1010,14 @@ SELECT (SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending'
 
 -- name: release_own_claims
 -- Stopping: whatever this process still holds goes back to pending for another process. The
--- message in flight (if any) keeps its attempt and gets a note; the others were never tried.
+-- messages in flight (:in_flight, their sends cut short) keep their attempt and get a note;
+-- the others were never tried.
 WITH released AS (
     UPDATE notifications
     SET status = 'pending', claimed_by = NULL, updated_at = now(),
-        attempts = CASE WHEN id = CAST(:in_flight AS bigint) THEN attempts
+        attempts = CASE WHEN id = ANY(CAST(:in_flight AS bigint[])) THEN attempts
                         ELSE greatest(attempts - 1, 0) END,
-        last_error = CASE WHEN id = CAST(:in_flight AS bigint) THEN CAST(:error AS text)
+        last_error = CASE WHEN id = ANY(CAST(:in_flight AS bigint[])) THEN CAST(:error AS text)
                           ELSE last_error END
     WHERE status = 'sending' AND claimed_by = :worker_id
     RETURNING id, attempts, claimed_at
@@ -1007,7 +1026,7 @@ WITH released AS (
         (notification_id, attempt, worker_id, started_at, outcome, error)
     SELECT id, attempts, :worker_id, coalesce(claimed_at, now()), 'taken_back',
            CAST(:error AS text)
-    FROM released WHERE id = CAST(:in_flight AS bigint)
+    FROM released WHERE id = ANY(CAST(:in_flight AS bigint[]))
 )
 SELECT id FROM released
 

@@ -57,6 +57,7 @@ class ReceivedMail:
     sender: str
     recipients: list[str]
     message: email.message.EmailMessage
+    arrived: float = 0.0  # time.monotonic() at the start of DATA
 
     @property
     def subject(self) -> str:
@@ -79,6 +80,9 @@ class _MailHandler:
     # hang up after this many more messages' DATA, before the reply (nothing is kept)
     drop_in_data: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0  # seconds before DATA is answered (a relay far away)
+    busy: int = 0  # messages in DATA right now
+    most_busy: int = 0  # the most at once so far
 
     async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -101,6 +105,7 @@ class _MailHandler:
     async def handle_DATA(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        arrived = time.monotonic()
         content = envelope.original_content or envelope.content
         assert isinstance(content, bytes)
         msg = email.message_from_bytes(content, policy=email.policy.default)
@@ -112,8 +117,14 @@ class _MailHandler:
                 assert isinstance(transport, asyncio.WriteTransport)
                 transport.abort()  # the connection is cut before the reply to DATA
                 return "451 never seen by the client"
+            self.busy += 1
+            self.most_busy = max(self.most_busy, self.busy)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.busy -= 1
             self.received.append(
-                ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), msg)
+                ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), msg, arrived)
             )
         return "250 Message accepted"
 
@@ -160,6 +171,10 @@ class SmsGateway:
     def __init__(self) -> None:
         self.requests: list[SmsRequest] = []
         self.status = 200
+        # The next `throttle` requests are answered 429 with Retry-After: `retry_after`.
+        self.throttle = 0
+        self.retry_after = "1"
+        self.answers: list[tuple[float, int]] = []  # (time.monotonic(), status) per request
         # The next this many requests are answered with bytes that are not HTTP, then cut.
         self.garbage = 0
         # recipient ("to") → (HTTP status, error text) for that number only
@@ -192,6 +207,10 @@ class SmsGateway:
                         self.wfile.write(b"\x00\xff\xfeOK id=7\r\n\x1b[0m\r\n")
                         return
                     status = gateway.status
+                    if gateway.throttle > 0:
+                        gateway.throttle -= 1
+                        status = 429
+                    gateway.answers.append((time.monotonic(), status))
                     refused = gateway.refuse.get(str(payload.get("to")))
                     if refused is not None:
                         status = refused[0]
@@ -207,6 +226,8 @@ class SmsGateway:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                if status == 429:
+                    self.send_header("Retry-After", gateway.retry_after)
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -172,6 +172,9 @@ class DeliverySettings:
     # On SIGTERM/SIGINT a message being sent may finish for this many seconds; then it is
     # given up and the process's claims go back to pending for another process or restart.
     shutdown_grace: float = 20.0
+    # Messages in flight at once per process, across channels (each in a sending thread,
+    # delivery/send_pool.py); 1 sends one at a time.
+    concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -552,6 +555,8 @@ def _validate(s: Settings, problems: list[str]) -> None:
 # a phone number of up to 15 digits (E.164).
 _ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 .&_-]{1,11}")
 _NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
+# Sending threads per process: beyond this, a second process helps more than more threads.
+MAX_CONCURRENCY = 64
 # A concatenated SMS carries its part count in one octet.
 MAX_SMS_SEGMENTS = 255
 
@@ -651,6 +656,8 @@ def _validate_operations(s: Settings, problems: list[str]) -> None:
     ):
         if rate < 0:
             problems.append(f"[{section}] max_per_second must be 0 (no limit) or more")
+    if not 1 <= s.delivery.concurrency <= MAX_CONCURRENCY:
+        problems.append(f"[delivery] concurrency must be between 1 and {MAX_CONCURRENCY}")
     if s.delivery.shutdown_grace < 0:
         problems.append("[delivery] shutdown_grace must be 0 or more seconds")
     if s.health.max_lag_seconds < 0:

@@ -30,8 +30,8 @@ from vopi_obvo.ops.migrate import pending_migrations
 from vopi_obvo.poller import Poller, PollResult
 from vopi_obvo.queries import q
 from vopi_obvo.senders import Sender, shutdown_senders
-from vopi_obvo.senders.factory import build_senders
-from vopi_obvo.senders.paced import pacers_of
+from vopi_obvo.senders.factory import Wait, build_senders
+from vopi_obvo.senders.paced import pacers_of, sleep_then_go
 from vopi_obvo.source.vopi import SOURCE_NAME, VopiSource
 
 log = structlog.get_logger("vopi_obvo.daemon")
@@ -46,9 +46,10 @@ STATUS_EVERY = 5.0
 HEARTBEAT_EVERY = 5.0
 
 
-def make_senders(settings: Settings) -> dict[str, Sender]:
-    """SMTP and the SMS gateway(s) (vopi_obvo/senders/factory.py)."""
-    return build_senders(settings)
+def make_senders(settings: Settings, wait: Wait = sleep_then_go) -> dict[str, Sender]:
+    """SMTP and the SMS gateway(s) (vopi_obvo/senders/factory.py); `wait` is how a paced
+    sender waits (False: stopping)."""
+    return build_senders(settings, wait)
 
 
 @dataclass
@@ -93,7 +94,8 @@ class Service:
             self.obvo, self.worker_id, liveness=settings.delivery.liveness
         )
         self.dispatcher = self._make_dispatcher(
-            settings, self._tracked(senders if senders is not None else make_senders(settings))
+            settings,
+            self._tracked(senders if senders is not None else make_senders(settings, self._wait)),
         )
         self._lock_conn: sa.Connection | None = None
         self._errors = 0
@@ -145,6 +147,7 @@ class Service:
             should_stop=self.stop_event.is_set,
             heartbeat=self.heartbeat,
             claims_valid=self.presence.intact,
+            in_flight=self.signals.in_flight,
             **dispatch_options(settings),
         )
 
@@ -269,7 +272,7 @@ class Service:
         except GraceOver as over:
             log.warning(
                 "daemon.send_interrupted",
-                notification_id=over.notification_id,
+                notification_ids=over.notification_ids,
                 grace_seconds=self.settings.delivery.shutdown_grace,
             )
         finally:
@@ -482,12 +485,15 @@ class Service:
                     "VOPI queries do not fit:\n" + "\n".join(f"  - {p}" for p in problems)
                 )
         senders = self._tracked(
-            self._fixed_senders if self._fixed_senders is not None else make_senders(new)
+            self._fixed_senders
+            if self._fixed_senders is not None
+            else make_senders(new, self._wait)
         )
         poller = Poller(new, self.obvo, source)
         with self.obvo.connect() as conn:
             poller.refresh_rules(conn)
         dispatcher = self._make_dispatcher(new, senders)
+        self.dispatcher.close()
         if self._fixed_senders is None:
             shutdown_senders(self.dispatcher.senders.values())
         if vopi is not self.vopi:
@@ -509,6 +515,10 @@ class Service:
         log.error(event, error=error, retry_in=wait, **context)
         return wait
 
+    def _wait(self, seconds: float) -> bool:
+        """How a paced sender waits for its turn: False when the process is stopping."""
+        return not self.stop_event.wait(seconds)
+
     def discard_connections(self) -> None:
         """After a lost connection every pooled connection may be dead (a restart or failover
         of PostgreSQL ends them all): discard them all, so the next cycle starts on fresh ones
@@ -519,6 +529,7 @@ class Service:
         self.vopi.dispose()
 
     def close(self) -> None:
+        self.dispatcher.close()
         self._drop_lock_connection()
         self.presence.drop_session()
         shutdown_senders(self.dispatcher.senders.values())  # e.g. an SMPP session

@@ -199,6 +199,31 @@ def mark_sent(conn: sa.Connection, notification_id: int, provider_id: str | None
     conn.execute(q("mark_sent"), {"id": notification_id, "provider_id": provider_id})
 
 
+@dataclass(frozen=True)
+class SentMark:
+    """One message its provider accepted: what its `sent` mark and attempt row say."""
+
+    notification_id: int
+    attempt: int
+    started_at: dt.datetime
+    provider_id: str | None
+
+
+def mark_sent_many(conn: sa.Connection, worker_id: str, marks: Sequence[SentMark]) -> None:
+    """Several `sent` marks and their attempt rows in one statement."""
+    if marks:
+        conn.execute(
+            q("mark_sent_many"),
+            {
+                "worker_id": worker_id,
+                "ids": [m.notification_id for m in marks],
+                "attempts": [m.attempt for m in marks],
+                "started_at": [m.started_at for m in marks],
+                "provider_ids": [m.provider_id for m in marks],
+            },
+        )
+
+
 def schedule_retry(
     conn: sa.Connection, notification_id: int, worker_id: str, delay: float, error: str
 ) -> None:

@@ -281,26 +281,27 @@ def slow_gateway() -> Iterator[SlowGateway]:
     gateway.close()
 
 
-def three_sms(ready: Deployment, vopi: Vopi) -> None:
+def three_sms(ready: Deployment, vopi: Vopi, count: int = 3) -> None:
     party = vopi.party()
     subscribe(ready, party, "041 123 456")
     app = vopi.application(party)
-    for _ in range(3):
+    for _ in range(count):
         vopi.event("KLAS", app)
 
 
-def test_sigterm_lets_the_message_in_flight_finish_within_the_grace_period(
+def test_sigterm_lets_the_messages_in_flight_finish_within_the_grace_period(
     ready: Deployment, vopi: Vopi, slow_gateway: SlowGateway, database_url: str
 ) -> None:
-    three_sms(ready, vopi)
+    three_sms(ready, vopi, count=5)
     daemon = start(
         ready,
         OBVO_SMS_URL=slow_gateway.url,
         OBVO_SMS_TIMEOUT="60",
         OBVO_DELIVERY_SHUTDOWN_GRACE="10",
+        OBVO_DELIVERY_CONCURRENCY="3",
     )
     try:
-        wait_for(lambda: slow_gateway.arrived, timeout=30)
+        wait_for(lambda: len(slow_gateway.arrived) == 3, timeout=30)
         daemon.signal(signal.SIGTERM)
         assert daemon.wait() == 0, daemon.output
     finally:
@@ -308,9 +309,9 @@ def test_sigterm_lets_the_message_in_flight_finish_within_the_grace_period(
     states = rows(
         database_url, "SELECT status, attempts, claimed_by FROM obvo.notifications ORDER BY id"
     )
-    # The first was handed over and answered; the two others were never started.
-    assert states == [("sent", 1, None), ("pending", 0, None), ("pending", 0, None)]
-    assert len(slow_gateway.arrived) == 1
+    # Three were in flight at once and answered within the grace period; two never started.
+    assert sorted(states) == [("pending", 0, None)] * 2 + [("sent", 1, None)] * 3
+    assert len(slow_gateway.arrived) == 3
     assert rows(database_url, "SELECT count(*) FROM obvo.workers") == [(0,)]
     assert daemon.logged("daemon.send_interrupted") == []
 
@@ -324,7 +325,7 @@ def test_sigterm_gives_up_a_hung_send_after_the_grace_period_and_releases_claims
         ready, OBVO_SMS_URL=hung.url, OBVO_SMS_TIMEOUT="300", OBVO_DELIVERY_SHUTDOWN_GRACE="1"
     )
     try:
-        wait_for(lambda: hung.arrived, timeout=30)
+        wait_for(lambda: len(hung.arrived) == 3, timeout=30)  # all three in flight at once
         asked = time.monotonic()
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0, daemon.output
@@ -334,25 +335,22 @@ def test_sigterm_gives_up_a_hung_send_after_the_grace_period_and_releases_claims
         hung.close()
     assert took < 20, f"the daemon needed {took:.1f} s to stop (grace 1 s, gateway 120 s)"
     interrupted = daemon.wait_logged("daemon.send_interrupted")
-    first = int(hung.arrived[0]["reference"])
-    assert interrupted["notification_id"] == first
+    in_flight = sorted(int(a["reference"]) for a in hung.arrived)
+    assert interrupted["notification_ids"] == in_flight
     released = daemon.wait_logged("notifications.released")
     assert released["count"] == 3
     states = rows(
         database_url,
         "SELECT id, status, attempts, claimed_by, last_error FROM obvo.notifications ORDER BY id",
     )
-    assert [(s[1], s[2], s[3]) for s in states] == [
-        ("pending", 1, None),
-        ("pending", 0, None),
-        ("pending", 0, None),
-    ]
-    assert states[0][0] == first
-    assert "shutdown_grace over" in states[0][4]
+    # Each was being handed over: it keeps its attempt, with a note, and goes again.
+    assert [s[0] for s in states] == in_flight
+    assert [(s[1], s[2], s[3]) for s in states] == [("pending", 1, None)] * 3
+    assert all("shutdown_grace over" in s[4] for s in states)
     assert rows(
         database_url,
-        "SELECT notification_id, outcome FROM obvo.notification_attempts ORDER BY id",
-    ) == [(first, "taken_back")]
+        "SELECT notification_id, outcome FROM obvo.notification_attempts ORDER BY notification_id",
+    ) == [(i, "taken_back") for i in in_flight]
     assert rows(database_url, "SELECT count(*) FROM obvo.workers") == [(0,)]
     # The next start (a working gateway) sends all three, each once.
     again = start(ready)

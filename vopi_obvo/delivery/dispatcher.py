@@ -7,12 +7,19 @@ given back, best effort, or else taken back by this worker's next dispatch
 (`reclaim_dead_claims` with its own id). One message never stops the loop: any exception from a
 sender becomes that message's attempt (delivery/outcomes.py), and a database error about one
 row (integrity, data) fails that row only.
+
+Up to `[delivery] concurrency` messages are in flight at once: sending threads
+(delivery/send_pool.py) only call the senders; this thread starts them, collects what they
+return and records every outcome, `sent` marks several to a statement and never before the
+provider accepted (docs/architecture.md, "Concurrent delivery").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,16 +33,53 @@ from vopi_obvo.config import DeliverySettings, Settings
 from vopi_obvo.delivery import claims, outcomes
 from vopi_obvo.delivery.backoff import retry_delay
 from vopi_obvo.delivery.coalesce_store import RulesCache, coalesce_claimed
+from vopi_obvo.delivery.pacing import DEFAULT_PAUSE
+from vopi_obvo.delivery.send_pool import Done, SendPool
 from vopi_obvo.messages.contacts import mask_recipient
 from vopi_obvo.messages.quiet_hours import QuietHours
 from vopi_obvo.messages.sms_text import SmsPolicy
+from vopi_obvo.ops.lifecycle import GraceOver, InFlight
 from vopi_obvo.queries import q
-from vopi_obvo.senders import OutgoingMessage, Sender, SendError
+from vopi_obvo.senders import (
+    NotAttempted,
+    OutgoingMessage,
+    Sender,
+    SendError,
+    TemporaryFailure,
+    Throttled,
+)
 
 log = structlog.get_logger("vopi_obvo.dispatcher")
 
 # After a temporary failure a channel rests this long at most before the next claim.
 MAX_CHANNEL_PAUSE = 60.0
+# A claim is at most this many notifications per sending thread (and at least MIN_CLAIM, so
+# that one claim round, a few queries, is shared by enough messages): a crash holds few, and
+# a second process gets its share.
+CLAIMS_PER_THREAD = 4
+MIN_CLAIM = 25
+# While sends are in flight the dispatcher wakes at least this often (heartbeat, watchdog).
+COLLECT_TIMEOUT = 0.5
+# `sent` marks wait at most this long (or for `concurrency` of them) to be written together.
+FLUSH_AFTER = 0.2
+
+
+@dataclass
+class _Sending:
+    """A message handed to a sending thread."""
+
+    item: store.ClaimedNotification
+    bound: structlog.typing.FilteringBoundLogger
+    started_at: dt.datetime
+    started: float  # time.monotonic()
+
+
+@dataclass
+class _Accepted:
+    """A message its provider accepted, its `sent` mark not yet written."""
+
+    sending: _Sending
+    provider_id: str | None
 
 
 @dataclass
@@ -96,6 +140,7 @@ class Dispatcher:
         should_stop: Callable[[], bool] = lambda: False,
         heartbeat: Callable[[], None] = lambda: None,
         claims_valid: Callable[[], bool] = lambda: True,
+        in_flight: InFlight | None = None,
         quiet_hours: QuietHours | None = None,
         sms_policy: SmsPolicy | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
@@ -117,6 +162,12 @@ class Dispatcher:
         self._rules = RulesCache()
         self._batch_conn: sa.Connection | None = None
         self._paused_until: dict[str, float] = {}
+        # The sends in progress, for the shutdown grace period (ops/lifecycle.py).
+        self.in_flight = in_flight
+        self.pool: SendPool[str | None] = SendPool(settings.concurrency)
+        self._accepted: list[_Accepted] = []
+        self._flush_at = 0.0
+        self._senders_open = False
 
     def ready_channels(self) -> list[str]:
         now = time.monotonic()
@@ -130,7 +181,12 @@ class Dispatcher:
         return "; ".join(f"{channel}: {text}" for channel, text in sorted(self.problems.items()))
 
     def claim_limit(self) -> int:
-        return claims.claim_limit(self.pace.seconds_per_message, self.settings.batch_size)
+        paced = claims.claim_limit(self.pace.seconds_per_message, self.settings.batch_size)
+        return min(paced, max(CLAIMS_PER_THREAD * self.settings.concurrency, MIN_CLAIM))
+
+    def close(self) -> None:
+        """The sending threads end after their current send (a reload or process exit)."""
+        self.pool.close()
 
     def take_back(
         self, conn: sa.Connection, *, own: bool = True, in_flight: Sequence[int] = ()
@@ -169,9 +225,9 @@ class Dispatcher:
             claimed = store.claim_due(conn, self.worker_id, self.claim_limit(), channels)
         result.claimed = len(claimed)
         if not claimed:
+            self._close_senders()  # the outbox is drained: QUIT what stays open
             return result
         batch = _Batch({c.id: False for c in claimed}, time.monotonic())
-        last_beat = time.monotonic()
         handed_over = 0
         try:
             to_send = self._prepare_claimed(claimed, result)
@@ -179,35 +235,220 @@ class Dispatcher:
                 if c.id not in {t.id for t in to_send}:
                     batch.settle(c.id)  # deferred, or travelling in another's message
             self._batch_conn = self.obvo.connect()
-            for index, item in enumerate(to_send):
-                reason = self._reason_to_stop(batch)
-                if reason is not None:
-                    self._release([c.id for c in to_send[index:]], result, batch)
-                    if reason != "stopping":
-                        log.info("dispatch.batch_cut", reason=reason, released=result.released)
-                    break
-                if item.channel not in self.ready_channels():
-                    self._release([item.id], result, batch)
-                    continue
-                batch.start(item.id)
-                self._deliver(item, result)
-                batch.settle(item.id)
-                handed_over += 1
-                if time.monotonic() - last_beat > 5.0:
-                    self.heartbeat()
-                    last_beat = time.monotonic()
+            handed_over = self._send_all(to_send, batch, result)
         except Exception as exc:
             self._give_back(batch, exc)
+            self._close_senders()
             raise
         finally:
             if self._batch_conn is not None:
                 self._batch_conn.close()
                 self._batch_conn = None
-            for sender in self.senders.values():
-                sender.close()
         if handed_over:
             self.pace.record(handed_over, time.monotonic() - batch.claimed_at)
         return result
+
+    def _close_senders(self) -> None:
+        """Connections stay open from batch to batch while there is work, and are closed
+        when a claim finds nothing (or a batch fails)."""
+        if self._senders_open:
+            self._senders_open = False
+            for sender in self.senders.values():
+                sender.close()
+
+    # ---- sending, `concurrency` at a time ----
+
+    def _send_all(
+        self, to_send: list[store.ClaimedNotification], batch: _Batch, result: DispatchResult
+    ) -> int:
+        """Keep every sending thread busy with the claim, record each outcome as it comes
+        back; returns how many were handed over."""
+        waiting = deque(to_send)
+        sending: dict[int, _Sending] = {}
+        handed_over = 0
+        last_beat = time.monotonic()
+        while waiting or sending:
+            while waiting and self.pool.free > 0:
+                reason = self._reason_to_stop(batch)
+                if reason is not None:
+                    self._release([c.id for c in waiting], result, batch)
+                    waiting.clear()
+                    if reason != "stopping":
+                        log.info("dispatch.batch_cut", reason=reason, released=result.released)
+                    break
+                item = waiting.popleft()
+                if item.channel not in self.ready_channels():
+                    self._release([item.id], result, batch)
+                    continue
+                started = self._start(item, result, batch)
+                if started is not None:
+                    sending[item.id] = started
+            if not sending:
+                break
+            for done in self._collect(result, batch):
+                current = sending.pop(done.key, None)
+                if current is None:
+                    continue  # the late answer of a send a failed batch gave back
+                handed_over += 1
+                self._finish(current, done, result, batch)
+            if self._accepted and (
+                not sending
+                or len(self._accepted) >= self.settings.concurrency
+                or time.monotonic() >= self._flush_at
+            ):
+                self._flush_sent(result, batch)
+            if time.monotonic() - last_beat > 5.0:
+                self.heartbeat()
+                last_beat = time.monotonic()
+        self._flush_sent(result, batch)
+        return handed_over
+
+    def _start(
+        self, item: store.ClaimedNotification, result: DispatchResult, batch: _Batch
+    ) -> _Sending | None:
+        bound = log.bind(
+            notification_id=item.id,
+            channel=item.channel,
+            event_id=item.source_event_id,
+            attempt=item.attempts,
+            to=mask_recipient(item.recipient),
+        )
+        started_at = dt.datetime.now(dt.UTC)
+        if not item.recipient or item.body is None:
+            self._settle_failed(item, "no recipient or text to send", result, bound, started_at)
+            batch.settle(item.id)
+            return None
+        message = OutgoingMessage(
+            notification_id=item.id,
+            recipient=item.recipient,
+            subject=item.subject,
+            body=item.body,
+            key_event=item.event_kind == "key",
+            html=item.body_html,
+            subscriber_id=item.subscriber_id,
+            language=item.language,
+        )
+        batch.start(item.id)
+        self._senders_open = True
+        sending = _Sending(item, bound, started_at, time.monotonic())
+        self.pool.submit(item.id, functools.partial(self.senders[item.channel].send, message))
+        return sending
+
+    def _collect(self, result: DispatchResult, batch: _Batch) -> list[Done[str | None]]:
+        """The sends that finished, waiting up to COLLECT_TIMEOUT for the first. Only here may
+        the end of the shutdown grace period interrupt the dispatcher (GraceOver); what was
+        accepted by then is recorded as sent before the exception goes on."""
+        in_flight = self.in_flight
+        if in_flight is None:
+            return self.pool.collect(COLLECT_TIMEOUT)
+        try:
+            return self._wait_for_sends(in_flight)
+        except GraceOver:
+            self._flush_sent(result, batch)
+            raise
+
+    def _wait_for_sends(self, in_flight: InFlight) -> list[Done[str | None]]:
+        if in_flight.expired:  # the grace period ended while this thread was writing
+            in_flight.interrupted = in_flight.ids
+            raise GraceOver(in_flight.interrupted)
+        in_flight.waiting = True
+        try:
+            return self.pool.collect(COLLECT_TIMEOUT)
+        finally:
+            in_flight.waiting = False
+
+    def _finish(
+        self, sending: _Sending, done: Done[str | None], result: DispatchResult, batch: _Batch
+    ) -> None:
+        item, bound, error = sending.item, sending.bound, done.error
+        if error is None:
+            self.problems.pop(item.channel, None)
+            if not self._accepted:
+                self._flush_at = time.monotonic() + FLUSH_AFTER
+            self._accepted.append(_Accepted(sending, done.value))
+            return  # settled when its mark is written
+        if isinstance(error, NotAttempted):
+            self._release([item.id], result, batch)
+            return
+        if isinstance(error, Throttled):
+            self._postpone_throttled(sending, error, result)
+        elif isinstance(error, SendError):
+            self._record_failure(item, error, result, bound, sending.started_at)
+        else:
+            failure = (
+                outcomes.unexpected_failure(error)
+                if isinstance(error, Exception)
+                else TemporaryFailure(f"unexpected error while sending: {error!r}")
+            )
+            bound.error("sender.unexpected_error", error=str(failure), exc_info=error)
+            # About this message, not the server: the channel does not rest for it.
+            self._record_failure(item, failure, result, bound, sending.started_at, pause=False)
+        batch.settle(item.id)
+
+    def _flush_sent(self, result: DispatchResult, batch: _Batch) -> None:
+        """The `sent` marks collected so far, in one statement (each with its attempt row).
+        A row the database refuses (a trigger, a constraint) is written alone, so that only
+        it fails; a lost connection ends the batch, and the batch gives the rest back."""
+        accepted, self._accepted = self._accepted, []
+        if not accepted:
+            return
+        marks = [
+            store.SentMark(
+                a.sending.item.id,
+                a.sending.item.attempts,
+                a.sending.started_at,
+                outcomes.db_text(a.provider_id),
+            )
+            for a in accepted
+        ]
+        try:
+            with self._outcome_transaction() as conn:
+                store.mark_sent_many(conn, self.worker_id, marks)
+        except sa.exc.SQLAlchemyError as exc:
+            if db.is_connection_error(exc):
+                raise
+            for a in accepted:
+                self._record(
+                    a.sending.item,
+                    result,
+                    a.sending.bound,
+                    functools.partial(
+                        self._write_sent,
+                        item=a.sending.item,
+                        started_at=a.sending.started_at,
+                        provider_id=a.provider_id,
+                    ),
+                    failed_text=f"sent (provider id {a.provider_id}), but the outcome could "
+                    "not be recorded",
+                )
+                batch.settle(a.sending.item.id)
+            return
+        now = time.monotonic()
+        for a in accepted:
+            batch.settle(a.sending.item.id)
+            result.sent += 1
+            a.sending.bound.info(
+                "notification.sent",
+                provider_id=a.provider_id,
+                seconds=round(now - a.sending.started, 3),
+            )
+
+    def _postpone_throttled(
+        self, sending: _Sending, exc: Throttled, result: DispatchResult
+    ) -> None:
+        """The provider asked us to slow down: the message was not taken, so it is no
+        attempt; it goes again after Retry-After (the Pacer slows the channel meanwhile)."""
+        item, bound = sending.item, sending.bound
+        delay = DEFAULT_PAUSE if exc.retry_after is None else exc.retry_after
+        error = outcomes.db_text(str(exc)) or "throttled"
+
+        def write(conn: sa.Connection) -> None:
+            store.postpone_uncounted(conn, item.id, self.worker_id, delay, error)
+            self._attempt(conn, item, sending.started_at, outcome="retry", error=error)
+
+        if self._record(item, result, bound, write, failed_text="not sent"):
+            result.retried += 1
+            bound.warning("notification.throttled", error=error, retry_in=round(delay, 1))
 
     def _reason_to_stop(self, batch: _Batch) -> str | None:
         if self.should_stop():
@@ -328,58 +569,10 @@ class Dispatcher:
             batch.settle(i)
         result.released += len(ids)
 
-    def _deliver(self, item: store.ClaimedNotification, result: DispatchResult) -> None:
-        bound = log.bind(
-            notification_id=item.id,
-            channel=item.channel,
-            event_id=item.source_event_id,
-            attempt=item.attempts,
-            to=mask_recipient(item.recipient),
-        )
-        started_at = dt.datetime.now(dt.UTC)
-        if not item.recipient or item.body is None:
-            self._settle_failed(item, "no recipient or text to send", result, bound, started_at)
-            return
-        message = OutgoingMessage(
-            notification_id=item.id,
-            recipient=item.recipient,
-            subject=item.subject,
-            body=item.body,
-            key_event=item.event_kind == "key",
-            html=item.body_html,
-            subscriber_id=item.subscriber_id,
-            language=item.language,
-        )
-        started = time.monotonic()
-        try:
-            provider_id = self.senders[item.channel].send(message)
-        except SendError as exc:
-            self._record_failure(item, exc, result, bound, started_at)
-            return
-        except Exception as exc:  # noqa: BLE001 - one message must never stop the daemon
-            failure = outcomes.unexpected_failure(exc)
-            bound.error("sender.unexpected_error", error=str(failure), exc_info=exc)
-            # About this message, not the server: the channel does not rest for it.
-            self._record_failure(item, failure, result, bound, started_at, pause=False)
-            return
-        self.problems.pop(item.channel, None)
-        self._record(
-            item,
-            result,
-            bound,
-            lambda conn: self._write_sent(conn, item, started_at, provider_id),
-            failed_text=f"sent (provider id {provider_id}), but the outcome could not be recorded",
-        )
-        result.sent += 1
-        bound.info(
-            "notification.sent",
-            provider_id=provider_id,
-            seconds=round(time.monotonic() - started, 3),
-        )
-
     def _write_sent(
         self,
         conn: sa.Connection,
+        *,
         item: store.ClaimedNotification,
         started_at: dt.datetime,
         provider_id: str | None,

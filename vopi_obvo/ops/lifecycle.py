@@ -1,11 +1,13 @@
 """Stopping and reloading the daemon: signals, the grace period for a message in flight.
 
-SIGTERM/SIGINT ask the loop to stop: no new message is started, the one being handed to the
-SMTP server or SMS gateway may finish within `[delivery] shutdown_grace` seconds. When the
-grace period ends first, SIGALRM interrupts that one send (`GraceOver`, raised only while a
-send is in progress, never inside a database write), and the process releases its claims and
-exits 0. A second SIGTERM/SIGINT ends the grace period at once. SIGHUP asks for a reload
-between two rounds of the loop, so no work is dropped.
+SIGTERM/SIGINT ask the loop to stop: no new message is started, the ones being handed to the
+SMTP server or SMS gateway (up to `[delivery] concurrency`, each in a sending thread) may
+finish within `[delivery] shutdown_grace` seconds. When the grace period ends first, SIGALRM
+interrupts the dispatcher's wait for them (`GraceOver`, raised only while the main thread
+waits for sends, never inside a database write); the process releases every claim, the
+interrupted ones with a note, and exits 0, abandoning the sending threads. A second
+SIGTERM/SIGINT ends the grace period at once. SIGHUP asks for a reload between two rounds of
+the loop, so no work is dropped.
 """
 
 from __future__ import annotations
@@ -22,32 +24,48 @@ from typing import Any
 import structlog
 
 from vopi_obvo.ops import systemd
-from vopi_obvo.senders import OutgoingMessage, Sender, SendError
+from vopi_obvo.senders import NotAttempted, OutgoingMessage, Sender, SendError
 
 log = structlog.get_logger("vopi_obvo.lifecycle")
 
-# Told of every send: the channel, its outcome (sent, temporary, permanent, interrupted) and
-# how many seconds it took.
+# Told of every send: the channel, its outcome (sent, temporary, permanent, interrupted,
+# not_attempted) and how many seconds it took.
 SendObserver = Callable[[str, str, float], None]
 
 
 class GraceOver(BaseException):
-    """The shutdown grace period ended while a message was being sent. A BaseException, so
-    that no `except Exception` in a sender swallows it."""
+    """The shutdown grace period ended while messages were being sent. A BaseException, so
+    that no `except Exception` on the way swallows it."""
 
-    def __init__(self, notification_id: int | None) -> None:
-        self.notification_id = notification_id
-        super().__init__(f"grace period over while sending notification {notification_id}")
+    def __init__(self, notification_ids: list[int]) -> None:
+        self.notification_ids = notification_ids
+        super().__init__(f"grace period over while sending notifications {notification_ids}")
 
 
 class InFlight:
-    """Which notification this process is handing over right now, and whether the grace
-    period is over (then no send starts any more)."""
+    """Which notifications this process is handing over right now (from any sending thread),
+    whether the dispatcher is waiting for them, and whether the grace period is over (then no
+    send starts any more)."""
 
     def __init__(self) -> None:
-        self.notification_id: int | None = None
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self.waiting = False  # the main thread waits for sends: GraceOver may interrupt it
         self.expired = False
-        self.interrupted: int | None = None  # the send that GraceOver cut short
+        self.interrupted: list[int] = []  # the sends that GraceOver cut short
+
+    @property
+    def ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._ids)
+
+    def begin(self, notification_id: int) -> None:
+        with self._lock:
+            self._ids.add(notification_id)
+
+    def end(self, notification_id: int) -> None:
+        with self._lock:
+            self._ids.discard(notification_id)
 
 
 class TrackedSender:
@@ -64,18 +82,21 @@ class TrackedSender:
 
     def send(self, message: OutgoingMessage) -> str | None:
         if self.in_flight.expired:
-            raise GraceOver(None)
+            raise NotAttempted("the shutdown grace period is over")
         started = time.monotonic()
         outcome = "interrupted"
-        self.in_flight.notification_id = message.notification_id
+        self.in_flight.begin(message.notification_id)
         try:
             provider_id = self.inner.send(message)
             outcome = "sent"
+        except NotAttempted:
+            outcome = "not_attempted"
+            raise
         except SendError as exc:
             outcome = "permanent" if exc.permanent else "temporary"
             raise
         finally:
-            self.in_flight.notification_id = None
+            self.in_flight.end(message.notification_id)
             if self.observe is not None:
                 self.observe(self.channel, outcome, time.monotonic() - started)
         return provider_id
@@ -136,10 +157,14 @@ class Signals:
         self.wake.set()
 
     def expire(self) -> None:
-        """The grace period is over: interrupt the send in progress, start no other."""
+        """The grace period is over: stop waiting for the sends in progress, start no other."""
         self.in_flight.expired = True
-        busy = self.in_flight.notification_id
-        if busy is not None and threading.current_thread() is threading.main_thread():
+        busy = self.in_flight.ids
+        if (
+            busy
+            and self.in_flight.waiting
+            and threading.current_thread() is threading.main_thread()
+        ):
             self.in_flight.interrupted = busy
             raise GraceOver(busy)
 

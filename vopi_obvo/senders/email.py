@@ -1,4 +1,4 @@
-"""E-mail over SMTP (smtplib), one connection reused for a whole batch.
+"""E-mail over SMTP (smtplib): a small pool of connections, each reused across messages.
 
 Every message is multipart/alternative: the plain text, and an HTML part (the event type's
 `email_html` template, or the plain text in paragraphs) inside the municipality's layout.
@@ -15,6 +15,7 @@ import email.policy
 import re
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -199,7 +200,10 @@ class EmailSender:
     def __init__(self, settings: EmailSettings, *, public_url: str = "") -> None:
         self.settings = settings
         self.builder = EmailBuilder(settings, public_url)
-        self._smtp: smtplib.SMTP | None = None
+        # Connections free for the next message: the sending threads share them, each
+        # connection carrying one message at a time; as many open as threads needed at once.
+        self._idle: list[smtplib.SMTP] = []
+        self._lock = threading.Lock()
         if public_url and not settings.unsubscribe_secret:
             log.warning(
                 "email.no_unsubscribe_link",
@@ -282,24 +286,43 @@ class EmailSender:
         return f"{self.settings.host}:{self.settings.port}"
 
     def _send_reusing_connection(self, outbound: OutboundEmail) -> None:
-        if self._smtp is not None:
+        """On an idle connection of the pool if there is one, else on a new one; back to the
+        pool after the server accepted, closed after anything else."""
+        with self._lock:
+            smtp = self._idle.pop() if self._idle else None
+        if smtp is not None:
             try:
-                _transmit(self._smtp, outbound)
+                _transmit(smtp, outbound)
             except (smtplib.SMTPServerDisconnected, ConnectionError):
                 # The server hung up between messages (idle timeout, restart): reconnect once.
-                self.close()
+                smtp.close()
+            except BaseException:
+                smtp.close()
+                raise
             else:
+                self._put_back(smtp)
                 return
-        self._smtp = self._connect()
-        _transmit(self._smtp, outbound)
+        smtp = self._connect()
+        try:
+            _transmit(smtp, outbound)
+        except BaseException:
+            smtp.close()
+            raise
+        self._put_back(smtp)
+
+    def _put_back(self, smtp: smtplib.SMTP) -> None:
+        with self._lock:
+            self._idle.append(smtp)
 
     def close(self) -> None:
-        if self._smtp is not None:
+        """QUIT the idle connections (the outbox is drained, or a send failed)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for smtp in idle:
             try:
-                self._smtp.quit()
+                smtp.quit()
             except (TimeoutError, smtplib.SMTPException, OSError):
-                self._smtp.close()
-            self._smtp = None
+                smtp.close()
 
 
 def _transmit(smtp: smtplib.SMTP, outbound: OutboundEmail) -> None:

@@ -6,12 +6,14 @@ that message and the ones after it go to the second gateway. Every `probe_after`
 message tries the first gateway again: if it is accepted the first gateway is back in use; if
 not, that message goes to the second gateway at once and the next probe waits another
 `probe_after` seconds. A permanent failure (the gateway refused this message) says nothing
-about the gateway's health: it counts neither way. Not thread-safe: one dispatcher, one
-instance.
+about the gateway's health: it counts neither way, and neither does throttling (a gateway that
+asks us to slow down works). The sending threads share one instance; a lock keeps its counters
+and switches consistent, never held during a send.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -51,19 +53,24 @@ class FailoverSender:
         self.failures = 0  # consecutive temporary failures of the primary
         self.on_secondary = False
         self._probe_at = 0.0
+        self._lock = threading.Lock()
 
     @property
     def active(self) -> str:
         return self.names[1] if self.on_secondary else self.names[0]
 
     def send(self, message: OutgoingMessage) -> str | None:
-        if not self.on_secondary:
+        with self._lock:
+            on_secondary = self.on_secondary
+            probe = on_secondary and self.clock() >= self._probe_at
+            if probe:  # one message probes; the others go on to the second gateway meanwhile
+                self._probe_at = self.clock() + self.probe_after
+        if not on_secondary:
             return self._send_primary(message)
-        if self.clock() >= self._probe_at:
+        if probe:
             try:
                 provider_id = self.primary.send(message)
             except TemporaryFailure as exc:
-                self._probe_at = self.clock() + self.probe_after
                 log.warning("sms.gateway_still_down", gateway=self.names[0], error=str(exc))
             else:
                 self._switch_back()
@@ -76,11 +83,16 @@ class FailoverSender:
         except Throttled:
             raise  # a gateway that asks us to slow down works: no reason to leave it
         except TemporaryFailure as exc:
-            self.failures += 1
-            if self.failures < self.failover_after:
-                raise
-            self.on_secondary = True
-            self._probe_at = self.clock() + self.probe_after
+            with self._lock:
+                self.failures += 1
+                if self.failures < self.failover_after:
+                    raise
+                switched = not self.on_secondary
+                self.on_secondary = True
+                if switched:
+                    self._probe_at = self.clock() + self.probe_after
+            if not switched:  # another thread switched meanwhile
+                return self.secondary.send(message)
             log.error(
                 "sms.failover",
                 gateway=self.names[1],
@@ -91,12 +103,14 @@ class FailoverSender:
             )
             # The message that tipped the balance need not wait for its retry.
             return self.secondary.send(message)
-        self.failures = 0
+        with self._lock:
+            self.failures = 0
         return provider_id
 
     def _switch_back(self) -> None:
-        self.on_secondary = False
-        self.failures = 0
+        with self._lock:
+            self.on_secondary = False
+            self.failures = 0
         log.warning("sms.failback", gateway=self.names[0], instead_of=self.names[1])
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from vopi_obvo.ops.lifecycle import GraceOver, Signals, TrackedSender
-from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
+from vopi_obvo.senders import NotAttempted, OutgoingMessage, PermanentFailure, TemporaryFailure
 
 
 class Recorder:
@@ -18,12 +18,11 @@ class Recorder:
         self.fail = fail
         self.sent: list[int] = []
         self.closed = 0
-        self.in_flight_seen: list[int | None] = []
+        self.in_flight_seen: list[list[int]] = []
 
     def send(self, message: OutgoingMessage) -> str | None:
         if self.signals is not None:
-            self.in_flight_seen.append(self.signals.in_flight.notification_id)
-            self.signals.expire()  # the grace period ends while this send is going on
+            self.in_flight_seen.append(self.signals.in_flight.ids)
         if self.fail is not None:
             raise self.fail
         self.sent.append(message.notification_id)
@@ -42,11 +41,13 @@ def message(n: int) -> OutgoingMessage:
     )
 
 
-def test_tracked_sender_reports_each_outcome() -> None:
+def test_tracked_sender_reports_each_outcome_and_what_is_in_flight() -> None:
     seen: list[tuple[str, str]] = []
     signals = Signals(lambda: 5.0)
-    ok = TrackedSender(Recorder(), signals.in_flight, lambda c, o, _s: seen.append((c, o)))
+    inner = Recorder(signals)
+    ok = TrackedSender(inner, signals.in_flight, lambda c, o, _s: seen.append((c, o)))
     assert ok.send(message(1)) == "id-1"
+    assert inner.in_flight_seen == [[1]]
     for error in (TemporaryFailure("busy"), PermanentFailure("no")):
         failing = TrackedSender(
             Recorder(fail=error), signals.in_flight, lambda c, o, _s: seen.append((c, o))
@@ -54,22 +55,29 @@ def test_tracked_sender_reports_each_outcome() -> None:
         with pytest.raises(type(error)):
             failing.send(message(2))
     assert seen == [("sms", "sent"), ("sms", "temporary"), ("sms", "permanent")]
-    assert signals.in_flight.notification_id is None
+    assert signals.in_flight.ids == []
     assert ok.shutdown() == "shut down"  # other sender methods pass through
 
 
-def test_grace_over_interrupts_only_a_send_in_progress() -> None:
+def test_grace_over_interrupts_only_the_wait_for_sends_in_progress() -> None:
     signals = Signals(lambda: 5.0)
-    inner = Recorder(signals)
-    sender = TrackedSender(inner, signals.in_flight)
+    signals.in_flight.begin(7)  # a sending thread hands notifications 7 and 9 over
+    signals.in_flight.begin(9)
+    signals.expire()  # the dispatcher is not waiting (a database write): nothing raised
+    assert signals.in_flight.interrupted == []
+    signals.in_flight.waiting = True
     with pytest.raises(GraceOver) as over:
-        sender.send(message(7))
-    assert over.value.notification_id == 7
-    assert inner.in_flight_seen == [7]
-    assert signals.in_flight.interrupted == 7
-    assert signals.in_flight.notification_id is None
-    # Afterwards no send starts, and close() does not wait for a polite goodbye.
-    with pytest.raises(GraceOver):
+        signals.expire()
+    assert over.value.notification_ids == [7, 9]
+    assert signals.in_flight.interrupted == [7, 9]
+
+
+def test_after_the_grace_period_no_send_starts_and_close_does_not_wait() -> None:
+    signals = Signals(lambda: 5.0)
+    inner = Recorder()
+    sender = TrackedSender(inner, signals.in_flight)
+    signals.expire()
+    with pytest.raises(NotAttempted):
         sender.send(message(8))
     sender.close()
     assert inner.closed == 0
@@ -78,9 +86,10 @@ def test_grace_over_interrupts_only_a_send_in_progress() -> None:
 
 def test_expiry_between_sends_raises_nothing() -> None:
     signals = Signals(lambda: 5.0)
+    signals.in_flight.waiting = True
     signals.expire()
     assert signals.in_flight.expired
-    assert signals.in_flight.interrupted is None
+    assert signals.in_flight.interrupted == []
 
 
 def test_stop_request_with_no_grace_expires_at_once_and_twice_means_now() -> None:
