@@ -332,7 +332,8 @@ WHERE id = :id AND status IN ('sending', 'pending')
 
 -- name: mark_sent_many
 -- Several messages their providers accepted, in one statement: each sent (also when its
--- claim was taken back meanwhile, as mark_sent), each with its attempt row.
+-- claim was taken back meanwhile, as mark_sent), each with its attempt row. Idempotent: a
+-- retry after a commit whose answer was lost with the connection adds no second attempt.
 WITH marks AS (
     SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[]),
                          CAST(:started_at AS timestamptz[]), CAST(:provider_ids AS text[]))
@@ -347,6 +348,11 @@ WITH marks AS (
 INSERT INTO notification_attempts
     (notification_id, attempt, worker_id, started_at, outcome, provider_id)
 SELECT id, attempt, CAST(:worker_id AS text), started_at, 'sent', provider_id FROM marks
+WHERE NOT EXISTS (
+    SELECT 1 FROM notification_attempts AS a
+    WHERE a.notification_id = marks.id AND a.attempt = marks.attempt AND a.outcome = 'sent'
+      AND a.worker_id = CAST(:worker_id AS text)
+)
 
 -- name: schedule_retry
 -- A temporary failure: try again later.

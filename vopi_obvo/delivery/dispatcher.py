@@ -21,7 +21,7 @@ import functools
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,9 @@ MIN_CLAIM = 25
 COLLECT_TIMEOUT = 0.5
 # `sent` marks wait at most this long (or for `concurrency` of them) to be written together.
 FLUSH_AFTER = 0.2
+# Seconds before each new try of `sent` marks whose connection was lost (about 2 s in all:
+# what a failover or a restarted PostgreSQL takes to answer again).
+MARK_RETRY_DELAYS = (0.1, 0.4, 1.5)
 
 
 @dataclass
@@ -402,8 +405,7 @@ class Dispatcher:
             for a in accepted
         ]
         try:
-            with self._outcome_transaction() as conn:
-                store.mark_sent_many(conn, self.worker_id, marks)
+            self._write_marks(marks)
         except sa.exc.SQLAlchemyError as exc:
             if db.is_connection_error(exc):
                 raise
@@ -432,6 +434,41 @@ class Dispatcher:
                 provider_id=a.provider_id,
                 seconds=round(now - a.sending.started, 3),
             )
+
+    def _write_marks(self, marks: list[store.SentMark]) -> None:
+        """The marks on the batch's connection; when it is lost, again on a fresh one, a few
+        times over about two seconds. The providers have taken these messages: a mark not
+        written sends them again, and a failover or a restarted server answers again within
+        that time (a longer outage still ends the batch, and they go again: at least once).
+        Writing the same marks twice changes nothing (mark_sent_many is idempotent)."""
+        for delay in (*MARK_RETRY_DELAYS, None):
+            try:
+                with self._outcome_transaction() as conn:
+                    store.mark_sent_many(conn, self.worker_id, marks)
+            except sa.exc.SQLAlchemyError as exc:
+                if delay is None or not db.is_connection_error(exc):
+                    raise
+                log.warning(
+                    "dispatch.sent_marks_retried",
+                    marks=len(marks),
+                    error=outcomes.first_line(exc),
+                    retry_in=delay,
+                )
+            else:
+                return
+            time.sleep(delay)
+            self._renew_batch_connection()
+
+    def _renew_batch_connection(self) -> None:
+        """A fresh connection for the rest of the batch (SQLAlchemy has invalidated the pool
+        after the disconnect, so this one is new); none when the database does not answer,
+        and then each outcome opens its own."""
+        old, self._batch_conn = self._batch_conn, None
+        if old is not None:
+            with suppress(sa.exc.SQLAlchemyError):
+                old.close()
+        with suppress(sa.exc.SQLAlchemyError):
+            self._batch_conn = self.obvo.connect()
 
     def _postpone_throttled(
         self, sending: _Sending, exc: Throttled, result: DispatchResult

@@ -23,6 +23,10 @@ from vopi_obvo.ops.status import gather_status
 @pytest.fixture
 def proxy(database_url: str) -> Iterator[TcpProxy]:
     parts = urlsplit(database_url)
+    if "host=/" in parts.query:
+        # The embedded fallback of `make test` listens on a Unix socket only; CI's server (and
+        # any OBVO_TEST_DATABASE_URL) is reached over TCP, where the relay can cut it.
+        pytest.skip("the database outage is cut in a TCP relay; this server has a socket only")
     relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     relay.start()
     yield relay
