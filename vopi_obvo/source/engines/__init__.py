@@ -175,6 +175,34 @@ class SourceEngine(Protocol):
         ...
 
 
+ExpectedTypes = dict[str, tuple[set[int], str]]
+
+
+def column_kinds_by_type(
+    result: sa.CursorResult[Any], kind_of_type: dict[int, str]
+) -> list[tuple[str, str | None]]:
+    """(column, kind) from the driver's type codes: what an engine's `column_kinds` returns."""
+    return [
+        (str(d[0]), kind_of_type.get(d[1]) if isinstance(d[1], int) else None)
+        for d in result.cursor.description or ()
+    ]
+
+
+def column_type_problems(
+    result: sa.CursorResult[Any], expected: ExpectedTypes, type_word: str, fix: str
+) -> list[str]:
+    """The columns the wrapped query relies on whose driver type code is not one expected:
+    what an engine's `column_problems` returns, in its own words for types and casts."""
+    problems: list[str] = []
+    for name, type_code, *_ in result.cursor.description or ():
+        wanted = expected.get(name)
+        if wanted and type_code not in wanted[0]:
+            problems.append(
+                f"events_query: column {name} must be {wanted[1]} ({type_word} {type_code}); {fix}"
+            )
+    return problems
+
+
 def kind_of_url(url: str) -> str | None:
     """ "postgresql" or "mysql" for a URL OBVO can read VOPI from; None otherwise."""
     scheme, sep, _ = url.partition("://")

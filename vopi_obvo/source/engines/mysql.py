@@ -28,7 +28,15 @@ import sqlalchemy as sa
 from vopi_obvo import __version__
 from vopi_obvo import queries as sql_queries
 from vopi_obvo.errors import ConfigError
-from vopi_obvo.source.engines import Clock, EngineReport, IdOrigin, UsedObject
+from vopi_obvo.source.engines import (
+    Clock,
+    EngineReport,
+    ExpectedTypes,
+    IdOrigin,
+    UsedObject,
+    column_kinds_by_type,
+    column_type_problems,
+)
 from vopi_obvo.source.holes import Evidence
 
 # PyMySQL's field type codes (pymysql.constants.FIELD_TYPE).
@@ -42,7 +50,7 @@ _KIND_OF_TYPE: dict[int, str] = {
     _DATETIME: "timestamp",
     _TIMESTAMP: "timestamp",
 }
-_EXPECTED_TYPES = {
+_EXPECTED_TYPES: ExpectedTypes = {
     "event_id": (_INTEGER_TYPES, "an integer (BIGINT/INT)"),
     "occurred_at": ({_DATETIME, _TIMESTAMP}, "a DATETIME or TIMESTAMP"),
 }
@@ -154,22 +162,12 @@ class MySQL:
         return zones
 
     def column_kinds(self, result: sa.CursorResult[Any]) -> list[tuple[str, str | None]]:
-        description = result.cursor.description or ()
-        return [
-            (str(d[0]), _KIND_OF_TYPE.get(d[1]) if isinstance(d[1], int) else None)
-            for d in description
-        ]
+        return column_kinds_by_type(result, _KIND_OF_TYPE)
 
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
-        problems: list[str] = []
-        for name, type_code, *_ in result.cursor.description or ():
-            expected = _EXPECTED_TYPES.get(name)
-            if expected and type_code not in expected[0]:
-                problems.append(
-                    f"events_query: column {name} must be {expected[1]} "
-                    f"(MySQL field type {type_code}); CAST it in the query"
-                )
-        return problems
+        return column_type_problems(
+            result, _EXPECTED_TYPES, "MySQL field type", "CAST it in the query"
+        )
 
     def check(self, conn: sa.Connection, events_query: str) -> EngineReport:
         notes: list[str] = []

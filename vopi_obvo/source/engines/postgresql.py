@@ -17,11 +17,19 @@ import sqlalchemy as sa
 from vopi_obvo import __version__, queries
 from vopi_obvo.db import options, sqlalchemy_url
 from vopi_obvo.errors import ConfigError
-from vopi_obvo.source.engines import Clock, EngineReport, IdOrigin, UsedObject
+from vopi_obvo.source.engines import (
+    Clock,
+    EngineReport,
+    ExpectedTypes,
+    IdOrigin,
+    UsedObject,
+    column_kinds_by_type,
+    column_type_problems,
+)
 from vopi_obvo.source.holes import Evidence
 
 # PostgreSQL type OIDs the wrapped query relies on: integer ids, timestamps.
-_EXPECTED_TYPES = {
+_EXPECTED_TYPES: ExpectedTypes = {
     "event_id": ({20, 21, 23}, "an integer (bigint/integer)"),
     "occurred_at": ({1114, 1184}, "a timestamp"),
 }
@@ -152,22 +160,12 @@ class PostgreSQL:
         }
 
     def column_kinds(self, result: sa.CursorResult[Any]) -> list[tuple[str, str | None]]:
-        description = result.cursor.description or ()
-        return [
-            (str(d[0]), _KIND_OF_TYPE.get(d[1]) if isinstance(d[1], int) else None)
-            for d in description
-        ]
+        return column_kinds_by_type(result, _KIND_OF_TYPE)
 
     def column_problems(self, result: sa.CursorResult[Any]) -> list[str]:
-        problems: list[str] = []
-        for name, type_code, *_ in result.cursor.description or ():
-            expected = _EXPECTED_TYPES.get(name)
-            if expected and type_code not in expected[0]:
-                problems.append(
-                    f"events_query: column {name} must be {expected[1]} "
-                    f"(PostgreSQL type oid {type_code}); cast it in the query"
-                )
-        return problems
+        return column_type_problems(
+            result, _EXPECTED_TYPES, "PostgreSQL type oid", "cast it in the query"
+        )
 
     def evidence_blockers(self, conn: sa.Connection, events_query: str) -> list[str]:
         return []
