@@ -33,6 +33,32 @@ def parse_time(text: str, field: str, now: dt.datetime | None = None) -> dt.date
     return parsed
 
 
+def parse_range(
+    since: str | None,
+    until: str | None,
+    fields: tuple[str, str] = ("since", "until"),
+    now: dt.datetime | None = None,
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """A `since`..`until` window as `obvo audit`, `notifications list` and the console's
+    filters take it: from `since` (included) to before `until` (excluded); None leaves that
+    end open. Every problem at once, so a form shows them together."""
+    current = now or dt.datetime.now(dt.UTC)
+    bounds: list[dt.datetime | None] = []
+    problems: list[str] = []
+    for text, field in zip((since, until), fields, strict=True):
+        try:
+            bounds.append(None if text is None else parse_time(text, field, current))
+        except InvalidInput as exc:
+            bounds.append(None)
+            problems.append(str(exc))
+    start, end = bounds
+    if start is not None and end is not None and end <= start:
+        problems.append(f"{fields[1]} must be later than {fields[0]}: nothing is in between")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return start, end
+
+
 def parse_past_time(text: str, field: str, now: dt.datetime | None = None) -> dt.datetime:
     """As parse_time, refusing a time in the future (consent cannot be given tomorrow)."""
     current = now or dt.datetime.now(dt.UTC)
