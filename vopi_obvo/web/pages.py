@@ -10,7 +10,6 @@ from starlette.requests import Request
 
 from vopi_obvo.web.language import LANG_COOKIE, from_accept_language, pick_language
 
-
 # The page both sites build on (layout.html): each site's base.html gives it its own look.
 SHARED_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
