@@ -536,6 +536,7 @@ SELECT source, id, at, actor, action, outcome, target, peer, detail FROM (
 ) AS trail
 WHERE (CAST(:source AS text) IS NULL OR source = CAST(:source AS text))
   AND (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
+  AND (CAST(:until AS timestamptz) IS NULL OR at < CAST(:until AS timestamptz))
   AND (CAST(:actor AS text) IS NULL OR actor = CAST(:actor AS text))
   AND (CAST(:action AS text) IS NULL OR action = CAST(:action AS text)
        OR action LIKE CAST(:action AS text) || '.%')
@@ -636,7 +637,7 @@ WHERE (CAST(:status AS text) IS NULL OR n.status = CAST(:status AS text))
   AND (CAST(:until AS timestamptz) IS NULL OR n.created_at < CAST(:until AS timestamptz))
   AND (CAST(:channel AS text) IS NULL OR n.channel = CAST(:channel AS text))
   AND (CAST(:event_type AS text) IS NULL OR n.event_type = CAST(:event_type AS text))
-ORDER BY n.id DESC
+ORDER BY n.created_at DESC, n.id DESC
 LIMIT :limit
 
 -- name: admin_notifications_by_id

@@ -23,6 +23,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "at": {"en": "{where}: {problem}", "sl": "{where}: {problem}", "it": "{where}: {problem}"},
     "hinted": {"en": "{problem} ({hint})", "sl": "{problem} ({hint})", "it": "{problem} ({hint})"},
     "detail": {"en": "{text}", "sl": "{text}", "it": "{text}"},
+    "several": {"en": "{problems}", "sl": "{problems}", "it": "{problems}"},
     # ---- the console's field labels (as the forms label them) ----
     "field.party": {
         "en": "party",
@@ -122,6 +123,11 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "en": "{field}: {value!r} is in the future",
         "sl": "{field}: »{value}« je v prihodnosti",
         "it": "{field}: «{value}» è nel futuro",
+    },
+    "time.range_empty": {
+        "en": "{until} must be later than {since}: nothing is in between",
+        "sl": "{until}: mora biti pozneje kot {since}, sicer vmes ni ničesar",
+        "it": "{until}: deve essere più tardi di {since}, altrimenti non c'è nulla in mezzo",
     },
     # ---- a subscription as a whole ----
     "subscriber.no_channel": {

@@ -23,7 +23,7 @@ from vopi_obvo.problems import Problem, at, render
 PACKAGE = Path(__file__).resolve().parents[2] / "vopi_obvo"
 # Texts the same in every language: how problems are joined, a text from elsewhere shown as it
 # is, and names that are names (SMS).
-SAME_IN_EVERY_LANGUAGE = {"at", "hinted", "detail", "part.sms"}
+SAME_IN_EVERY_LANGUAGE = {"at", "hinted", "detail", "several", "part.sms"}
 
 
 def placeholders(text: str) -> set[str]:

@@ -31,6 +31,35 @@ def parse_time(text: str, field: Label, now: dt.datetime | None = None) -> dt.da
     return parsed
 
 
+def parse_range(
+    since: str | None,
+    until: str | None,
+    fields: tuple[Label, Label] = ("since", "until"),
+    now: dt.datetime | None = None,
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """A `since`..`until` window as `obvo audit`, `notifications list` and the console's
+    filters take it: from `since` (included) to before `until` (excluded); None leaves that
+    end open. Every problem at once, so a form shows them together."""
+    current = now or dt.datetime.now(dt.UTC)
+    bounds: list[dt.datetime | None] = []
+    problems: list[Problem] = []
+    for text, field in zip((since, until), fields, strict=True):
+        try:
+            bounds.append(None if text is None else parse_time(text, field, current))
+        except InvalidInput as exc:
+            bounds.append(None)
+            problems.extend(exc.problems)
+    start, end = bounds
+    if start is not None and end is not None and end <= start:
+        empty = {"since": fields[0], "until": fields[1]}
+        problems.append(Problem("time.range_empty", empty))
+    if len(problems) > 1:
+        raise InvalidInput(Problem("several", {"problems": tuple(problems)}))
+    if problems:
+        raise InvalidInput(problems[0])
+    return start, end
+
+
 def parse_past_time(text: str, field: Label, now: dt.datetime | None = None) -> dt.datetime:
     """As parse_time, refusing a time in the future (consent cannot be given tomorrow)."""
     current = now or dt.datetime.now(dt.UTC)

@@ -178,19 +178,17 @@ def test_the_live_counter_answers_for_admins_and_the_page_may_run_only_its_scrip
     form = edit_form(page.text)
     lines = []
     for text in (GSM_TEXT, GSM_TEXT + " č"):
-        reply = admin.post(
-            "/dogodki/vrsta/VLOZ/sms", {**form, "sl.sms": text}, token_from="/dogodki"
-        )
+        reply = admin.post("/dogodki/sms/VLOZ", {**form, "sl.sms": text}, token_from="/dogodki")
         assert reply.status_code == 200
         lines.append(reply.json()["sl"])
     assert lines[0]["cost"].startswith("SMS: 1 del(ov), GSM-7")
     assert lines[1]["cost"].startswith("SMS: 2 del(ov), UCS-2")
     assert lines[1]["rendered"].startswith("Besedilo po predlogi: 2 del(ov), UCS-2")
-    forged = admin.http.post("/dogodki/vrsta/VLOZ/sms", data={**form, "csrf": "forged"})
+    forged = admin.http.post("/dogodki/sms/VLOZ", data={**form, "csrf": "forged"})
     assert forged.status_code == 403
     viewer = StaffBrowser(console, certs.viewer)
     assert "data-live" not in viewer.get("/dogodki/vrsta/VLOZ").text
-    assert viewer.post("/dogodki/vrsta/VLOZ/sms", form).status_code == 403
+    assert viewer.post("/dogodki/sms/VLOZ", form).status_code == 403
 
 
 def test_transliteration_shows_what_is_sent(
@@ -339,3 +337,65 @@ def test_export_then_import_round_trips_and_an_import_is_applied_after_its_diff(
     )
     assert broken.status_code == 400
     assert "bad.toml: vrsta dogodka X: neznana vrsta obveščanja None" in html.unescape(broken.text)
+
+
+# A VOPI event type code is any text; each of these broke the type's page once.
+UNSAFE_CODES = ("PRE/IZ", "ZAK?", "ST#2", "50%", "NA VOLJO", "ČAKA/č", "KONEC/sms")
+
+
+def test_codes_with_url_unsafe_characters_open_save_and_count_by_url(
+    console: ConsoleServer,
+    console_settings: Settings,
+    certs: StaffCertificates,
+    vopi: Vopi,
+    poll_once: Callable[[Settings], Poller],
+) -> None:
+    app = vopi.application(vopi.party())
+    for code in UNSAFE_CODES:  # VOPI's catalogue knows them: its events refer to it
+        vopi.execute(
+            vopi.conn, f"INSERT INTO {vopi.t}event_types (code, name) VALUES (%s, %s)", (code, code)
+        )
+        vopi.event(code, app)
+    poll_once(console_settings)
+    viewer = StaffBrowser(console, certs.viewer)
+    listed = viewer.get("/dogodki").text
+    links = {
+        html.unescape(text): html.unescape(href)
+        for href, text in re.findall(r'<a href="(/dogodki/vrsta/[^"]+)">([^<]+)</a>', listed)
+    }
+    assert set(UNSAFE_CODES) <= set(links)
+    for code in UNSAFE_CODES:
+        page = viewer.get(links[code])
+        assert page.status_code == 200, (code, links[code])
+        assert f"<h1>{html.escape(code)}" in page.text.replace("Vrsta dogodka ", "")
+        assert "ni razvrščena" in page.text
+    # The link is the code, percent-encoded as one segment; the typed-out form works as well.
+    assert links["PRE/IZ"] == "/dogodki/vrsta/PRE%2FIZ"
+    assert viewer.get("/dogodki/vrsta/%C4%8CAKA%2F%C4%8D").status_code == 200
+    assert viewer.get("/dogodki/vrsta/PRE%2FNO").status_code == 404
+    # An admin classifies one: the diff, the confirmation, back to the same page.
+    admin = StaffBrowser(console, certs.admin)
+    code = "KONEC/sms"
+    edit = admin.get(links[code]).text
+    assert 'data-live="/dogodki/sms/KONEC%2Fsms"' in edit
+    form = edit_form(edit)
+    form["name"] = "Postopek končan"
+    review = admin.post(links[code], {**form, "action": "save"}, token_from="/dogodki")
+    assert review.status_code == 200
+    assert f"added     {code} (internal)" in html.unescape(review.text)
+    applied = admin.post("/dogodki/potrdi", confirm_fields(review.text), token_from="/dogodki")
+    assert applied.status_code == 303
+    assert applied.headers["location"] == "/dogodki/vrsta/KONEC%2Fsms?ok=applied"
+    again = admin.get(applied.headers["location"])
+    assert again.status_code == 200 and "Postopek končan" in again.text
+    [row] = audit_rows(console_settings, "rules.apply")
+    assert row["detail"]["file"] == f"console: event type {code}"
+    # The live counter of a code ending in "/sms" is that code's, not another type's.
+    counted = admin.post(
+        "/dogodki/sms/KONEC%2Fsms", {**edit_form(again.text), "sl.sms": ""}, token_from="/dogodki"
+    )
+    assert counted.status_code == 200 and counted.headers["content-type"] == "application/json"
+    assert admin.post("/dogodki/sms/NI%2FTAKE", form, token_from="/dogodki").status_code == 404
+    # A viewer reads but cannot change it.
+    assert viewer.post(links[code], {**form, "action": "save"}).status_code == 403
+    assert viewer.post("/dogodki/sms/KONEC%2Fsms", form).status_code == 403

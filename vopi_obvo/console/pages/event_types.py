@@ -50,8 +50,20 @@ PARTS = (*TEMPLATE_PARTS, *OPTIONAL_TEMPLATE_PARTS)
 NOTIFICATION_DAYS = 30  # the list counts notifications of the last 30 days, as the charts
 
 
+# A VOPI event type code is any text: `/`, `?`, `#`, `%`, spaces, č. In a URL it is one
+# percent-encoded segment; the server decodes the path before routing, so the routes take
+# the rest of the path (`{code:path}`), and the live counter has its own prefix, so that no
+# code can be mistaken for a type's page plus a suffix.
+TYPE_PAGE = "/dogodki/vrsta/"
+LIVE_COUNTER = "/dogodki/sms/"
+
+
 def type_path(code: str) -> str:
-    return f"/dogodki/vrsta/{quote(code, safe='')}"
+    return TYPE_PAGE + quote(code, safe="")
+
+
+def live_path(code: str) -> str:
+    return LIVE_COUNTER + quote(code, safe="")
 
 
 def edit_source(code: str) -> str:
@@ -268,6 +280,7 @@ class EventTypePages:
             notice=notice,
             status=status,
             action=type_path(form.code),
+            live=live_path(form.code),
             sms_cost=sms_cost,
             sms_rendered=sms_rendered,
             part_error=part_error,
@@ -345,7 +358,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
         notice = t("rules_applied") if ok == "applied" else None
         return pages.list_page(request, signed, notice=notice)
 
-    @router.get("/dogodki/vrsta/{code}")
+    @router.get(TYPE_PAGE + "{code:path}")
     def event_type(request: Request, code: str, ok: str = "") -> Response:
         signed = console.signed(request, Role.VIEWER)
         rule, classified = pages.rule_of(code)
@@ -355,14 +368,14 @@ def make_router(console: Console, views: Views) -> APIRouter:
             request, signed, RuleForm.of_rule(rule), classified=classified, notice=notice
         )
 
-    @router.post("/dogodki/vrsta/{code}")
+    @router.post(TYPE_PAGE + "{code:path}")
     async def edit(request: Request, code: str) -> Response:
         # One field per language and part: read as a whole, then handled off the event loop
         # as the other (synchronous) pages are.
         form_data = await request.form()
         return await run_in_threadpool(edit_form, request, code, form_data)
 
-    @router.post("/dogodki/vrsta/{code}/sms")
+    @router.post(LIVE_COUNTER + "{code:path}")
     async def live_parts(request: Request, code: str) -> Response:
         form_data = await request.form()
         return await run_in_threadpool(sms_parts, request, code, form_data)

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from vopi_obvo.admin import audit, outbox
 from vopi_obvo.admin.cli_held import describe_held
 from vopi_obvo.admin.rules_ops import sms_policy
-from vopi_obvo.admin.timespec import parse_time
+from vopi_obvo.admin.timespec import parse_range
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.views import Views, see_other
@@ -55,12 +55,12 @@ def filters_of(
             )
         else:
             values["subscriber_id"] = int(given["subscriber"])
-    for key in ("since", "until"):
-        if given[key]:
-            try:
-                values[key] = parse_time(given[key], key)
-            except InvalidInput as exc:
-                errors.append(str(exc))
+    try:
+        values["since"], values["until"] = parse_range(
+            given["since"] or None, given["until"] or None
+        )
+    except InvalidInput as exc:
+        errors.append(str(exc))
     return outbox.Filters(**values, limit=LIMIT), given, errors
 
 
