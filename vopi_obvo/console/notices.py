@@ -20,7 +20,8 @@ from vopi_obvo.queries import q
 
 @dataclass(frozen=True)
 class Notice:
-    """Sentences (text key, values), and for a CSV import the lines it refused."""
+    """Sentences (text key, values), worded when shown; and for a CSV import the lines it
+    refused, worded already (in the language of the page that sent the file)."""
 
     texts: Sequence[tuple[str, dict[str, Any]]]
     rows: Sequence[tuple[int, str]] = field(default_factory=tuple)
@@ -30,7 +31,10 @@ class Notice:
 
     def as_json(self) -> str:
         return json.dumps(
-            {"texts": [[k, v] for k, v in self.texts], "rows": [list(r) for r in self.rows]},
+            {
+                "texts": [[k, v] for k, v in self.texts],
+                "rows": [list(row) for row in self.rows],
+            },
             ensure_ascii=False,
             default=str,
         )
@@ -38,7 +42,8 @@ class Notice:
     @classmethod
     def of_json(cls, data: dict[str, Any]) -> Notice:
         texts = [(str(k), dict(v)) for k, v in data.get("texts", [])]
-        return cls(texts, [(int(line), str(text)) for line, text in data.get("rows", [])])
+        rows = [(int(line), str(text)) for line, text in data.get("rows", [])]
+        return cls(texts, rows)
 
 
 def notice(key: str, **values: Any) -> Notice:

@@ -13,7 +13,9 @@ from vopi_obvo.console import notices
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import TEXTS, Translator
+from vopi_obvo.errors import ObvoError
 from vopi_obvo.messages.templates import LJUBLJANA
+from vopi_obvo.problems import Problem, render
 from vopi_obvo.web.certificates import CertificateIdentity
 from vopi_obvo.web.language import LANGUAGES
 
@@ -38,6 +40,16 @@ def local_time(moment: dt.datetime | None) -> str:
 
 def local_date(moment: dt.date) -> str:
     return f"{moment.day}. {moment.month}. {moment.year}"
+
+
+# An error on a page: a problem, worded in the page's language, or a text already worded.
+PageError = Problem | str
+
+
+def errors_of(exc: ObvoError) -> list[PageError]:
+    """What a refused change shows: its problems, or (an error raised with a plain text, not a
+    validation problem) its message."""
+    return list(exc.problems) or [str(exc)]
 
 
 class Views:
@@ -65,6 +77,12 @@ class Views:
         if notice is None and signed is not None:  # what the change before this page did
             waiting = notices.take(self.console, request, signed)
             notice = waiting.text(t) if waiting is not None else None
+
+        def say(problem: PageError) -> str:
+            return render(problem, lang) if isinstance(problem, Problem) else problem
+
+        if "errors" in context:
+            context["errors"] = [say(e) for e in context["errors"]]
         html = self.console.templates.get_template(template).render(
             t=t,
             lang=lang,
@@ -80,6 +98,7 @@ class Views:
             has_logo=config.logo is not None,
             local_time=local_time,
             local_date=local_date,
+            say=say,
             Role=Role,
             notice=notice,
             active=context.pop("active", None),
