@@ -56,12 +56,23 @@ CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def proc_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process, all its threads: utime + stime from /proc/<pid>/stat, in clock
+    ticks (10 ms)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a single-threaded process (a PostgreSQL backend) in nanoseconds: the run
+    time in /proc/<pid>/schedstat (its main thread's), else proc_cpu_seconds."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text(encoding="ascii").split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return proc_cpu_seconds(pid)
 
 
 class BackendCpu:
@@ -98,7 +109,7 @@ class BackendCpu:
             b" AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         ).fetchall()
         for (pid,) in rows:
-            cpu = proc_cpu_seconds(int(pid))
+            cpu = backend_cpu_seconds(int(pid))
             if cpu is None:
                 continue
             # A backend first seen during the run started during it: count it from zero.

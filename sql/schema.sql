@@ -828,6 +828,12 @@ CREATE INDEX delivery_counts_updated ON obvo.delivery_counts USING btree (update
 CREATE INDEX notification_attempts_notification ON obvo.notification_attempts USING btree (notification_id, id);
 
 --
+-- Name: notifications_claim_order; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX notifications_claim_order ON obvo.notifications USING btree (next_attempt_at, ((event_kind = 'key'::text)) DESC, id) WHERE (status = 'pending'::text);
+
+--
 -- Name: notifications_coalesced_into; Type: INDEX; Schema: obvo; Owner: -
 --
 
@@ -838,12 +844,6 @@ CREATE INDEX notifications_coalesced_into ON obvo.notifications USING btree (coa
 --
 
 CREATE INDEX notifications_created ON obvo.notifications USING btree (created_at);
-
---
--- Name: notifications_due; Type: INDEX; Schema: obvo; Owner: -
---
-
-CREATE INDEX notifications_due ON obvo.notifications USING btree (next_attempt_at) WHERE (status = 'pending'::text);
 
 --
 -- Name: notifications_failed_at; Type: INDEX; Schema: obvo; Owner: -
@@ -1033,4 +1033,5 @@ INSERT INTO obvo.schema_migrations (version, name) VALUES
     (8, 'hole_ranges'),
     (9, 'worker_liveness'),
     (10, 'console'),
-    (11, 'sipass');
+    (11, 'sipass'),
+    (13, 'claim_order');
