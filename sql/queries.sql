@@ -562,6 +562,7 @@ SELECT source, id, at, actor, action, outcome, target, peer, detail FROM (
 ) AS trail
 WHERE (CAST(:source AS text) IS NULL OR source = CAST(:source AS text))
   AND (CAST(:since AS timestamptz) IS NULL OR at >= CAST(:since AS timestamptz))
+  AND (CAST(:until AS timestamptz) IS NULL OR at < CAST(:until AS timestamptz))
   AND (CAST(:actor AS text) IS NULL OR actor = CAST(:actor AS text))
   AND (CAST(:action AS text) IS NULL OR action = CAST(:action AS text)
        OR action LIKE CAST(:action AS text) || '.%')
@@ -662,7 +663,7 @@ WHERE (CAST(:status AS text) IS NULL OR n.status = CAST(:status AS text))
   AND (CAST(:until AS timestamptz) IS NULL OR n.created_at < CAST(:until AS timestamptz))
   AND (CAST(:channel AS text) IS NULL OR n.channel = CAST(:channel AS text))
   AND (CAST(:event_type AS text) IS NULL OR n.event_type = CAST(:event_type AS text))
-ORDER BY n.id DESC
+ORDER BY n.created_at DESC, n.id DESC
 LIMIT :limit
 
 -- name: admin_notifications_by_id
@@ -1218,6 +1219,20 @@ VALUES (:token_hash, :staff_id, :csrf_token, now() + make_interval(secs => :ttl)
 -- name: console_delete_session
 -- Sign-out.
 DELETE FROM console_sessions WHERE token_hash = :token_hash
+
+-- name: console_put_notice
+-- After a change: what the next page of this session says about it (redirect after post).
+UPDATE console_sessions SET notice = CAST(:notice AS jsonb)
+WHERE token_hash = :token_hash AND staff_id = :staff_id
+
+-- name: console_take_notice
+-- The next page shows the notice once: read and cleared in one statement (no write when none).
+UPDATE console_sessions AS s SET notice = NULL
+FROM (SELECT token_hash, notice FROM console_sessions
+      WHERE token_hash = :token_hash AND staff_id = :staff_id AND notice IS NOT NULL
+      FOR UPDATE) AS before
+WHERE s.token_hash = before.token_hash
+RETURNING before.notice
 
 -- name: console_counts_since
 -- The overview: notifications created since a moment, by status and channel.

@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -189,6 +190,34 @@ def portal_overrides(pki: Pki, **extra: Any) -> dict[str, Any]:
     }
     values.update(extra)
     return values
+
+
+class CrlServer:
+    """A CA's distribution point on loopback, serving whatever CRL it holds."""
+
+    def __init__(self, crl: bytes) -> None:
+        self.crl = crl
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(server.crl)))
+                self.end_headers()
+                self.wfile.write(server.crl)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/sigen-ca.crl"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
 
 
 class AppServer:

@@ -212,60 +212,61 @@ class SipassSettings:
 
 
 @dataclass(frozen=True)
-class PortalSettings:
-    """`obvo portal`: the citizens' self-service pages and API (vopi_obvo/portal/); checked
-    in full when the portal starts (vopi_obvo/portal/settings.py)."""
+class WebAppSettings:
+    """What `[portal]` and `[console]` share: the listener behind a TLS proxy that verifies
+    client certificates, the CAs and their CRLs, the session (vopi_obvo/web/settings.py)."""
 
     listen: str = "127.0.0.1:8080"
-    # The address citizens use (https://…): links in e-mails and codes; https → HSTS, Secure.
+    # The address people use (https://…): links, and https → HSTS, Secure __Host- cookies.
     public_url: str = ""
     # Only these peers (addresses or networks) may pass the client certificate header.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     client_cert_header: str = "X-SSL-Client-Cert"
-    # PEM files of the issuing CAs whose certificates sign citizens in.
+    # PEM files of the issuing CAs whose certificates sign people in.
     ca_files: tuple[str, ...] = ()
     # The CAs' CRLs (PEM or DER files, kept fresh by a timer); empty = no revocation check.
     crl_files: tuple[str, ...] = ()
     # Seconds after a CRL's thisUpdate when it no longer counts (0 = until its nextUpdate).
     crl_max_age: float = 0.0
-    # CRL distribution points the portal fetches itself every crl_refresh seconds, cached
+    # CRL distribution points the process fetches itself every crl_refresh seconds, cached
     # in crl_cache_dir (the last good copy survives a restart and an unreachable server).
     crl_urls: tuple[str, ...] = ()
     crl_refresh: float = 3600.0
     crl_cache_dir: str = "/var/cache/obvo/crl"
+    session_secret: str = ""  # OBVO_<SECTION>_SESSION_SECRET: keys the session hashes
+    session_ttl: float = 1800.0
+    # Sign-ins (and the section's own changes) per client address or person per minute.
+    rate_limit: int = 20
+
+
+@dataclass(frozen=True)
+class PortalSettings(WebAppSettings):
+    """`obvo portal`: the citizens' self-service pages and API (vopi_obvo/portal/); checked
+    in full when the portal starts (vopi_obvo/portal/settings.py). The session secret keys
+    code hashes too (OBVO_PORTAL_SESSION_SECRET)."""
+
+    listen: str = "127.0.0.1:8080"
     # OID of the subject attribute that carries the tax number (for party_by_tax_number_query).
     tax_number_oid: str = ""
     # "client:sha256:<hex>" per API client; `obvo portal token CLIENT` makes one.
     api_tokens: tuple[str, ...] = ()
     sms_status_secret: str = ""  # OBVO_PORTAL_SMS_STATUS_SECRET
-    session_secret: str = ""  # OBVO_PORTAL_SESSION_SECRET: keys code and session hashes
-    session_ttl: float = 1800.0
     code_ttl: float = 900.0
     code_max_attempts: int = 5
     codes_per_hour: int = 5
-    # Sign-ins and code entries per client address per minute.
-    rate_limit: int = 20
     history_days: int = 90
     sipass: SipassSettings = field(default_factory=SipassSettings)
 
 
 @dataclass(frozen=True)
-class ConsoleSettings:
+class ConsoleSettings(WebAppSettings):
     """`obvo console`: the staff's intranet console (vopi_obvo/console/); checked in full when
-    the console starts (vopi_obvo/console/settings.py)."""
+    the console starts (vopi_obvo/console/settings.py). Employee certificates (SIGOV-CA,
+    SIGEN-CA) sign staff in; rate_limit counts sign-ins and changes per staff member."""
 
     listen: str = "127.0.0.1:8081"
-    public_url: str = ""  # https://… turns on HSTS and __Host- cookies
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
-    client_cert_header: str = "X-SSL-Client-Cert"
-    # PEM files of the CAs whose employee certificates sign staff in (SIGOV-CA, SIGEN-CA).
-    ca_files: tuple[str, ...] = ()
-    # Their CRLs, as for the portal; empty = no revocation check.
-    crl_files: tuple[str, ...] = ()
-    crl_max_age: float = 0.0
-    session_secret: str = ""  # OBVO_CONSOLE_SESSION_SECRET: keys the session hashes
-    session_ttl: float = 1800.0
-    rate_limit: int = 20  # sign-ins and changes per staff member or address per minute
+    # Its own cache: the console may run as another user than the portal.
+    crl_cache_dir: str = "/var/cache/obvo/console-crl"
     # Shown on every page and on the refusal page of an unknown certificate.
     organisation: str = ""  # empty = [email] organisation
     logo_file: str = ""  # a PNG or SVG file served as the logo; empty = none

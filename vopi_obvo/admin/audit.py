@@ -87,18 +87,21 @@ def entries(
     *,
     source: str | None = None,
     since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     actor: str | None = None,
     action: str | None = None,
     target: str | None = None,
     outcome: str | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """Both trails (or one `source`), newest first, each filter optional."""
+    """Both trails (or one `source`), newest first, each filter optional (`since` included,
+    `until` excluded)."""
     rows = conn.execute(
         q("list_audit"),
         {
             "source": source,
             "since": since,
+            "until": until,
             "actor": actor,
             "action": action,
             "target": target,

@@ -17,7 +17,7 @@ from vopi_obvo.admin.common import (
     print_table,
     settings_of,
 )
-from vopi_obvo.admin.timespec import parse_time, show_time
+from vopi_obvo.admin.timespec import parse_range, show_time
 from vopi_obvo.errors import ExitCode, InvalidInput
 
 Add = Any  # argparse's private _SubParsersAction type
@@ -37,6 +37,7 @@ def add_audit_command(sub: Add, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--outcome", choices=("ok", "refused"), help="only allowed or refused entries")
     p.add_argument("--since", metavar="T", help="since T (2026-03-01, 2h, 7d, …)")
+    p.add_argument("--until", metavar="T", help="before T (the same forms as --since)")
     p.add_argument("--actor", help="only this actor")
     p.add_argument(
         "--action", help="only this action, or a family: subscriber, notification, rules"
@@ -60,7 +61,7 @@ def _filter(value: str | None, field: str) -> str | None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    since = parse_time(args.since, "--since") if args.since is not None else None
+    since, until = parse_range(args.since, args.until, ("--since", "--until"))
     actor = _filter(args.actor, "--actor")
     action = _filter(args.action, "--action")
     target = _filter(args.target, "--target")
@@ -70,6 +71,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             conn,
             source=args.source,
             since=since,
+            until=until,
             actor=actor,
             action=action,
             target=target,

@@ -24,7 +24,7 @@ from vopi_obvo.admin.common import (
     settings_of,
 )
 from vopi_obvo.admin.rules_ops import sms_policy
-from vopi_obvo.admin.timespec import parse_time, show_time
+from vopi_obvo.admin.timespec import parse_range, parse_time, show_time
 from vopi_obvo.errors import ExitCode, InvalidInput
 
 Add = Any  # argparse's private _SubParsersAction type
@@ -39,6 +39,7 @@ def add_notifications_commands(
     p.add_argument("--subscriber", type=int, metavar="ID", help="subscriber id")
     p.add_argument("--case", metavar="ID", help="VOPI case id")
     p.add_argument("--since", metavar="T", help="created since T (2026-03-01, 2h, 7d, …)")
+    p.add_argument("--until", metavar="T", help="created before T (the same forms as --since)")
     p.add_argument("--limit", type=positive_int, default=100, help="at most N (default 100)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_list)
@@ -82,7 +83,7 @@ def _jsonable(value: Any) -> Any:
 
 def cmd_list(args: argparse.Namespace) -> int:
     status = outbox.status_filter(args.status, "--status")
-    since = parse_time(args.since, "--since") if args.since is not None else None
+    since, until = parse_range(args.since, args.until, ("--since", "--until"))
     case_id = args.case.strip() if args.case is not None else None
     if case_id == "":
         raise InvalidInput("--case must not be empty")
@@ -95,6 +96,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 subscriber_id=args.subscriber,
                 case_id=case_id,
                 since=since,
+                until=until,
                 limit=args.limit,
             ),
         )

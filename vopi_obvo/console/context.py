@@ -16,11 +16,12 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
+import sqlalchemy as sa
 import structlog
 from starlette.requests import Request
 
-from vopi_obvo import db
 from vopi_obvo.admin import audit
 from vopi_obvo.admin.common import vopi_source
 from vopi_obvo.config import Settings
@@ -30,15 +31,10 @@ from vopi_obvo.console.settings import ConsoleConfig
 from vopi_obvo.console.staff import StaffMember
 from vopi_obvo.queries import q
 from vopi_obvo.source.vopi import VopiSource
-from vopi_obvo.web import proxy, sessions
-from vopi_obvo.web.certificates import (
-    CertificateIdentity,
-    CertificateRefused,
-    identify_header,
-)
-from vopi_obvo.web.pages import page_environment, request_language
+from vopi_obvo.web import sessions
+from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
+from vopi_obvo.web.context import WebApp, utc_now
 from vopi_obvo.web.ratelimit import SlidingWindow
-from vopi_obvo.web.responses import session_cookie_name
 
 log = structlog.get_logger("vopi_obvo.console")
 
@@ -79,62 +75,35 @@ class Signed:
         return self.member.role.allows(role)
 
 
-class Console:
+class Console(WebApp[ConsoleConfig]):
     """Everything a request handler needs; one per running app."""
+
+    name = "console"
+    cookie_base = "obvo_console"
+    session_purpose = "console-session"
+    template_dir = TEMPLATE_DIR
 
     def __init__(
         self,
         settings: Settings,
         config: ConsoleConfig,
         *,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
-        self.settings = settings
-        self.config = config
-        self.clock = clock
-        self.engine = db.obvo_engine(settings.database.url, settings.database.schema, pool_size=5)
         # VOPI, read-only: the health verdict's lag, cases checked on registration, the
         # preview's newest real event. Connections are opened only when a page needs one.
         self.vopi: VopiSource = vopi_source(settings)
-        limit = settings.console.rate_limit
-        self.signin_limiter = SlidingWindow(limit, 60.0)
-        self.change_limiter = SlidingWindow(limit, 60.0)
-        self.templates = page_environment(TEMPLATE_DIR)
+        self.change_limiter = SlidingWindow(settings.console.rate_limit, 60.0)
+        super().__init__(settings, config, settings.console, clock=clock)
 
     def close(self) -> None:
-        self.engine.dispose()
+        super().close()
         self.vopi.engine.dispose()
-
-    @property
-    def cookie_name(self) -> str:
-        return session_cookie_name("obvo_console", self.config.https)
 
     # ---- who is asking ----
 
-    def peer(self, request: Request) -> str | None:
-        return request.client.host if request.client else None
-
-    def client_address(self, request: Request) -> str:
-        return proxy.client_address(
-            self.peer(request), request.headers.get("x-real-ip", ""), self.config.trusted_proxies
-        )
-
-    def language(self, request: Request) -> str:
-        return request_language(request)
-
-    def certificate(self, request: Request) -> CertificateIdentity:
-        """The verified certificate of this request; PageRefusal (audited), or
-        NoCertificateHeader when none came (the sign-in page)."""
-        try:
-            return identify_header(
-                request.headers.get(self.config.cert_header, ""),
-                from_trusted_proxy=self.config.is_trusted_proxy(self.peer(request)),
-                issuers=self.config.issuers,
-                now=self.clock(),
-            )
-        except CertificateRefused as exc:
-            self._refuse(request, str(exc.reason), exc.status, exc.audit_detail())
-            raise  # pragma: no cover - _refuse always raises
+    def refuse_certificate(self, request: Request, refused: CertificateRefused) -> NoReturn:
+        self._refuse(request, str(refused.reason), refused.status, refused.audit_detail())
 
     def _refuse(
         self,
@@ -143,7 +112,7 @@ class Console:
         status: int,
         detail: dict[str, object],
         certificate: CertificateIdentity | None = None,
-    ) -> None:
+    ) -> NoReturn:
         peer = self.peer(request)
         with self.engine.begin() as conn:
             audit.record(
@@ -209,9 +178,6 @@ class Console:
         request.state.new_session = new_token
         return Signed(member, csrf)
 
-    def session_hash(self, token: str) -> str:
-        return sessions.keyed_hash(self.settings.console.session_secret, "console-session", token)
-
     def check_form(self, request: Request, signed: Signed, csrf: str) -> None:
         """Every form that changes something: the session's CSRF token, and the rate limit."""
         if not sessions.csrf_matches(csrf, signed.csrf_token):
@@ -219,9 +185,5 @@ class Console:
         if not self.change_limiter.allow(f"staff:{signed.member.id}"):
             raise PageRefusal(429, "too_many_title", "too_many_text")
 
-    def end_session(self, request: Request) -> None:
-        token = request.cookies.get(self.cookie_name, "")
-        if token:
-            with self.engine.begin() as conn:
-                conn.execute(q("console_delete_session"), {"token_hash": self.session_hash(token)})
-        request.state.end_session = True
+    def delete_session(self, conn: sa.Connection, token_hash: str) -> None:
+        conn.execute(q("console_delete_session"), {"token_hash": token_hash})

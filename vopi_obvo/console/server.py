@@ -7,9 +7,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import structlog
-
-from vopi_obvo import __version__
 from vopi_obvo.admin.common import (
     actor_of,
     add_actor_option,
@@ -24,8 +21,6 @@ from vopi_obvo.console.roles import ROLES, parse_role, staff_name
 from vopi_obvo.console.settings import console_issuers
 from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
-
-log = structlog.get_logger("vopi_obvo.console")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -142,24 +137,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vopi_obvo.console.app import create_app  # noqa: PLC0415 - keeps `obvo --help` fast
     from vopi_obvo.console.context import Console  # noqa: PLC0415
     from vopi_obvo.console.settings import console_config  # noqa: PLC0415
-    from vopi_obvo.ops.migrate import require_up_to_date  # noqa: PLC0415
-    from vopi_obvo.web.proxy import listen_address  # noqa: PLC0415
-    from vopi_obvo.web.serving import serve_until_stopped  # noqa: PLC0415
+    from vopi_obvo.web.serving import serve_web_app  # noqa: PLC0415
 
     settings = settings_of(args)
     config = console_config(settings)
-    host, port = listen_address((config.host, config.port), args.listen)
-    console = Console(settings, config)
-    try:
-        require_up_to_date(console.engine, settings.database.schema)
-        log.info(
-            "console.started",
-            version=__version__,
-            listen=f"{host}:{port}",
-            issuers=len(config.issuers.cas),
-        )
-        serve_until_stopped(create_app(console), host, port)
-    finally:
-        console.close()
-    log.info("console.stopped")
-    return ExitCode.OK
+    return serve_web_app(config, args.listen, lambda: Console(settings, config), create_app)

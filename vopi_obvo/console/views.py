@@ -9,10 +9,13 @@ from typing import Any
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.requests import Request
 
+from vopi_obvo.console import notices
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import TEXTS, Translator
+from vopi_obvo.errors import ObvoError
 from vopi_obvo.messages.templates import LJUBLJANA
+from vopi_obvo.problems import Problem, render
 from vopi_obvo.web.certificates import CertificateIdentity
 from vopi_obvo.web.language import LANGUAGES
 
@@ -39,6 +42,16 @@ def local_date(moment: dt.date) -> str:
     return f"{moment.day}. {moment.month}. {moment.year}"
 
 
+# An error on a page: a problem, worded in the page's language, or a text already worded.
+PageError = Problem | str
+
+
+def errors_of(exc: ObvoError) -> list[PageError]:
+    """What a refused change shows: its problems, or (an error raised with a plain text, not a
+    validation problem) its message."""
+    return list(exc.problems) or [str(exc)]
+
+
 class Views:
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -60,6 +73,16 @@ class Views:
         lang = self.console.language(request)
         t = Translator(lang)
         config = self.console.config
+        notice = context.pop("notice", None)
+        if notice is None and signed is not None:  # what the change before this page did
+            waiting = notices.take(self.console, request, signed)
+            notice = waiting.text(t) if waiting is not None else None
+
+        def say(problem: PageError) -> str:
+            return render(problem, lang) if isinstance(problem, Problem) else problem
+
+        if "errors" in context:
+            context["errors"] = [say(e) for e in context["errors"]]
         html = self.console.templates.get_template(template).render(
             t=t,
             lang=lang,
@@ -75,12 +98,24 @@ class Views:
             has_logo=config.logo is not None,
             local_time=local_time,
             local_date=local_date,
+            say=say,
             Role=Role,
-            notice=context.pop("notice", None),
+            notice=notice,
             active=context.pop("active", None),
             **context,
         )
         return HTMLResponse(html, status_code=status)
+
+    def done(
+        self, request: Request, signed: Signed, path: str, key: str, **values: object
+    ) -> RedirectResponse:
+        """The answer to a form that changed something: 303 to `path`, which says so once."""
+        return self.done_with(request, signed, path, notices.notice(key, **values))
+
+    def done_with(
+        self, request: Request, signed: Signed, path: str, said: notices.Notice
+    ) -> RedirectResponse:
+        return notices.after_change(self.console, request, signed, path, said)
 
     def message(
         self,
@@ -104,4 +139,5 @@ class Views:
 
 
 def see_other(path: str) -> RedirectResponse:
+    """A redirect that is not the answer to a change (those are notices.after_change)."""
     return RedirectResponse(path, status_code=303)

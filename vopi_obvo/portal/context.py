@@ -24,17 +24,10 @@ from vopi_obvo import db
 from vopi_obvo.config import Settings
 from vopi_obvo.portal import store
 from vopi_obvo.portal.settings import PortalConfig
-from vopi_obvo.web import proxy, sessions
-from vopi_obvo.web.certificates import (
-    CertificateIdentity,
-    CertificateRefused,
-    NoCertificateHeader,
-    Refusal,
-    identify_header,
-)
-from vopi_obvo.web.pages import page_environment, request_language
+from vopi_obvo.web import sessions
+from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused, NoCertificateHeader
+from vopi_obvo.web.context import WebApp, utc_now
 from vopi_obvo.web.ratelimit import SlidingWindow
-from vopi_obvo.web.responses import session_cookie_name
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -83,76 +76,47 @@ class Citizen:
         return f"identity:{self.identity_id}"
 
 
-class Portal:
+class Portal(WebApp[PortalConfig]):
     """Everything a request handler needs; one per running app."""
+
+    name = "portal"
+    cookie_base = "obvo_session"
+    session_purpose = "session"
+    template_dir = TEMPLATE_DIR
 
     def __init__(
         self,
         settings: Settings,
         config: PortalConfig,
         *,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
-        self.settings = settings
-        self.config = config
-        self.clock = clock
-        self.engine = db.obvo_engine(settings.database.url, settings.database.schema, pool_size=5)
+        p = settings.portal
+        self.tax_number_oid = p.tax_number_oid
         self.vopi: sa.Engine | None = None
         if settings.source.party_by_tax_number_query.strip():
             self.vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
-        p = settings.portal
-        self.signin_limiter = SlidingWindow(p.rate_limit, 60.0)
         self.refusal_limiter = SlidingWindow(p.rate_limit, 60.0)
         self.suppressed_refusals: dict[str, int] = {}
         self.code_limiter = SlidingWindow(p.rate_limit, 60.0)
-        self.templates = page_environment(TEMPLATE_DIR)
-        if config.crl_fetcher is not None:
-            config.crl_fetcher.on_result = _log_crl_fetch
-            config.crl_fetcher.fetch_all()  # before the first sign-in; then on schedule
-            config.crl_fetcher.start()
+        super().__init__(settings, config, p, clock=clock)
 
     def close(self) -> None:
-        if self.config.crl_fetcher is not None:
-            self.config.crl_fetcher.stop()
-        self.engine.dispose()
+        super().close()
         if self.vopi is not None:
             self.vopi.dispose()
 
-    @property
-    def cookie_name(self) -> str:
-        return session_cookie_name("obvo_session", self.config.https)
-
     # ---- who is asking ----
-
-    def peer(self, request: Request) -> str | None:
-        return request.client.host if request.client else None
-
-    def client_address(self, request: Request) -> str:
-        """The citizen's address for rate limits: X-Real-IP only from a trusted proxy."""
-        return proxy.client_address(
-            self.peer(request), request.headers.get("x-real-ip", ""), self.config.trusted_proxies
-        )
-
-    def language(self, request: Request) -> str:
-        return request_language(request)
 
     def certificate(self, request: Request) -> CertificateIdentity:
         """The verified certificate of this request; PageRefusal (audited) or NoCertificate."""
         try:
-            return identify_header(
-                request.headers.get(self.config.cert_header, ""),
-                from_trusted_proxy=self.config.is_trusted_proxy(self.peer(request)),
-                issuers=self.config.issuers,
-                now=self.clock(),
-                tax_number_oid=self.settings.portal.tax_number_oid,
-            )
+            return super().certificate(request)
         except NoCertificateHeader:
             raise NoCertificate from None
-        except CertificateRefused as exc:
-            if exc.reason is Refusal.CRL_STALE:
-                # The deployer's problem, not the citizen's: which CRL and why, in the log.
-                log.error("portal.crl_stale", detail=exc.detail)
-            self.refuse(request, str(exc.reason), exc.status, exc.audit_detail())
+
+    def refuse_certificate(self, request: Request, refused: CertificateRefused) -> NoReturn:
+        self.refuse(request, str(refused.reason), refused.status, refused.audit_detail())
 
     def refuse(
         self,
@@ -264,19 +228,5 @@ class Portal:
         request.state.new_session = new_token
         return csrf
 
-    def session_hash(self, token: str) -> str:
-        return sessions.keyed_hash(self.settings.portal.session_secret, "session", token)
-
-    def end_session(self, request: Request) -> None:
-        token = request.cookies.get(self.cookie_name, "")
-        if token:
-            with self.engine.begin() as conn:
-                store.delete_session(conn, self.session_hash(token))
-        request.state.end_session = True
-
-
-def _log_crl_fetch(url: str, problem: str | None) -> None:
-    if problem is None:
-        log.info("portal.crl_fetched", url=url)
-    else:
-        log.warning("portal.crl_fetch_failed", url=url, error=problem)
+    def delete_session(self, conn: sa.Connection, token_hash: str) -> None:
+        store.delete_session(conn, token_hash)

@@ -6,16 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import structlog
-
-from vopi_obvo import __version__
-from vopi_obvo.config import Settings, load_settings
+from vopi_obvo.admin.common import settings_of
 from vopi_obvo.errors import ConfigError, ExitCode, InvalidInput
-from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.portal import tokens
-from vopi_obvo.web.serving import serve_until_stopped
-
-log = structlog.get_logger("vopi_obvo.portal")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -43,17 +36,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_sipass_metadata(args: argparse.Namespace) -> int:
     from vopi_obvo.portal.settings import portal_config  # noqa: PLC0415
 
-    config = portal_config(_settings(args))
+    config = portal_config(settings_of(args))
     if config.sipass is None:
         raise ConfigError("[portal.sipass] enabled is false: there is no SI-PASS sign-in")
     print(config.sipass.metadata())  # noqa: T201
     return ExitCode.OK
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
-    configure_logging(settings.logging.level, settings.logging.format)
-    return settings
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -71,28 +58,18 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from vopi_obvo.ops.migrate import require_up_to_date  # noqa: PLC0415
-    from vopi_obvo.portal.app import create_app  # noqa: PLC0415
+    from vopi_obvo.portal.app import create_app  # noqa: PLC0415 - keeps `obvo --help` fast
     from vopi_obvo.portal.context import Portal  # noqa: PLC0415
     from vopi_obvo.portal.settings import portal_config  # noqa: PLC0415
-    from vopi_obvo.web.proxy import listen_address  # noqa: PLC0415
+    from vopi_obvo.web.serving import serve_web_app  # noqa: PLC0415
 
-    settings = _settings(args)
+    settings = settings_of(args)
     config = portal_config(settings)
-    host, port = listen_address((config.host, config.port), args.listen)
-    portal = Portal(settings, config)
-    try:
-        require_up_to_date(portal.engine, settings.database.schema)
-        log.info(
-            "portal.started",
-            version=__version__,
-            listen=f"{host}:{port}",
-            issuers=len(config.issuers.cas),
-            api_clients=len(config.api_clients),
-            sipass=config.sipass is not None,
-        )
-        serve_until_stopped(create_app(portal), host, port)
-    finally:
-        portal.close()
-    log.info("portal.stopped")
-    return ExitCode.OK
+    return serve_web_app(
+        config,
+        args.listen,
+        lambda: Portal(settings, config),
+        create_app,
+        api_clients=len(config.api_clients),
+        sipass=config.sipass is not None,
+    )

@@ -1,5 +1,5 @@
 """What the HTML pages of the portal and the console share: the Jinja environment of their
-templates and the language a request asks for."""
+templates (with the shared page layout, web/templates/) and the language a request asks for."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from starlette.requests import Request
 
 from vopi_obvo.web.language import LANG_COOKIE, from_accept_language, pick_language
 
+# The page both sites build on (layout.html): each site's base.html gives it its own look.
+SHARED_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
 
 def page_environment(template_dir: Path) -> jinja2.Environment:
-    """The Jinja environment of a site's HTML pages: autoescaped, strict about names."""
+    """The Jinja environment of a site's HTML pages: the site's own templates, then the shared
+    ones; autoescaped, strict about names."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dir),
+        loader=jinja2.FileSystemLoader([template_dir, SHARED_TEMPLATE_DIR]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

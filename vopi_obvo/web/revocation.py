@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import tempfile
 import threading
 import time
 import urllib.request
@@ -151,8 +153,9 @@ def cached_path(cache_dir: str, url: str) -> Path:
 
 
 class CrlFetcher:
-    """Fetches `[portal] crl_urls` every `interval` seconds into `cache_dir` (a new copy
-    replaces the old one only when it parses as a CRL), then has the lists re-read."""
+    """Fetches a section's `crl_urls` (`[portal]`, `[console]`) every `interval` seconds into
+    `cache_dir` (a new copy replaces the old one only when it parses as a CRL), then has the
+    lists re-read."""
 
     def __init__(
         self,
@@ -194,9 +197,20 @@ class CrlFetcher:
         except ValueError:
             return "the answer is not a CRL (PEM or DER)"
         target = cached_path(self.cache_dir, url)
-        temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(data)
-        temporary.replace(target)  # readers see the old copy or the new one, never half
+        try:
+            # A temporary file of this fetch's own: two processes sharing the cache (the
+            # portal and the console) never write into each other's half-written copy.
+            handle, name = tempfile.mkstemp(dir=self.cache_dir, prefix=target.stem, suffix=".tmp")
+        except OSError as exc:
+            return f"cannot write the cached copy: {exc}"
+        temporary = Path(name)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            temporary.replace(target)  # readers see the old copy or the new one, never half
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            return f"cannot write the cached copy: {exc}"
         return None
 
     def start(self) -> None:

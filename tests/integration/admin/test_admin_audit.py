@@ -87,8 +87,41 @@ def test_the_portal_trail_is_listed_with_the_same_filters(obvo: Obvo, database_u
     assert obvo("audit", "--source", "daemon").code == 2
 
 
+def test_since_and_until_bound_the_trail_in_ljubljana_time(obvo: Obvo, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for action, at in (
+            ("rules.apply", "2026-03-01 08:00+01"),  # 08:00 in Ljubljana (winter time)
+            ("subscriber.add", "2026-03-01 23:30+01"),
+            ("subscriber.update", "2026-03-02 00:00+01"),  # midnight: the next day's
+        ):
+            conn.execute(
+                "INSERT INTO obvo.audit_log (at, actor, action) VALUES (%s, 'c', %s)", (at, action)
+            )
+        conn.execute(
+            "INSERT INTO obvo.portal_audit (at, actor, action, outcome, party_id)"
+            " VALUES ('2026-03-01 12:00+01', 'identity:1', 'sign_in', 'ok', '7')"
+        )
+
+    def actions(*args: str) -> list[str]:
+        return [e["action"] for e in json.loads(obvo("audit", *args, "--json").out)]
+
+    day = ("--since", "2026-03-01", "--until", "2026-03-02")
+    assert actions(*day) == ["subscriber.add", "sign_in", "rules.apply"]
+    assert actions(*day, "--source", "admin") == ["subscriber.add", "rules.apply"]
+    assert actions("--until", "2026-03-01 12:00") == ["rules.apply"]  # before 12:00
+    assert actions("--since", "2026-03-01 12:00", "--until", "2026-03-01T23:30+01:00") == [
+        "sign_in"
+    ]
+    assert actions("--until", "2026-03-02T00:00:01+01:00", "--action", "subscriber") == [
+        "subscriber.update",
+        "subscriber.add",
+    ]
+
+
 BAD_FILTERS_CASES = [
     (("--since", "lani"), "--since: 'lani' is not a time", 78),
+    (("--until", "jutri"), "--until: 'jutri' is not a time", 78),
+    (("--since", "2026-03-02", "--until", "2026-03-01"), "--until must be later than --since", 78),
     (("--actor", " "), "--actor must not be empty", 78),
     (("--limit", "x"), "argument --limit: 'x' is not a whole number", 2),
 ]

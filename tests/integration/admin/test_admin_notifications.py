@@ -216,6 +216,10 @@ def test_list_filters_and_json(
     assert json.loads(obvo("notifications", "list", "--status", "failed", "--json").out) == []
     assert len(json.loads(obvo("notifications", "list", "--since", "1h", "--json").out)) == 3
     assert json.loads(obvo("notifications", "list", "--since", "2999-01-01", "--json").out) == []
+    assert (
+        len(json.loads(obvo("notifications", "list", "--until", "2999-01-01", "--json").out)) == 3
+    )
+    assert json.loads(obvo("notifications", "list", "--until", "1h", "--json").out) == []
     limited = obvo("notifications", "list", "--limit", "2")
     assert "(the newest 2; --limit N for more)" in limited.out
 
@@ -226,6 +230,8 @@ BAD_LISTS = [
     (("--subscriber", "x"), "argument --subscriber: invalid int value: 'x'", 2),
     (("--limit", "0"), "argument --limit: '0' must be at least 1", 2),
     (("--case", " "), "--case must not be empty", 78),
+    (("--until", "later"), "--until: 'later' is not a time", 78),
+    (("--since", "1h", "--until", "2h"), "--until must be later than --since", 78),
 ]
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from starlette.datastructures import FormData
 
 from tests import console_support as cs
 from tests.admin_helpers import Obvo, snapshot, write_config
@@ -22,7 +23,11 @@ from tests.portal_support import Pki
 from tests.support import Vopi
 from vopi_obvo import db, store
 from vopi_obvo.config import Settings
+from vopi_obvo.console.pages.event_types import RuleForm
+from vopi_obvo.errors import RulesError
 from vopi_obvo.poller import Poller
+from vopi_obvo.problems import Problem, render
+from vopi_obvo.rules import parse_rules_document
 
 pki = cs.pki
 certs = cs.certs
@@ -68,6 +73,14 @@ def confirm_fields(page: str) -> dict[str, str]:
     """The confirmation form's hidden fields (the rules text the diff was made of, …)."""
     found = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)
     return {name: html.unescape(value) for name, value in found if name != "csrf"}
+
+
+def problems_of_form(form: dict[str, str]) -> list[Problem]:
+    """What validating the edit form's document finds (as the page does)."""
+    document = RuleForm.of_request("VLOZ", FormData(form), ["sl", "it"]).document()
+    with pytest.raises(RulesError) as caught:
+        parse_rules_document(document)
+    return caught.value.problems
 
 
 def parts_shown(page: str, language: str = "sl") -> int:
@@ -165,19 +178,17 @@ def test_the_live_counter_answers_for_admins_and_the_page_may_run_only_its_scrip
     form = edit_form(page.text)
     lines = []
     for text in (GSM_TEXT, GSM_TEXT + " č"):
-        reply = admin.post(
-            "/dogodki/vrsta/VLOZ/sms", {**form, "sl.sms": text}, token_from="/dogodki"
-        )
+        reply = admin.post("/dogodki/sms/VLOZ", {**form, "sl.sms": text}, token_from="/dogodki")
         assert reply.status_code == 200
         lines.append(reply.json()["sl"])
     assert lines[0]["cost"].startswith("SMS: 1 del(ov), GSM-7")
     assert lines[1]["cost"].startswith("SMS: 2 del(ov), UCS-2")
     assert lines[1]["rendered"].startswith("Besedilo po predlogi: 2 del(ov), UCS-2")
-    forged = admin.http.post("/dogodki/vrsta/VLOZ/sms", data={**form, "csrf": "forged"})
+    forged = admin.http.post("/dogodki/sms/VLOZ", data={**form, "csrf": "forged"})
     assert forged.status_code == 403
     viewer = StaffBrowser(console, certs.viewer)
     assert "data-live" not in viewer.get("/dogodki/vrsta/VLOZ").text
-    assert viewer.post("/dogodki/vrsta/VLOZ/sms", form).status_code == 403
+    assert viewer.post("/dogodki/sms/VLOZ", form).status_code == 403
 
 
 def test_transliteration_shows_what_is_sent(
@@ -213,8 +224,8 @@ def test_saving_shows_the_diff_then_applies_it_as_rules_apply_does(
     assert audit_rows(console_settings, "rules.apply") == []
     fields = confirm_fields(review.text)
     applied = admin.post("/dogodki/potrdi", fields, token_from="/dogodki")
-    assert applied.status_code == 303
-    assert applied.headers["location"] == "/dogodki/vrsta/VLOZ?ok=applied"
+    assert applied.headers["location"] == "/dogodki/vrsta/VLOZ"
+    admin.follow(applied, "Pravila so uveljavljena")
     assert stored_sms(console_settings, "VLOZ") == GSM_TEXT
     [row] = audit_rows(console_settings, "rules.apply")
     assert row["actor"] == ADMIN and row["target"] == "rules"
@@ -235,12 +246,23 @@ def test_a_broken_template_is_refused_with_the_clis_message_and_nothing_written(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """The CLI's problem, worded in the page's language: Slovenian, Italian when chosen."""
     admin = StaffBrowser(console, certs.admin)
     form = edit_form(admin.get("/dogodki/vrsta/VLOZ").text)
     form["sl.sms"] = "Vloga {{ event.case_number"
     before = rules_rows(console_settings)
     refused = admin.post("/dogodki/vrsta/VLOZ", {**form, "action": "save"}, token_from="/dogodki")
     assert refused.status_code == 400
+    shown = html.unescape(refused.text)
+    slovenian = "vrsta dogodka VLOZ, jezik »sl«: predloga »SMS«: skladenjska napaka v vrstici 1 ("
+    assert slovenian in shown
+    assert admin.get("/dogodki/vrsta/VLOZ?lang=it").status_code == 200
+    in_italian = admin.post(
+        "/dogodki/vrsta/VLOZ", {**form, "action": "save"}, token_from="/dogodki"
+    )
+    assert in_italian.status_code == 400
+    italian = "tipo di evento VLOZ, lingua «sl»: modello «SMS»: errore di sintassi alla riga 1 ("
+    assert italian in html.unescape(in_italian.text)
     rules_file = tmp_path / "broken.toml"
     rules_file.write_text(
         '[[event_types]]\ncode = "VLOZ"\nkind = "notify"\n[event_types.templates.sl]\n'
@@ -255,7 +277,11 @@ def test_a_broken_template_is_refused_with_the_clis_message_and_nothing_written(
         for line in result.err.splitlines()
         if "template 'sms'" in line
     ]
-    assert message in html.unescape(refused.text)
+    # The same problem: what the CLI prints is the English of what the page shows.
+    [problem] = problems_of_form(form)
+    assert message == str(problem)
+    assert render(problem, "sl") in shown and message not in shown
+    assert render(problem, "it") in html.unescape(in_italian.text)
     assert rules_rows(console_settings) == before
     assert audit_rows(console_settings, "rules.apply") == []
 
@@ -310,4 +336,65 @@ def test_export_then_import_round_trips_and_an_import_is_applied_after_its_diff(
         files={"rules": ("bad.toml", b'[[event_types]]\ncode = "X"\n', "text/plain")},
     )
     assert broken.status_code == 400
-    assert "bad.toml: event type X: unknown kind None" in html.unescape(broken.text)
+    assert "bad.toml: vrsta dogodka X: neznana vrsta obveščanja None" in html.unescape(broken.text)
+
+
+# A VOPI event type code is any text; each of these broke the type's page once.
+UNSAFE_CODES = ("PRE/IZ", "ZAK?", "ST#2", "50%", "NA VOLJO", "ČAKA/č", "KONEC/sms")
+
+
+def test_codes_with_url_unsafe_characters_open_save_and_count_by_url(
+    console: ConsoleServer,
+    console_settings: Settings,
+    certs: StaffCertificates,
+    vopi: Vopi,
+    poll_once: Callable[[Settings], Poller],
+) -> None:
+    app = vopi.application(vopi.party())
+    for code in UNSAFE_CODES:  # VOPI's catalogue knows them: its events refer to it
+        vopi.execute(
+            vopi.conn, f"INSERT INTO {vopi.t}event_types (code, name) VALUES (%s, %s)", (code, code)
+        )
+        vopi.event(code, app)
+    poll_once(console_settings)
+    viewer = StaffBrowser(console, certs.viewer)
+    listed = viewer.get("/dogodki").text
+    links = {
+        html.unescape(text): html.unescape(href)
+        for href, text in re.findall(r'<a href="(/dogodki/vrsta/[^"]+)">([^<]+)</a>', listed)
+    }
+    assert set(UNSAFE_CODES) <= set(links)
+    for code in UNSAFE_CODES:
+        page = viewer.get(links[code])
+        assert page.status_code == 200, (code, links[code])
+        assert f"<h1>{html.escape(code)}" in page.text.replace("Vrsta dogodka ", "")
+        assert "ni razvrščena" in page.text
+    # The link is the code, percent-encoded as one segment; the typed-out form works as well.
+    assert links["PRE/IZ"] == "/dogodki/vrsta/PRE%2FIZ"
+    assert viewer.get("/dogodki/vrsta/%C4%8CAKA%2F%C4%8D").status_code == 200
+    assert viewer.get("/dogodki/vrsta/PRE%2FNO").status_code == 404
+    # An admin classifies one: the diff, the confirmation, back to the same page.
+    admin = StaffBrowser(console, certs.admin)
+    code = "KONEC/sms"
+    edit = admin.get(links[code]).text
+    assert 'data-live="/dogodki/sms/KONEC%2Fsms"' in edit
+    form = edit_form(edit)
+    form["name"] = "Postopek končan"
+    review = admin.post(links[code], {**form, "action": "save"}, token_from="/dogodki")
+    assert review.status_code == 200
+    assert f"added     {code} (internal)" in html.unescape(review.text)
+    applied = admin.post("/dogodki/potrdi", confirm_fields(review.text), token_from="/dogodki")
+    assert applied.headers["location"] == "/dogodki/vrsta/KONEC%2Fsms"
+    again = admin.follow(applied, "Pravila so uveljavljena")
+    assert "Postopek končan" in again.text
+    [row] = audit_rows(console_settings, "rules.apply")
+    assert row["detail"]["file"] == f"console: event type {code}"
+    # The live counter of a code ending in "/sms" is that code's, not another type's.
+    counted = admin.post(
+        "/dogodki/sms/KONEC%2Fsms", {**edit_form(again.text), "sl.sms": ""}, token_from="/dogodki"
+    )
+    assert counted.status_code == 200 and counted.headers["content-type"] == "application/json"
+    assert admin.post("/dogodki/sms/NI%2FTAKE", form, token_from="/dogodki").status_code == 404
+    # A viewer reads but cannot change it.
+    assert viewer.post(links[code], {**form, "action": "save"}).status_code == 403
+    assert viewer.post("/dogodki/sms/KONEC%2Fsms", form).status_code == 403

@@ -85,9 +85,11 @@ def test_an_admin_releases_a_storm_and_the_daemon_sends_the_held_messages(
     assert unknown.status_code == 400
     assert "no such event type in the rules" in unknown.text
     released = admin.post("/zadrzana/sprosti", {"event_type": "VLOZ"}, token_from="/zadrzana")
-    assert released.status_code == 200
-    assert "released 3 held notification(s) of event type VLOZ" in released.text
-    [row] = audit_rows(storm_settings, "notifications.release")
+    assert released.headers["location"] == "/zadrzana"
+    page = admin.follow(released, "Sproščena zadržana obvestila vrste VLOZ: 3; poslana bodo zdaj.")
+    assert "Nevihta te vrste je končana" in page.text
+    assert "Za vrsto VLOZ" not in page.text  # nothing held is left to show
+    [row] = audit_rows(storm_settings, "notifications.release")  # the reload changed nothing
     assert row["actor"] == "Ana Admin (console, staff 1)"
     assert row["target"] == "event_type:VLOZ"
     run_daemon(storm_settings)
@@ -113,7 +115,7 @@ def test_a_clerk_retries_and_cancels_one_notification(
     )
     clerk = StaffBrowser(console, certs.clerk)
     cancelled = clerk.post(f"/obvestila/{first}/preklici", token_from=f"/obvestila/{first}")
-    assert cancelled.status_code == 303
+    clerk.follow(cancelled, "Obvestilo je preklicano in ne bo poslano.")
     again = clerk.post(f"/obvestila/{first}/preklici", token_from=f"/obvestila/{first}")
     assert again.status_code == 400
     assert "only pending, held or failed notifications can be cancelled" in again.text
@@ -123,7 +125,7 @@ def test_a_clerk_retries_and_cancels_one_notification(
             (second,),
         )
     retried = clerk.post(f"/obvestila/{second}/ponovi", token_from=f"/obvestila/{second}")
-    assert retried.status_code == 303
+    clerk.follow(retried, "Obvestilo bo poslano znova.")
     statuses = {n["id"]: n["status"] for n in notifications(storm_settings)}
     assert (statuses[first], statuses[second]) == ("cancelled", "pending")
     assert [(r["action"], r["actor"]) for r in audit_rows(storm_settings, "notification.")] == [
@@ -173,3 +175,38 @@ def test_the_audit_trail_filters_and_exports(
     assert viewer.get("/revizija?source=elsewhere").status_code == 400
     admin_only = viewer.get("/revizija.csv?source=admin&action=console.sign_in")
     assert {r["source"] for r in csv.DictReader(io.StringIO(admin_only.text))} == {"admin"}
+
+
+def test_the_audit_trail_takes_since_and_until_on_the_page_and_in_its_csv(
+    console: ConsoleServer, storm_settings: Settings, certs: StaffCertificates
+) -> None:
+    with psycopg.connect(storm_settings.database.url, autocommit=True) as conn:
+        for action, at in (
+            ("rules.apply", "2026-03-01 08:00+01"),
+            ("subscriber.add", "2026-03-01 23:30+01"),
+            ("subscriber.update", "2026-03-02 00:00+01"),
+        ):
+            conn.execute(
+                "INSERT INTO obvo.audit_log (at, actor, action) VALUES (%s, 'c', %s)", (at, action)
+            )
+    viewer = StaffBrowser(console, certs.viewer)
+    # As the form sends it: datetime-local values, Ljubljana time.
+    day = "actor=c&since=2026-03-01T00%3A00&until=2026-03-02T00%3A00"
+    page = viewer.get(f"/revizija?{day}")
+    assert page.status_code == 200
+    assert "subscriber.add" in page.text and "rules.apply" in page.text
+    assert "subscriber.update" not in page.text
+    assert 'id="a-until" name="until" value="2026-03-02T00:00"' in page.text
+    assert f'href="/revizija.csv?{day.replace("&", "&amp;")}"' in page.text
+    exported = viewer.get(f"/revizija.csv?{day}")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["action"], r["time"]) for r in rows] == [
+        ("subscriber.add", "2026-03-01 23:30:00"),
+        ("rules.apply", "2026-03-01 08:00:00"),
+    ]
+    morning = viewer.get("/revizija.csv?actor=c&until=2026-03-01T12%3A00")
+    assert [r["action"] for r in csv.DictReader(io.StringIO(morning.text))] == ["rules.apply"]
+    backwards = viewer.get("/revizija?since=2026-03-02T00%3A00&until=2026-03-01T00%3A00")
+    assert backwards.status_code == 400
+    assert "until must be later than since" in backwards.text
+    assert viewer.get("/revizija.csv?until=jutri").status_code == 400

@@ -5,9 +5,7 @@ client authentication is refused; refusals from one peer cannot fill the audit t
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -17,6 +15,7 @@ from tests import portal_support as ps
 from tests.portal_support import (
     CERT_HEADER,
     NOW,
+    CrlServer,
     Pki,
     audit_actions,
     link,
@@ -63,34 +62,6 @@ def test_a_certificate_the_crl_lists_is_refused_and_others_sign_in(
         with server.client(headers={CERT_HEADER: nginx_header(valid)}) as http:
             assert http.get("/obvestila").status_code == 200
     assert audit_actions(settings)[0] == ("sign_in.revoked", "refused")
-
-
-class CrlServer:
-    """A CA's distribution point on loopback, serving whatever CRL it holds."""
-
-    def __init__(self, crl: bytes) -> None:
-        self.crl = crl
-        self.requests = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests += 1
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(server.crl)))
-                self.end_headers()
-                self.wfile.write(server.crl)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/sigen-ca.crl"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
 
 
 def test_crls_fetched_from_a_url_are_cached_and_outlive_the_server(

@@ -10,7 +10,7 @@ from vopi_obvo.admin import subscriber_input as inp
 from vopi_obvo.admin.audit import default_actor
 from vopi_obvo.admin.erasure import ERASED, scrub
 from vopi_obvo.admin.subscriber_input import SubscriberData
-from vopi_obvo.admin.timespec import parse_past_time, parse_time, show_time
+from vopi_obvo.admin.timespec import parse_past_time, parse_range, parse_time, show_time
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.subscriber_cases import covers
 
@@ -95,6 +95,22 @@ def test_times_in_ljubljana_iso_and_relative() -> None:
         parse_past_time("2026-03-12", "--consent-at", NOW)
     assert show_time(NOW) == "2026-03-10 13:00:00"
     assert show_time(None) == ""
+
+
+def test_a_time_range_is_since_included_until_excluded_and_checked_as_a_whole() -> None:
+    assert parse_range(None, None) == (None, None)
+    assert parse_range("2026-03-01", None) == (parse_time("2026-03-01", "t"), None)
+    assert parse_range(None, "2h", now=NOW) == (None, NOW - dt.timedelta(hours=2))
+    assert parse_range("7d", "1d", now=NOW) == (NOW - dt.timedelta(days=7), NOW - dt.timedelta(1))
+    with pytest.raises(InvalidInput, match="--until must be later than --since"):
+        parse_range("2026-03-02", "2026-03-02", ("--since", "--until"))
+    with pytest.raises(InvalidInput) as both:
+        parse_range("včeraj", "jutri")
+    assert str(both.value) == (
+        "since: 'včeraj' is not a time; use 2026-03-01, 2026-03-01 14:30, an ISO 8601 time with"
+        " zone, or 30m / 2h / 7d / 1w before now; until: 'jutri' is not a time; use 2026-03-01,"
+        " 2026-03-01 14:30, an ISO 8601 time with zone, or 30m / 2h / 7d / 1w before now"
+    )
 
 
 def test_the_actor_is_the_person_behind_sudo() -> None:

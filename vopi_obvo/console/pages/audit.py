@@ -1,5 +1,5 @@
 """The audit trail (read only): filters by actor, action (or a family such as `subscriber`),
-target and time, as `obvo audit` takes them, and the same selection as CSV."""
+target and time (since, until), as `obvo audit` takes them, and the same selection as CSV."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from vopi_obvo.admin import audit
-from vopi_obvo.admin.timespec import parse_time, show_time
+from vopi_obvo.admin.timespec import parse_range, show_time
 from vopi_obvo.console.context import Console
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.views import Views
@@ -21,7 +21,7 @@ from vopi_obvo.errors import InvalidInput
 
 PAGE_LIMIT = 200
 CSV_LIMIT = 100_000
-FIELDS = ("source", "actor", "action", "target", "since")
+FIELDS = ("source", "actor", "action", "target", "since", "until")
 
 
 def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list[str]]:
@@ -40,11 +40,12 @@ def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list
             errors.append(
                 f"source must be one of {', '.join(audit.SOURCES)}, not {given['source']!r}"
             )
-    if given["since"]:
-        try:
-            filters["since"] = parse_time(given["since"], "since")
-        except InvalidInput as exc:
-            errors.append(str(exc))
+    try:
+        filters["since"], filters["until"] = parse_range(
+            given["since"] or None, given["until"] or None
+        )
+    except InvalidInput as exc:
+        errors.append(str(exc))
     return given, filters, errors
 
 

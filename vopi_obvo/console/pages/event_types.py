@@ -10,6 +10,7 @@ on error, the same `rules.apply` audit row with the staff member as actor.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -27,10 +28,11 @@ from vopi_obvo.admin.rules_toml import diff_rules, dump_rules, has_changes
 from vopi_obvo.console.context import STATIC_DIR, Console, PageRefusal, Signed
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import Translator
-from vopi_obvo.console.views import Views
+from vopi_obvo.console.views import PageError, Views
 from vopi_obvo.errors import RulesError
 from vopi_obvo.messages.sms_encoding import SmsInfo, analyse, gsm7_runs
 from vopi_obvo.messages.sms_warnings import sms_length_warnings
+from vopi_obvo.problems import render
 from vopi_obvo.rules import (
     OPTIONAL_TEMPLATE_PARTS,
     TEMPLATE_PARTS,
@@ -48,8 +50,20 @@ PARTS = (*TEMPLATE_PARTS, *OPTIONAL_TEMPLATE_PARTS)
 NOTIFICATION_DAYS = 30  # the list counts notifications of the last 30 days, as the charts
 
 
+# A VOPI event type code is any text: `/`, `?`, `#`, `%`, spaces, č. In a URL it is one
+# percent-encoded segment; the server decodes the path before routing, so the routes take
+# the rest of the path (`{code:path}`), and the live counter has its own prefix, so that no
+# code can be mistaken for a type's page plus a suffix.
+TYPE_PAGE = "/dogodki/vrsta/"
+LIVE_COUNTER = "/dogodki/sms/"
+
+
 def type_path(code: str) -> str:
-    return f"/dogodki/vrsta/{quote(code, safe='')}"
+    return TYPE_PAGE + quote(code, safe="")
+
+
+def live_path(code: str) -> str:
+    return LIVE_COUNTER + quote(code, safe="")
 
 
 def edit_source(code: str) -> str:
@@ -178,7 +192,7 @@ class EventTypePages:
         request: Request,
         signed: Signed,
         *,
-        errors: list[str] | None = None,
+        errors: Sequence[PageError] | None = None,
         notice: str | None = None,
         status: int = 200,
     ) -> Response:
@@ -239,7 +253,7 @@ class EventTypePages:
         form: RuleForm,
         *,
         classified: bool,
-        errors: list[str] | None = None,
+        errors: Sequence[PageError] | None = None,
         notice: str | None = None,
         status: int = 200,
     ) -> Response:
@@ -266,8 +280,10 @@ class EventTypePages:
             notice=notice,
             status=status,
             action=type_path(form.code),
+            live=live_path(form.code),
             sms_cost=sms_cost,
             sms_rendered=sms_rendered,
+            part_error=part_error,
         )
 
     def confirm_page(
@@ -309,11 +325,16 @@ class EventTypePages:
 def sms_cost(t: Translator, sms: SmsPreview | RenderedPart) -> str:
     """The line the page shows above the SMS: parts, encoding, units as sent; or the error."""
     if isinstance(sms, RenderedPart):
-        return f"SMS: {sms.error}"
+        return f"SMS: {part_error(t, sms)}"
     info = sms.part.sms
     assert info is not None  # noqa: S101 - an SmsPreview is made of a rendered SMS
     encoding = t(f"encoding_{info.encoding.value}")
     return t("sms_cost", parts=info.segments, encoding=encoding, units=info.units)
+
+
+def part_error(t: Translator, part: RenderedPart) -> str:
+    """Why a part does not render, in the page's language."""
+    return render(part.problem, t.language) if part.problem else part.error or ""
 
 
 def sms_rendered(t: Translator, sms: SmsPreview | RenderedPart) -> str:
@@ -331,30 +352,23 @@ def make_router(console: Console, views: Views) -> APIRouter:
     pages = EventTypePages(console, views)
 
     @router.get("/dogodki")
-    def event_types(request: Request, ok: str = "") -> Response:
-        signed = console.signed(request, Role.VIEWER)
-        t = Translator(console.language(request))
-        notice = t("rules_applied") if ok == "applied" else None
-        return pages.list_page(request, signed, notice=notice)
+    def event_types(request: Request) -> Response:
+        return pages.list_page(request, console.signed(request, Role.VIEWER))
 
-    @router.get("/dogodki/vrsta/{code}")
-    def event_type(request: Request, code: str, ok: str = "") -> Response:
+    @router.get(TYPE_PAGE + "{code:path}")
+    def event_type(request: Request, code: str) -> Response:
         signed = console.signed(request, Role.VIEWER)
         rule, classified = pages.rule_of(code)
-        t = Translator(console.language(request))
-        notice = t("rules_applied") if ok == "applied" else None
-        return pages.edit_page(
-            request, signed, RuleForm.of_rule(rule), classified=classified, notice=notice
-        )
+        return pages.edit_page(request, signed, RuleForm.of_rule(rule), classified=classified)
 
-    @router.post("/dogodki/vrsta/{code}")
+    @router.post(TYPE_PAGE + "{code:path}")
     async def edit(request: Request, code: str) -> Response:
         # One field per language and part: read as a whole, then handled off the event loop
         # as the other (synchronous) pages are.
         form_data = await request.form()
         return await run_in_threadpool(edit_form, request, code, form_data)
 
-    @router.post("/dogodki/vrsta/{code}/sms")
+    @router.post(LIVE_COUNTER + "{code:path}")
     async def live_parts(request: Request, code: str) -> Response:
         form_data = await request.form()
         return await run_in_threadpool(sms_parts, request, code, form_data)

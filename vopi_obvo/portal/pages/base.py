@@ -41,6 +41,16 @@ class FormPage:
     title_key: str
     active: str | None
     checkboxes: tuple[str, ...]
+    fields: tuple[str, ...]  # every field of the form, the checkboxes among them
+
+    async def posted(self, request: Request) -> dict[str, str]:
+        """The form's fields as POSTed, and its csrf: each "" when absent, the last value
+        when repeated (as FastAPI's Form() parameters give them). A handler's dependency."""
+        data = await request.form()
+        return {
+            name: value if isinstance(value := data.get(name, ""), str) else ""
+            for name in ("csrf", *self.fields)
+        }
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,15 @@ class Pages:
         if citizen.party_id is None:
             raise PageRedirect("/povezava")
         return citizen, citizen.party_id
+
+    def posted_form(
+        self, request: Request, posted: Mapping[str, str]
+    ) -> tuple[Citizen, str, dict[str, str]]:
+        """A linked citizen's POSTed form (FormPage.posted) with its CSRF token checked: the
+        citizen, their party and the form's fields."""
+        citizen, party_id = self.linked(request)
+        self.check_csrf(citizen, posted.get("csrf", ""))
+        return citizen, party_id, {k: v for k, v in posted.items() if k != "csrf"}
 
     @staticmethod
     def check_csrf(citizen: Citizen, token: str) -> None:

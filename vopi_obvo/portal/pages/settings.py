@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from vopi_obvo.portal import forms, store
 from vopi_obvo.portal.codes import Purpose
-from vopi_obvo.portal.pages.base import CodesToSend, FormField, FormPage, Pages
+from vopi_obvo.portal.pages.base import CodesToSend, FormPage, Pages
 
 PAGE = FormPage(
     "settings.html",
     "settings_title",
     "settings",
     ("email_on", "sms_on", "email_key_only", "sms_key_only"),
+    (
+        "email_on",
+        "email",
+        "email_key_only",
+        "sms_on",
+        "phone",
+        "sms_key_only",
+        "events",
+        "language",
+    ),
 )
 FIELDS = ("email", "phone", "events", "language", "key_only_channels")
 
@@ -57,30 +67,9 @@ def router(pages: Pages) -> APIRouter:
 
     @routes.post("/nastavitve")
     def settings_save(
-        request: Request,
-        *,
-        csrf: FormField = "",
-        email_on: FormField = "",
-        email: FormField = "",
-        email_key_only: FormField = "",
-        sms_on: FormField = "",
-        phone: FormField = "",
-        sms_key_only: FormField = "",
-        events: FormField = "",
-        language: FormField = "",
+        request: Request, posted: Annotated[dict[str, str], Depends(PAGE.posted)]
     ) -> Response:
-        citizen, party_id = pages.linked(request)
-        pages.check_csrf(citizen, csrf)
-        raw = {
-            "email_on": email_on,
-            "email": email,
-            "email_key_only": email_key_only,
-            "sms_on": sms_on,
-            "phone": phone,
-            "sms_key_only": sms_key_only,
-            "events": events,
-            "language": language,
-        }
+        citizen, party_id, raw = pages.posted_form(request, posted)
         with portal.engine.connect() as conn:
             sub = store.subscription(conn, party_id)
         if sub is None:

@@ -3,14 +3,22 @@ code before it is stored."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from vopi_obvo.portal import forms, store
 from vopi_obvo.portal.codes import Purpose
-from vopi_obvo.portal.pages.base import CodesToSend, FormField, FormPage, Pages
+from vopi_obvo.portal.pages.base import CodesToSend, FormPage, Pages
 
-PAGE = FormPage("subscribe.html", "subscribe_title", None, ("consent",))
+PAGE = FormPage(
+    "subscribe.html",
+    "subscribe_title",
+    None,
+    ("consent",),
+    ("email", "phone", "events", "language", "consent"),
+)
 
 
 def router(pages: Pages) -> APIRouter:
@@ -39,24 +47,9 @@ def router(pages: Pages) -> APIRouter:
 
     @routes.post("/narocilo")
     def subscribe_post(
-        request: Request,
-        *,
-        csrf: FormField = "",
-        email: FormField = "",
-        phone: FormField = "",
-        events: FormField = "",
-        language: FormField = "",
-        consent: FormField = "",
+        request: Request, posted: Annotated[dict[str, str], Depends(PAGE.posted)]
     ) -> Response:
-        citizen, party_id = pages.linked(request)
-        pages.check_csrf(citizen, csrf)
-        raw = {
-            "email": email,
-            "phone": phone,
-            "events": events,
-            "language": language,
-            "consent": consent,
-        }
+        citizen, party_id, raw = pages.posted_form(request, posted)
         if subscribed(party_id):
             return pages.see_other("/obvestila")
 
