@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+
+from vopi_obvo.problems import Problem
 
 
 class ExitCode(enum.IntEnum):
@@ -16,9 +19,15 @@ class ExitCode(enum.IntEnum):
 
 
 class ObvoError(Exception):
-    """Base of every error OBVO reports to a person; str() is the message to show."""
+    """Base of every error OBVO reports to a person; str() is the message to show (English:
+    the CLI's and the logs'). Raised with a Problem, `problems` holds it, for a page to word
+    in its reader's language; raised with a plain text (the CLI's own), `problems` is empty."""
 
     exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str | Problem) -> None:
+        self.problems: list[Problem] = [message] if isinstance(message, Problem) else []
+        super().__init__(str(message))
 
 
 class ConfigError(ObvoError):
@@ -32,9 +41,14 @@ class RulesError(ObvoError):
 
     exit_code = ExitCode.CONFIG
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = list(problems)
+
+    @property
+    def messages(self) -> list[str]:
+        """The problems in English, one a line as the CLI prints them."""
+        return [str(p) for p in self.problems]
 
 
 class InvalidInput(ObvoError):

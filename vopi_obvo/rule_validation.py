@@ -26,7 +26,7 @@ def rule_problems(rule: EventTypeRule) -> list[str]:
         parse_rules_document({"event_types": [entry]})
     except RulesError as exc:
         where = f"event type {rule.code}"
-        return [p.removeprefix(f"{where}: ").removeprefix(f"{where}, ") for p in exc.problems]
+        return [p.removeprefix(f"{where}: ").removeprefix(f"{where}, ") for p in exc.messages]
     return []
 
 

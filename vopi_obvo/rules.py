@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vopi_obvo.errors import RulesError, TemplateError
+from vopi_obvo.errors import ObvoError, RulesError, TemplateError
 from vopi_obvo.messages import html_templates, templates
+from vopi_obvo.problems import Label, Param, Problem, at
 
 DEFAULT_LANGUAGE = "sl"
 TEMPLATE_PARTS = ("email_subject", "email_body", "sms")
@@ -21,12 +22,26 @@ TEMPLATE_PARTS = ("email_subject", "email_body", "sms")
 # shown in the HTML layout.
 OPTIONAL_TEMPLATE_PARTS = ("email_html",)
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
+# How problems name a template part and a kind (the console in the page's language).
+PART_LABELS = {
+    "email_subject": Problem("part.email_subject"),
+    "email_body": Problem("part.email_body"),
+    "sms": Problem("part.sms"),
+    "email_html": Problem("part.email_html"),
+}
 
 
 class EventKind(enum.StrEnum):
     INTERNAL = "internal"  # never sent
     NOTIFY = "notify"  # sent to subscribers who want all events
     KEY = "key"  # sent to every subscriber; a citizen cannot switch these off
+
+
+KIND_LABELS = {
+    EventKind.INTERNAL: Problem("kind.internal"),
+    EventKind.NOTIFY: Problem("kind.notify"),
+    EventKind.KEY: Problem("kind.key"),
+}
 
 
 class Channel(enum.StrEnum):
@@ -68,7 +83,7 @@ class EventTypeRule:
         """The subscriber's language, falling back to Slovenian."""
         found = self.templates.get(language) or self.templates.get(DEFAULT_LANGUAGE)
         if found is None:
-            raise TemplateError(f"event type {self.code} has no Slovenian templates")
+            raise TemplateError(Problem("template.no_slovenian", {"code": self.code}))
         return found
 
 
@@ -173,18 +188,27 @@ def render_message(
             try:
                 html = html_templates.render_html(tset.email_html, context)
             except TemplateError as exc:
-                raise TemplateError(f"template email_html: {exc}") from exc
+                raise TemplateError(_in_part("email_html", exc)) from exc
         return RenderedMessage(subject=" ".join(subject.split()), body=body, html=html)
     return RenderedMessage(subject=None, body=_render_part(tset.sms, context, "sms"))
 
 
 def _render_part(source: str, context: Mapping[str, Any], part: str) -> str:
     if not source.strip():
-        raise TemplateError(f"template {part} is empty")
+        raise TemplateError(Problem("template.empty", {"part": PART_LABELS[part]}))
     try:
         return templates.render(source, context)
     except TemplateError as exc:
-        raise TemplateError(f"template {part}: {exc}") from exc
+        raise TemplateError(_in_part(part, exc)) from exc
+
+
+def _in_part(part: str, exc: ObvoError) -> Problem:
+    return Problem("template.in_part", {"part": PART_LABELS[part], "problem": _problem_of(exc)})
+
+
+def _problem_of(exc: ObvoError) -> Problem:
+    """A template's own problem; a text from elsewhere (a layout file) shown as it is."""
+    return exc.problems[0] if exc.problems else Problem("detail", {"text": str(exc)})
 
 
 # ---- the rules document (TOML from `obvo rules apply`, or rows from the database) ----
@@ -194,55 +218,57 @@ _RULE_KEYS = {"code", "name", "kind", "templates"}
 
 def parse_rules_document(document: Mapping[str, Any]) -> RuleSet:
     """Validate a whole rules document; raise RulesError listing every problem found."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     unknown_top = set(document) - {"event_types"}
     if unknown_top:
-        problems.append(f"unknown top-level key(s): {', '.join(sorted(unknown_top))}")
+        problems.append(Problem("rules.unknown_top", {"keys": tuple(sorted(unknown_top))}))
     entries = document.get("event_types", [])
     if not isinstance(entries, list):
-        raise RulesError([*problems, "'event_types' must be an array of tables ([[event_types]])"])
+        raise RulesError([*problems, Problem("rules.not_array")])
     rules: dict[str, EventTypeRule] = {}
     for index, entry in enumerate(entries, start=1):
-        where = f"event_types #{index}"
+        where = Problem("rules.entry", {"index": index})
         if not isinstance(entry, dict):
-            problems.append(f"{where}: must be a table")
+            problems.append(at(where, Problem("rules.not_table")))
             continue
         code = entry.get("code")
         if isinstance(code, str) and code.strip():
-            where = f"event type {code}"
+            where = Problem("rules.event_type", {"code": code})
         rule = _parse_rule(entry, where, problems)
         if rule is None:
             continue
         if rule.code in rules:
-            problems.append(f"{where}: defined more than once")
+            problems.append(at(where, Problem("rules.twice")))
         rules[rule.code] = rule
     if problems:
         raise RulesError(problems)
     return RuleSet(rules)
 
 
-def _parse_rule(entry: Mapping[str, Any], where: str, problems: list[str]) -> EventTypeRule | None:
+def _parse_rule(
+    entry: Mapping[str, Any], where: Problem, problems: list[Problem]
+) -> EventTypeRule | None:
     start = len(problems)
     unknown = set(entry) - _RULE_KEYS
     if unknown:
-        problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        problems.append(at(where, Problem("rules.unknown_keys", {"keys": tuple(sorted(unknown))})))
     code = entry.get("code")
     if not isinstance(code, str) or not code.strip() or code != code.strip():
-        problems.append(f"{where}: 'code' must be a non-empty text without surrounding spaces")
+        problems.append(at(where, Problem("rules.code")))
         code = ""
     name = entry.get("name", "")
     if not isinstance(name, str):
-        problems.append(f"{where}: 'name' must be text")
+        problems.append(at(where, Problem("rules.name")))
         name = ""
     kind_value = entry.get("kind")
     try:
         kind = EventKind(str(kind_value))
     except ValueError:
-        problems.append(f"{where}: unknown kind {kind_value!r} (must be internal, notify or key)")
+        problems.append(at(where, Problem("rules.unknown_kind", {"value": repr(kind_value)})))
         kind = EventKind.INTERNAL
     raw_templates = entry.get("templates", {})
     if not isinstance(raw_templates, dict):
-        problems.append(f"{where}: 'templates' must be a table of languages")
+        problems.append(at(where, Problem("rules.templates_not_table")))
         raw_templates = {}
     template_sets = parse_template_sets(raw_templates, kind, where, problems)
     if len(problems) > start:
@@ -251,56 +277,64 @@ def _parse_rule(entry: Mapping[str, Any], where: str, problems: list[str]) -> Ev
 
 
 def parse_template_sets(
-    raw: Mapping[str, Any], kind: EventKind, where: str, problems: list[str]
+    raw: Mapping[str, Any], kind: EventKind, where: Label, problems: list[Problem]
 ) -> dict[str, TemplateSet]:
     result: dict[str, TemplateSet] = {}
     for language, parts in raw.items():
-        lwhere = f"{where}, language {language!r}"
+        lwhere = Problem("rules.language", {"where": where, "language": str(language)})
         if not _LANGUAGE_RE.fullmatch(str(language)):
-            problems.append(f"{lwhere}: a language is a two-letter lower-case code (sl, it, …)")
+            problems.append(at(lwhere, Problem("rules.language_code")))
             continue
         if not isinstance(parts, dict):
-            problems.append(f"{lwhere}: must be a table with {', '.join(TEMPLATE_PARTS)}")
+            problems.append(at(lwhere, Problem("rules.parts_table", {"parts": TEMPLATE_PARTS})))
             continue
         unknown = set(parts) - set(TEMPLATE_PARTS) - set(OPTIONAL_TEMPLATE_PARTS)
         if unknown:
-            problems.append(f"{lwhere}: unknown template key(s) {', '.join(sorted(unknown))}")
+            keys = tuple(sorted(unknown))
+            problems.append(at(lwhere, Problem("rules.unknown_parts", {"keys": keys})))
         texts: dict[str, str] = {}
         for part in TEMPLATE_PARTS:
+            label = PART_LABELS[part]
             text = parts.get(part)
             if text is None or (isinstance(text, str) and not text.strip()):
-                problems.append(f"{lwhere}: missing template '{part}'")
+                problems.append(at(lwhere, Problem("rules.part_missing", {"part": label})))
                 continue
             if not isinstance(text, str):
-                problems.append(f"{lwhere}: template '{part}' must be text")
+                problems.append(at(lwhere, Problem("rules.part_not_text", {"part": label})))
                 continue
             try:
                 templates.compile_template(text)
             except TemplateError as exc:
-                problems.append(f"{lwhere}: template '{part}': {exc}")
+                problems.append(at(lwhere, _part_invalid(part, exc)))
                 continue
             texts[part] = text
         html = _parse_html_part(parts.get("email_html"), lwhere, problems)
         if len(texts) == len(TEMPLATE_PARTS):
             result[str(language)] = TemplateSet(**texts, email_html=html)
     if kind is not EventKind.INTERNAL and DEFAULT_LANGUAGE not in raw:
-        problems.append(
-            f"{where}: kind {kind} needs Slovenian templates "
-            f"([event_types.templates.{DEFAULT_LANGUAGE}] with {', '.join(TEMPLATE_PARTS)})"
-        )
+        needs: dict[str, Param] = {
+            "kind": KIND_LABELS[kind],
+            "language": DEFAULT_LANGUAGE,
+            "parts": TEMPLATE_PARTS,
+        }
+        problems.append(at(where, Problem("rules.needs_slovenian", needs)))
     return result
 
 
-def _parse_html_part(text: Any, lwhere: str, problems: list[str]) -> str | None:
+def _part_invalid(part: str, exc: ObvoError) -> Problem:
+    return Problem("rules.part_invalid", {"part": PART_LABELS[part], "problem": _problem_of(exc)})
+
+
+def _parse_html_part(text: Any, lwhere: Problem, problems: list[Problem]) -> str | None:
     if text is None:
         return None
     if not isinstance(text, str) or not text.strip():
-        problems.append(f"{lwhere}: template 'email_html' must be text (or left out)")
+        problems.append(at(lwhere, Problem("rules.html_not_text")))
         return None
     try:
         html_templates.compile_html(text)
     except TemplateError as exc:
-        problems.append(f"{lwhere}: template 'email_html': {exc}")
+        problems.append(at(lwhere, _part_invalid("email_html", exc)))
         return None
     return text
 

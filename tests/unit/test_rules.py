@@ -63,7 +63,7 @@ def entry(code: str = "VLOZ", kind: str = "notify", **extra: Any) -> dict[str, A
 def problems_of(*entries: dict[str, Any]) -> list[str]:
     with pytest.raises(RulesError) as info:
         parse_rules_document({"event_types": list(entries)})
-    return info.value.problems
+    return info.value.messages
 
 
 # ---- parsing the example ----
@@ -278,7 +278,7 @@ def test_entry_that_is_not_a_table() -> None:
 def test_unknown_top_level_key_and_bad_event_types() -> None:
     with pytest.raises(RulesError) as info:
         parse_rules_document({"rules": [], "event_types": {"code": "X"}})
-    assert info.value.problems == [
+    assert info.value.messages == [
         "unknown top-level key(s): rules",
         "'event_types' must be an array of tables ([[event_types]])",
     ]
@@ -293,10 +293,10 @@ def test_every_problem_is_reported_together() -> None:
         parse_rules_document({"event_types": [bad_kind, bad_template, no_sl, entry("D")]})
     error = info.value
     assert len(error.problems) == 3
-    assert error.problems[0].startswith("event type A: unknown kind 'urgent'")
-    assert error.problems[1].startswith("event type B, language 'sl': template 'sms': syntax")
-    assert error.problems[2].startswith("event type C: kind key needs Slovenian templates")
-    assert str(error) == "\n".join(error.problems)
+    assert error.messages[0].startswith("event type A: unknown kind 'urgent'")
+    assert error.messages[1].startswith("event type B, language 'sl': template 'sms': syntax")
+    assert error.messages[2].startswith("event type C: kind key needs Slovenian templates")
+    assert str(error) == "\n".join(error.messages)
     assert error.exit_code == ExitCode.CONFIG
 
 

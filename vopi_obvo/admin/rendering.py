@@ -19,6 +19,7 @@ from vopi_obvo.errors import TemplateError
 from vopi_obvo.messages.sms_encoding import SmsInfo, analyse
 from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
 from vopi_obvo.messages.templates import LJUBLJANA, environment
+from vopi_obvo.problems import Problem
 from vopi_obvo.rules import (
     DEFAULT_LANGUAGE,
     Channel,
@@ -88,7 +89,8 @@ class RenderedPart:
     subject: str | None = None
     text: str | None = None
     html: str | None = None
-    error: str | None = None
+    error: str | None = None  # in English (the CLI's output, its JSON)
+    problem: Problem | None = None  # the same, to word in a page's language
     sms: SmsInfo | None = None
     # The SMS as the template rendered it, before [sms] transliterate and max_segments.
     original: str | None = None
@@ -138,7 +140,10 @@ def render_part(
     try:
         message = render_message(rule, channel, subscriber, event)
     except TemplateError as exc:
-        return RenderedPart(rule.code, language, str(channel), source, error=str(exc))
+        problem = exc.problems[0] if exc.problems else None
+        return RenderedPart(
+            rule.code, language, str(channel), source, error=str(exc), problem=problem
+        )
     if channel is Channel.EMAIL:
         return RenderedPart(
             rule.code,

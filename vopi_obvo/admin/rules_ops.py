@@ -22,6 +22,7 @@ from vopi_obvo.admin.rules_toml import dump_rules, has_changes
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import RulesError, SourceQueryError, SourceUnavailable
 from vopi_obvo.messages.sms_text import SmsPolicy
+from vopi_obvo.problems import Problem, at
 from vopi_obvo.rules import (
     EventKind,
     EventTypeRule,
@@ -46,7 +47,7 @@ def parse_rules_text(text: str, name: str) -> RuleSet:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RulesError([f"{name}: not valid TOML: {exc}"]) from None
+        raise RulesError([Problem("rules.not_toml", {"name": name, "detail": str(exc)})]) from None
     return parse_rules_named(document, name)
 
 
@@ -54,14 +55,14 @@ def parse_rules_named(document: dict[str, Any], name: str) -> RuleSet:
     try:
         return parse_rules_document(document)
     except RulesError as exc:
-        raise RulesError([f"{name}: {p}" for p in exc.problems]) from None
+        raise RulesError([at(name, p) for p in exc.problems]) from None
 
 
 def decode_rules_bytes(raw: bytes, name: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RulesError([f"{name}: not UTF-8 text (byte {exc.start})"]) from None
+        raise RulesError([Problem("rules.not_utf8", {"name": name, "byte": exc.start})]) from None
 
 
 @dataclass(frozen=True)

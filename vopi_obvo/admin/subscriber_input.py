@@ -18,6 +18,7 @@ from typing import Any
 from vopi_obvo.admin.timespec import parse_past_time
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.messages.contacts import normalise_email, normalise_phone
+from vopi_obvo.problems import Label, Problem, at
 from vopi_obvo.rules import DEFAULT_LANGUAGE, EventsLevel
 
 _LANGUAGE = re.compile(r"[a-z]{2}")
@@ -60,90 +61,105 @@ class Origin(enum.StrEnum):
 ORIGINS = ", ".join(o.value for o in Origin)
 
 
-def party(value: str, field: str) -> str:
+def party(value: str, field: Label) -> str:
     text = value.strip()
     if not text:
-        raise InvalidInput(f"{field} must not be empty")
+        raise InvalidInput(Problem("input.empty", {"field": field}))
     if len(text) > _MAX_TEXT or any(ch.isspace() or not ch.isprintable() for ch in text):
-        raise InvalidInput(f"{field}: {value!r} is not a VOPI party id (no spaces, ≤ 200)")
+        raise InvalidInput(Problem("input.party_id", {"field": field, "value": value}))
     return text
 
 
-def email(value: str, field: str) -> str:
+def email(value: str, field: Label) -> str:
     try:
         return normalise_email(value)
     except InvalidInput as exc:
-        raise InvalidInput(f"{field}: {exc}") from None
+        raise InvalidInput(at(field, exc.problems[0])) from None
 
 
-def phone(value: str, field: str) -> str:
+def phone(value: str, field: Label) -> str:
     try:
         return normalise_phone(value)
     except InvalidInput as exc:
-        raise InvalidInput(f"{field}: {exc}") from None
+        raise InvalidInput(at(field, exc.problems[0])) from None
 
 
-def events(value: str, field: str) -> str:
+def events(value: str, field: Label) -> str:
     text = value.strip().lower()
     try:
         return EventsLevel(text).value
     except ValueError:
-        raise InvalidInput(f"{field} must be all or key, not {value!r}") from None
+        raise InvalidInput(Problem("input.events", {"field": field, "value": value})) from None
 
 
-def language(value: str, field: str) -> str:
+def language(value: str, field: Label) -> str:
     text = value.strip().lower()
     if not _LANGUAGE.fullmatch(text):
-        raise InvalidInput(f"{field} must be a two-letter code such as sl or it, not {value!r}")
+        raise InvalidInput(Problem("input.language", {"field": field, "value": value}))
     return text
 
 
-def origin(value: str, field: str) -> str:
+def origin(value: str, field: Label) -> str:
     text = value.strip().lower()
     try:
         return Origin(text).value
     except ValueError:
-        raise InvalidInput(f"{field} must be one of {ORIGINS}, not {value!r}") from None
+        raise InvalidInput(
+            Problem("input.origin", {"field": field, "value": value, "origins": ORIGINS})
+        ) from None
 
 
-def reference(value: str, field: str) -> str:
+def reference(value: str, field: Label) -> str:
     text = value.strip()
     if not text:
-        raise InvalidInput(f"{field} must not be empty")
+        raise InvalidInput(Problem("input.empty", {"field": field}))
     if len(text) > _MAX_TEXT or any(not ch.isprintable() for ch in text):
-        raise InvalidInput(f"{field} must be printable text of at most {_MAX_TEXT} characters")
+        raise InvalidInput(Problem("input.text", {"field": field, "max": _MAX_TEXT}))
     return text
 
 
-def cases(values: Iterable[str], field: str) -> tuple[str, ...]:
+def cases(values: Iterable[str], field: Label) -> tuple[str, ...]:
     """Distinct case ids in the order given."""
     result: list[str] = []
     for value in values:
         text = value.strip()
         if not text or len(text) > _MAX_TEXT or any(ch.isspace() for ch in text):
-            raise InvalidInput(f"{field}: {value!r} is not a case id (as events_query's case_id)")
+            raise InvalidInput(Problem("input.case_id", {"field": field, "value": value}))
         if text not in result:
             result.append(text)
     return tuple(result)
 
 
-def consent(value: str, field: str, now: dt.datetime | None = None) -> dt.datetime:
+def consent(value: str, field: Label, now: dt.datetime | None = None) -> dt.datetime:
     return parse_past_time(value, field, now)
 
 
-def check_complete(data: SubscriberData, where: str = "") -> None:
+@dataclass(frozen=True)
+class Hints:
+    """The caller's inputs that fix a problem across fields (the CLI's options; none on a
+    form, whose fields are in sight), shown after the problem in parentheses."""
+
+    channels: str | None = "--email, --phone"
+    reference: str | None = "--reference"
+
+
+NO_HINTS = Hints(channels=None, reference=None)
+CLI_HINTS = Hints()
+
+
+def check_complete(data: SubscriberData, where: Label = "", hints: Hints = NO_HINTS) -> None:
     """Rules across fields: a channel, and a reference for a written application."""
-    prefix = f"{where}: " if where else ""
+    found: Problem | None = None
+    hint: str | None = None
     if data.email is None and data.phone is None:
-        raise InvalidInput(
-            f"{prefix}a subscriber needs at least one channel: e-mail and/or phone"
-            + ("" if where else " (--email, --phone)")
-        )
-    if data.origin == Origin.WRITTEN and not data.reference:
-        raise InvalidInput(
-            f"{prefix}a written application needs its document reference"
-            + ("" if where else " (--reference)")
-        )
+        found, hint = Problem("subscriber.no_channel"), hints.channels
+    elif data.origin == Origin.WRITTEN and not data.reference:
+        found, hint = Problem("subscriber.no_reference"), hints.reference
+    if found is None:
+        return
+    if hint:
+        found = Problem("hinted", {"problem": found, "hint": hint})
+    raise InvalidInput(at(where, found) if where else found)
 
 
 # ---- CSV import ----
@@ -178,7 +194,12 @@ class CsvRow:
 @dataclass(frozen=True)
 class CsvProblem:
     line: int
-    message: str
+    problem: Problem
+
+    @property
+    def message(self) -> str:
+        """In English, as `subscribers import` prints it."""
+        return str(self.problem)
 
 
 def decode_csv(raw: bytes, name: str) -> str:
@@ -187,9 +208,9 @@ def decode_csv(raw: bytes, name: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        byte = f"0x{raw[exc.start]:02x}"
         raise InvalidInput(
-            f"{name}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file "
-            "as CSV UTF-8"
+            Problem("csv.not_utf8", {"name": name, "line": line, "byte": byte})
         ) from None
 
 
@@ -205,13 +226,15 @@ def parse_csv(
     text = text.removeprefix("\ufeff")
     lines = text.splitlines()
     if not lines or not lines[0].strip():
-        raise InvalidInput(f"{name}: line 1: the header row is missing ({', '.join(COLUMNS[:5])})")
+        expected = ", ".join(COLUMNS[:5])
+        raise InvalidInput(Problem("csv.no_header", {"name": name, "columns": expected}))
     delimiter = _delimiter(lines[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except csv.Error as exc:
-        raise InvalidInput(f"{name}: line 1: {exc}") from None
+        unreadable = {"name": name, "detail": str(exc)}
+        raise InvalidInput(Problem("csv.header_syntax", unreadable)) from None
     columns = _check_header(header, name)
     moment = now or dt.datetime.now(dt.UTC)
     rows: list[CsvRow] = []
@@ -225,25 +248,25 @@ def parse_csv(
         except StopIteration:
             break
         except csv.Error as exc:
-            problems.append(CsvProblem(start, f"not valid CSV: {exc}"))
+            problems.append(CsvProblem(start, Problem("csv.syntax", {"detail": str(exc)})))
             break
         last_line = reader.line_num
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
-            problems.append(
-                CsvProblem(start, f"{len(cells)} cell(s), but the header has {len(header)}")
-            )
+            counts = {"cells": len(cells), "header": len(header)}
+            problems.append(CsvProblem(start, Problem("csv.cell_count", counts)))
             continue
         values = {c: cell for c, cell in zip(columns, cells, strict=True) if c is not None}
         try:
             data = _row_data(values, start, default_origin, moment)
         except InvalidInput as exc:
-            problems.append(CsvProblem(start, str(exc)))
+            problems.extend(CsvProblem(start, p) for p in exc.problems)
             continue
         earlier = first_line_of.get(data.party_id)
         if earlier is not None:
-            problems.append(CsvProblem(start, f"party {data.party_id} is also on line {earlier}"))
+            twice = Problem("csv.party_twice", {"party": data.party_id, "line": earlier})
+            problems.append(CsvProblem(start, twice))
             continue
         first_line_of[data.party_id] = start
         rows.append(CsvRow(start, data))
@@ -258,22 +281,21 @@ def _delimiter(header_line: str) -> str:
 
 
 def _check_header(header: Sequence[str], name: str) -> list[str | None]:
-    problems: list[str] = []
+    problems: list[Problem] = []
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
-        problems.append(
-            f"unknown column(s) {', '.join(repr(u) for u in unknown)} (known: {', '.join(COLUMNS)})"
-        )
+        given = ", ".join(repr(u) for u in unknown)
+        problems.append(Problem("csv.unknown_columns", {"columns": given, "known": COLUMNS}))
     duplicated = sorted({h for h in header if header.count(h) > 1 and h})
     if duplicated:
-        problems.append(f"column(s) {', '.join(duplicated)} more than once")
+        problems.append(Problem("csv.columns_twice", {"columns": tuple(duplicated)}))
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        problems.append(f"the column {missing[0]} is missing")
+        problems.append(Problem("csv.column_missing", {"column": missing[0]}))
     if not any(c in header for c in CHANNEL_COLUMNS):
-        problems.append("a column email or phone (or both) is needed")
+        problems.append(Problem("csv.no_channel_column"))
     if problems:
-        raise InvalidInput(f"{name}: line 1 (header): " + "; ".join(problems))
+        raise InvalidInput(Problem("csv.header", {"name": name, "problems": tuple(problems)}))
     return [h if h in COLUMNS else None for h in header]
 
 
@@ -283,8 +305,8 @@ def _row_data(
     def cell(column: str) -> str:
         return values.get(column, "").strip()
 
-    def where(column: str) -> str:
-        return f"column {column}"
+    def where(column: str) -> Problem:
+        return Problem("csv.column", {"column": column})
 
     party_id = party(cell("party"), where("party"))
     data = SubscriberData(
@@ -302,5 +324,5 @@ def _row_data(
         ),
         cases=cases(split_cases(cell("cases")), where("cases")),
     )
-    check_complete(data, where=f"party {party_id}")
+    check_complete(data, where=Problem("csv.party", {"party": party_id}))
     return data

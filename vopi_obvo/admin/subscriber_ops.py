@@ -5,7 +5,7 @@ names of its own fields so that every error points at what to fix there."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +18,13 @@ from vopi_obvo.admin.subscriber_input import SubscriberData
 from vopi_obvo.admin.subscriber_store import Erasure
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import InvalidInput, ObvoError, SourceUnavailable
+from vopi_obvo.problems import Label, Param, Problem, at
 from vopi_obvo.subscribers import SubscriberRecord
 
 
-def check_cases_in_vopi(settings: Settings, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
+def check_cases_in_vopi(
+    settings: Settings, wanted: dict[str, tuple[str, ...]]
+) -> dict[str, Problem]:
     """party → problem, for parties that are not parties of a case they want to follow."""
     all_cases = sorted({c for cs in wanted.values() for c in cs})
     if not all_cases:
@@ -30,16 +33,14 @@ def check_cases_in_vopi(settings: Settings, wanted: dict[str, tuple[str, ...]]) 
     try:
         parties = source.parties(all_cases)
     except SourceUnavailable as exc:
-        raise ObvoError(
-            f"cannot check the cases in VOPI ({exc.error}); nothing was written"
-        ) from exc
+        raise ObvoError(Problem("vopi.cases_unchecked", {"error": exc.error})) from exc
     finally:
         source.engine.dispose()
-    problems: dict[str, str] = {}
+    problems: dict[str, Problem] = {}
     for party, cases in wanted.items():
-        wrong = [c for c in cases if party not in parties.get(c, set())]
+        wrong = tuple(c for c in cases if party not in parties.get(c, set()))
         if wrong:
-            problems[party] = f"party {party} is not a party of case(s) {', '.join(wrong)} in VOPI"
+            problems[party] = Problem("subscriber.not_party", {"party": party, "cases": wrong})
     return problems
 
 
@@ -57,32 +58,42 @@ def audit_detail(data: SubscriberData, **extra: Any) -> dict[str, Any]:
     }
 
 
+def cli_change_hint(party: str) -> Problem:
+    return Problem("hint.change_cli", {"party": party})
+
+
+CLI_RETRY_HINT = Problem("hint.retry_cli")
+CLI_IMPORT_CHANGE_HINT = Problem("hint.import_change_cli")
+
+
 @dataclass(frozen=True)
 class Fields:
     """How the caller names its inputs in error messages, and how to change a subscription."""
 
-    party: str = "--party"
-    cases: str = "--case"
-    change_hint: str = "change it with `obvo subscribers update --party {party} …`"
-    retry_hint: str = "run the command again"
+    party: Label = "--party"
+    cases: Label = "--case"
+    change_hint: Callable[[str], Problem] = cli_change_hint  # party → how to change it
+    retry_hint: Problem = CLI_RETRY_HINT
+    hints: inp.Hints = inp.CLI_HINTS  # what fixes a problem across fields
 
 
 def register(
     settings: Settings, engine: sa.Engine, data: SubscriberData, actor: str, fields: Fields
 ) -> int:
     """A new subscription (validated as a whole, its cases checked in VOPI); its id."""
-    inp.check_complete(data)
+    inp.check_complete(data, hints=fields.hints)
     problem = check_cases_in_vopi(settings, {data.party_id: data.cases}).get(data.party_id)
     if problem:
-        raise InvalidInput(f"{fields.cases}: {problem}")
+        raise InvalidInput(at(fields.cases, problem))
     with engine.begin() as conn:
         new_id = subscriber_store.insert(conn, data)
         if new_id is None:
             [existing] = subscriber_store.find(conn, party_id=data.party_id)
-            raise InvalidInput(
-                f"{fields.party}: party {data.party_id} is already subscribed (subscriber "
-                f"{existing.id}); " + fields.change_hint.format(party=data.party_id)
+            hint = fields.change_hint(data.party_id)
+            already = Problem(
+                "subscriber.already", {"party": data.party_id, "id": existing.id, "hint": hint}
             )
+            raise InvalidInput(at(fields.party, already))
         audit.record(conn, actor, "subscriber.add", f"subscriber:{new_id}", audit_detail(data))
     return new_id
 
@@ -122,20 +133,19 @@ def update(
     """Change a subscription as read in `current`; the names of the fields that changed
     (none: nothing written). Refused when someone changed it meanwhile."""
     data = apply_changes(current, changes)
-    inp.check_complete(data)
+    inp.check_complete(data, hints=fields.hints)
     if "cases" in changes:
         problem = check_cases_in_vopi(settings, {data.party_id: data.cases}).get(data.party_id)
         if problem:
-            raise InvalidInput(f"{fields.cases}: {problem}")
+            raise InvalidInput(at(fields.cases, problem))
     changed = changed_fields(current, data)
     if not changed:
         return []
     with engine.begin() as conn:
         locked = subscriber_store.find(conn, subscriber_id=current.id)
         if not locked or locked[0] != current:
-            raise InvalidInput(
-                f"subscriber {current.id} was changed or removed meanwhile; " + fields.retry_hint
-            )
+            meanwhile: dict[str, Param] = {"id": current.id, "hint": fields.retry_hint}
+            raise InvalidInput(Problem("subscriber.changed_meanwhile", meanwhile))
         subscriber_store.update(conn, current.id, data)
         audit.record(
             conn,
@@ -165,7 +175,7 @@ def erase(engine: sa.Engine, record: SubscriberRecord, actor: str) -> Erasure:
     with engine.begin() as conn:
         again = subscriber_store.find(conn, subscriber_id=record.id)
         if not again:
-            raise InvalidInput(f"subscriber {record.id} was removed meanwhile")
+            raise InvalidInput(Problem("subscriber.removed_meanwhile", {"id": record.id}))
         erasure = subscriber_store.forget(conn, again[0])
         audit.record(
             conn,
@@ -199,7 +209,7 @@ def import_csv(
     default_origin: str,
     dry_run: bool,
     file_name: str,
-    change_hint: str = "change it with `obvo subscribers update`",
+    change_hint: Problem = CLI_IMPORT_CHANGE_HINT,
 ) -> ImportReport:
     """Every row validated (and its cases checked in VOPI); the valid ones registered unless
     `dry_run`; each invalid one reported with its line."""
@@ -217,17 +227,11 @@ def import_csv(
     for row in rows:
         party = row.data.party_id
         if party in existing:
-            report.problems.append(
-                inp.CsvProblem(
-                    row.line,
-                    f"party {party} is already subscribed (subscriber {existing[party]}); "
-                    + change_hint,
-                )
-            )
+            already: dict[str, Param] = {"party": party, "id": existing[party], "hint": change_hint}
+            report.problems.append(inp.CsvProblem(row.line, Problem("subscriber.already", already)))
         elif party in case_problems:
-            report.problems.append(
-                inp.CsvProblem(row.line, f"column cases: {case_problems[party]}")
-            )
+            cases_column = Problem("csv.column", {"column": "cases"})
+            report.problems.append(inp.CsvProblem(row.line, at(cases_column, case_problems[party])))
         else:
             report.valid.append(row)
     if not dry_run and report.valid:
@@ -235,9 +239,8 @@ def import_csv(
             for row in report.valid:
                 new_id = subscriber_store.insert(conn, row.data)
                 if new_id is None:  # subscribed meanwhile by someone else
-                    report.problems.append(
-                        inp.CsvProblem(row.line, f"party {row.data.party_id} subscribed meanwhile")
-                    )
+                    meanwhile = Problem("import.meanwhile", {"party": row.data.party_id})
+                    report.problems.append(inp.CsvProblem(row.line, meanwhile))
                     continue
                 report.imported.append((row.line, new_id))
                 audit.record(

@@ -7,12 +7,13 @@ import re
 
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.messages.templates import LJUBLJANA
+from vopi_obvo.problems import Label, Problem
 
 _RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_time(text: str, field: str, now: dt.datetime | None = None) -> dt.datetime:
+def parse_time(text: str, field: Label, now: dt.datetime | None = None) -> dt.datetime:
     """An aware datetime. A time without a zone is Europe/Ljubljana time (what the clerk's
     clock shows); `30m`, `2h`, `7d`, `1w` mean that long before now."""
     value = text.strip()
@@ -24,10 +25,7 @@ def parse_time(text: str, field: str, now: dt.datetime | None = None) -> dt.date
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(
-            f"{field}: {text!r} is not a time; use 2026-03-01, 2026-03-01 14:30, "
-            "an ISO 8601 time with zone, or 30m / 2h / 7d / 1w before now"
-        ) from None
+        raise InvalidInput(Problem("time.invalid", {"field": field, "value": text})) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=LJUBLJANA)
     return parsed
@@ -36,7 +34,7 @@ def parse_time(text: str, field: str, now: dt.datetime | None = None) -> dt.date
 def parse_range(
     since: str | None,
     until: str | None,
-    fields: tuple[str, str] = ("since", "until"),
+    fields: tuple[Label, Label] = ("since", "until"),
     now: dt.datetime | None = None,
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """A `since`..`until` window as `obvo audit`, `notifications list` and the console's
@@ -44,27 +42,30 @@ def parse_range(
     end open. Every problem at once, so a form shows them together."""
     current = now or dt.datetime.now(dt.UTC)
     bounds: list[dt.datetime | None] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for text, field in zip((since, until), fields, strict=True):
         try:
             bounds.append(None if text is None else parse_time(text, field, current))
         except InvalidInput as exc:
             bounds.append(None)
-            problems.append(str(exc))
+            problems.extend(exc.problems)
     start, end = bounds
     if start is not None and end is not None and end <= start:
-        problems.append(f"{fields[1]} must be later than {fields[0]}: nothing is in between")
+        empty = {"since": fields[0], "until": fields[1]}
+        problems.append(Problem("time.range_empty", empty))
+    if len(problems) > 1:
+        raise InvalidInput(Problem("several", {"problems": tuple(problems)}))
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidInput(problems[0])
     return start, end
 
 
-def parse_past_time(text: str, field: str, now: dt.datetime | None = None) -> dt.datetime:
+def parse_past_time(text: str, field: Label, now: dt.datetime | None = None) -> dt.datetime:
     """As parse_time, refusing a time in the future (consent cannot be given tomorrow)."""
     current = now or dt.datetime.now(dt.UTC)
     parsed = parse_time(text, field, current)
     if parsed > current + dt.timedelta(minutes=5):  # a little slack for unsynchronised clocks
-        raise InvalidInput(f"{field}: {text!r} is in the future")
+        raise InvalidInput(Problem("time.future", {"field": field, "value": text}))
     return parsed
 
 

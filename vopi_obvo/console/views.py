@@ -12,7 +12,9 @@ from starlette.requests import Request
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import TEXTS, Translator
+from vopi_obvo.errors import ObvoError
 from vopi_obvo.messages.templates import LJUBLJANA
+from vopi_obvo.problems import Problem, render
 from vopi_obvo.web.certificates import CertificateIdentity
 from vopi_obvo.web.language import LANGUAGES
 
@@ -39,6 +41,16 @@ def local_date(moment: dt.date) -> str:
     return f"{moment.day}. {moment.month}. {moment.year}"
 
 
+# An error on a page: a problem, worded in the page's language, or a text already worded.
+PageError = Problem | str
+
+
+def errors_of(exc: ObvoError) -> list[PageError]:
+    """What a refused change shows: its problems, or (an error raised with a plain text, not a
+    validation problem) its message."""
+    return list(exc.problems) or [str(exc)]
+
+
 class Views:
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -60,6 +72,12 @@ class Views:
         lang = self.console.language(request)
         t = Translator(lang)
         config = self.console.config
+
+        def say(problem: PageError) -> str:
+            return render(problem, lang) if isinstance(problem, Problem) else problem
+
+        if "errors" in context:
+            context["errors"] = [say(e) for e in context["errors"]]
         html = self.console.templates.get_template(template).render(
             t=t,
             lang=lang,
@@ -75,6 +93,7 @@ class Views:
             has_logo=config.logo is not None,
             local_time=local_time,
             local_date=local_date,
+            say=say,
             Role=Role,
             notice=context.pop("notice", None),
             active=context.pop("active", None),

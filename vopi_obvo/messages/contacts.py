@@ -6,6 +6,7 @@ import email_validator
 import phonenumbers
 
 from vopi_obvo.errors import InvalidInput
+from vopi_obvo.problems import Problem
 
 DEFAULT_REGION = "SI"
 _SMS_CAPABLE = {
@@ -18,11 +19,13 @@ def normalise_email(address: str) -> str:
     """A syntactically valid address (no DNS look-up: the daemon must not depend on it)."""
     candidate = address.strip()
     if not candidate:
-        raise InvalidInput("e-mail address is empty")
+        raise InvalidInput(Problem("contact.email_empty"))
     try:
         result = email_validator.validate_email(candidate, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:
-        raise InvalidInput(f"invalid e-mail address {candidate!r}: {exc}") from None
+        raise InvalidInput(
+            Problem("contact.email_invalid", {"value": candidate, "detail": str(exc)})
+        ) from None
     return str(result.normalized)
 
 
@@ -30,23 +33,22 @@ def normalise_phone(number: str, region: str = DEFAULT_REGION) -> str:
     """E.164 form of a mobile number; Slovenian national forms (`041 123 456`) are accepted."""
     candidate = number.strip()
     if not candidate:
-        raise InvalidInput("phone number is empty")
+        raise InvalidInput(Problem("contact.phone_empty"))
     if any(ch.isalpha() for ch in candidate):
         # phonenumbers would read letters as a keypad "vanity" number: 041 ABC DEF → 222 333.
-        raise InvalidInput(f"invalid phone number {number!r}: letters are not allowed")
+        raise InvalidInput(Problem("contact.phone_letters", {"value": number}))
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
     try:
         parsed = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(f"invalid phone number {number!r}: {exc._msg}") from None
-    if not phonenumbers.is_valid_number(parsed):
         raise InvalidInput(
-            f"invalid phone number {number!r}: not a valid number "
-            f"(use e.g. 041 123 456 or +386 41 123 456)"
-        )
+            Problem("contact.phone_unreadable", {"value": number, "detail": exc._msg})
+        ) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput(Problem("contact.phone_invalid", {"value": number}))
     if phonenumbers.number_type(parsed) not in _SMS_CAPABLE:
-        raise InvalidInput(f"invalid phone number {number!r}: not a mobile number, cannot take SMS")
+        raise InvalidInput(Problem("contact.phone_not_mobile", {"value": number}))
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 

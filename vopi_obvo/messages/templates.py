@@ -13,6 +13,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from vopi_obvo.errors import TemplateError
+from vopi_obvo.problems import Param, Problem
 
 LJUBLJANA = ZoneInfo("Europe/Ljubljana")
 
@@ -57,20 +58,24 @@ def _format_date(value: Any) -> str:
         value = to_template_value(value)
     if isinstance(value, dt.date):
         return f"{value.day}. {value.month}. {value.year}"
-    raise TemplateError(f"filter 'date' needs a date or time, not {type(value).__name__}")
+    raise TemplateError(Problem("template.filter_date", {"type": type(value).__name__}))
 
 
 def _format_datetime(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return str(to_template_value(value))
-    raise TemplateError(f"filter 'datetime' needs a time, not {type(value).__name__}")
+    raise TemplateError(
+        Problem("template.filter_time", {"filter": "datetime", "type": type(value).__name__})
+    )
 
 
 def _format_time(value: Any) -> str:
     if isinstance(value, dt.datetime):
         local = to_template_value(value)
         return f"{local.hour:02d}:{local.minute:02d}"
-    raise TemplateError(f"filter 'time' needs a time, not {type(value).__name__}")
+    raise TemplateError(
+        Problem("template.filter_time", {"filter": "time", "type": type(value).__name__})
+    )
 
 
 @functools.cache
@@ -119,7 +124,8 @@ def compile_template(
     try:
         return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"syntax error on line {exc.lineno}: {exc.message}") from exc
+        syntax: dict[str, Param] = {"line": exc.lineno, "detail": str(exc.message)}
+        raise TemplateError(Problem("template.syntax", syntax)) from exc
 
 
 def render(source: str, context: Mapping[str, Any], *, autoescape: bool = False) -> str:
@@ -131,8 +137,10 @@ def render(source: str, context: Mapping[str, Any], *, autoescape: bool = False)
     except TemplateError:
         raise
     except jinja2.UndefinedError as exc:
-        raise TemplateError(f"undefined value: {exc.message}") from exc
+        raise TemplateError(Problem("template.undefined", {"detail": str(exc.message)})) from exc
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"{type(exc).__name__}: {exc.message or exc}") from exc
+        failed: dict[str, Param] = {"kind": type(exc).__name__, "detail": str(exc.message or exc)}
+        raise TemplateError(Problem("template.failed", failed)) from exc
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-        raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+        failed = {"kind": type(exc).__name__, "detail": str(exc)}
+        raise TemplateError(Problem("template.failed", failed)) from exc

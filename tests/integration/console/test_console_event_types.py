@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from starlette.datastructures import FormData
 
 from tests import console_support as cs
 from tests.admin_helpers import Obvo, snapshot, write_config
@@ -22,7 +23,11 @@ from tests.portal_support import Pki
 from tests.support import Vopi
 from vopi_obvo import db, store
 from vopi_obvo.config import Settings
+from vopi_obvo.console.pages.event_types import RuleForm
+from vopi_obvo.errors import RulesError
 from vopi_obvo.poller import Poller
+from vopi_obvo.problems import Problem, render
+from vopi_obvo.rules import parse_rules_document
 
 pki = cs.pki
 certs = cs.certs
@@ -68,6 +73,14 @@ def confirm_fields(page: str) -> dict[str, str]:
     """The confirmation form's hidden fields (the rules text the diff was made of, …)."""
     found = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)
     return {name: html.unescape(value) for name, value in found if name != "csrf"}
+
+
+def problems_of_form(form: dict[str, str]) -> list[Problem]:
+    """What validating the edit form's document finds (as the page does)."""
+    document = RuleForm.of_request("VLOZ", FormData(form), ["sl", "it"]).document()
+    with pytest.raises(RulesError) as caught:
+        parse_rules_document(document)
+    return caught.value.problems
 
 
 def parts_shown(page: str, language: str = "sl") -> int:
@@ -233,12 +246,23 @@ def test_a_broken_template_is_refused_with_the_clis_message_and_nothing_written(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """The CLI's problem, worded in the page's language: Slovenian, Italian when chosen."""
     admin = StaffBrowser(console, certs.admin)
     form = edit_form(admin.get("/dogodki/vrsta/VLOZ").text)
     form["sl.sms"] = "Vloga {{ event.case_number"
     before = rules_rows(console_settings)
     refused = admin.post("/dogodki/vrsta/VLOZ", {**form, "action": "save"}, token_from="/dogodki")
     assert refused.status_code == 400
+    shown = html.unescape(refused.text)
+    slovenian = "vrsta dogodka VLOZ, jezik »sl«: predloga »SMS«: skladenjska napaka v vrstici 1 ("
+    assert slovenian in shown
+    assert admin.get("/dogodki/vrsta/VLOZ?lang=it").status_code == 200
+    in_italian = admin.post(
+        "/dogodki/vrsta/VLOZ", {**form, "action": "save"}, token_from="/dogodki"
+    )
+    assert in_italian.status_code == 400
+    italian = "tipo di evento VLOZ, lingua «sl»: modello «SMS»: errore di sintassi alla riga 1 ("
+    assert italian in html.unescape(in_italian.text)
     rules_file = tmp_path / "broken.toml"
     rules_file.write_text(
         '[[event_types]]\ncode = "VLOZ"\nkind = "notify"\n[event_types.templates.sl]\n'
@@ -253,7 +277,11 @@ def test_a_broken_template_is_refused_with_the_clis_message_and_nothing_written(
         for line in result.err.splitlines()
         if "template 'sms'" in line
     ]
-    assert message in html.unescape(refused.text)
+    # The same problem: what the CLI prints is the English of what the page shows.
+    [problem] = problems_of_form(form)
+    assert message == str(problem)
+    assert render(problem, "sl") in shown and message not in shown
+    assert render(problem, "it") in html.unescape(in_italian.text)
     assert rules_rows(console_settings) == before
     assert audit_rows(console_settings, "rules.apply") == []
 
@@ -308,7 +336,7 @@ def test_export_then_import_round_trips_and_an_import_is_applied_after_its_diff(
         files={"rules": ("bad.toml", b'[[event_types]]\ncode = "X"\n', "text/plain")},
     )
     assert broken.status_code == 400
-    assert "bad.toml: event type X: unknown kind None" in html.unescape(broken.text)
+    assert "bad.toml: vrsta dogodka X: neznana vrsta obveščanja None" in html.unescape(broken.text)
 
 
 # A VOPI event type code is any text; each of these broke the type's page once.

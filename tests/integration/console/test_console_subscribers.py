@@ -57,11 +57,12 @@ def test_a_clerk_registers_searches_changes_and_ends_a_subscription(
         token_from=new,
     )  # fmt: skip
     assert refused.status_code == 400
-    assert f"is not a party of case(s) {other} in VOPI" in refused.text
+    assert f"Samo te zadeve: stranka {party} v VOPI ni stranka zadev {other}" in refused.text
     written = clerk.post(new, {**FORM, "party": str(party), "origin": "written",
                                "phone": "041 555 666"}, token_from=new)  # fmt: skip
     assert written.status_code == 400
-    assert "a written application needs its document reference" in written.text
+    assert "pri pisni vlogi je obvezna številka dokumenta" in written.text
+    assert "--reference" not in written.text  # the CLI's option means nothing on a form
     assert subscribers(console_settings) == []
     done = clerk.post(
         new,
@@ -80,7 +81,9 @@ def test_a_clerk_registers_searches_changes_and_ends_a_subscription(
     assert added["actor"] == "Cene Referent (console, staff 2)"
     assert "Ana.Kos" not in str(added["detail"])  # no address in the audit
     twice = clerk.post(new, {**FORM, "party": str(party), "phone": "040 111 222"}, token_from=new)
-    assert twice.status_code == 400 and "is already subscribed" in twice.text
+    assert twice.status_code == 400
+    assert f"Stranka v VOPI (številka): stranka {party} je že naročena" in twice.text
+    assert "naročnino spremenite na strani naročnika" in twice.text
     # Search by the phone as a citizen says it: normalised, POSTed (no number in a URL).
     found = clerk.post("/narocniki/iskanje", {"phone": "+386 41 555 666"}, token_from="/narocniki")
     assert found.status_code == 200
@@ -152,4 +155,48 @@ def test_a_csv_import_is_checked_first_and_reports_each_line(
     assert {r["detail"]["via"] for r in rows} == {"import"}
     bad = clerk.post(upload, {"mode": "import"}, token_from=upload,
                      files={"file": ("x.csv", b"\xff\xfe", "text/csv")})  # fmt: skip
-    assert bad.status_code == 400 and "not UTF-8 text" in bad.text
+    assert bad.status_code == 400
+    assert "x.csv, vrstica 1: besedilo ni v kodiranju UTF-8 (bajt 0xff)" in bad.text
+
+
+def test_a_bad_registration_is_refused_in_the_pages_language_and_nothing_written(
+    console: ConsoleServer, console_settings: Settings, certs: StaffCertificates, vopi: Vopi
+) -> None:
+    """The CLI's validation, worded for the clerk: the field as the form labels it, the
+    problem in Slovenian (or Italian, the language chosen on the console)."""
+    party = vopi.party("Ana Kos")
+    new = "/narocniki/nov"
+    clerk = StaffBrowser(console, certs.clerk)
+    bad = {**FORM, "party": str(party), "email": "ana.kos.example.si", "phone": "041 ABC DEF"}
+    refused = clerk.post(new, bad, token_from=new)
+    assert refused.status_code == 400
+    assert "E-pošta: »ana.kos.example.si« ni veljaven e-poštni naslov" in refused.text
+    assert "invalid e-mail address" not in refused.text
+    assert clerk.get(f"{new}?lang=it").status_code == 200  # the console's language: Italian
+    italian = clerk.post(new, bad, token_from=new)
+    assert italian.status_code == 400
+    assert "E-mail: «ana.kos.example.si» non è un indirizzo e-mail valido" in italian.text
+    no_mobile = clerk.post(new, {**bad, "email": "", "phone": "05 664 62 00"}, token_from=new)
+    assert "Cellulare: «05 664 62 00» non è un numero di cellulare" in no_mobile.text
+    assert subscribers(console_settings) == []
+    assert audit_rows(console_settings, "subscriber.") == []
+
+
+def test_a_csv_imports_bad_line_is_reported_in_the_pages_language_and_not_written(
+    console: ConsoleServer, console_settings: Settings, certs: StaffCertificates, vopi: Vopi
+) -> None:
+    party = vopi.party("A")
+    files = {"file": ("narocniki.csv", f"party;email\n{party};a@\n".encode(), "text/csv")}
+    upload = "/narocniki/uvoz/"
+    clerk = StaffBrowser(console, certs.clerk)
+    report = clerk.post(upload, {"mode": "import", "origin": "in_person"}, token_from=upload,
+                        files=files)  # fmt: skip
+    assert report.status_code == 200
+    row = report.text[report.text.index("<td>2</td>") :].split("</tr>")[0]
+    assert "stolpec email: »a@« ni veljaven e-poštni naslov" in row
+    assert clerk.get(f"{upload}?lang=it").status_code == 200
+    italian = clerk.post(upload, {"mode": "import", "origin": "in_person"}, token_from=upload,
+                         files=files)  # fmt: skip
+    assert "colonna email: «a@» non è un indirizzo e-mail valido" in italian.text
+    assert subscribers(console_settings) == []
+    assert audit_rows(console_settings, "subscriber.") == []

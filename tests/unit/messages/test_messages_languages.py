@@ -87,7 +87,7 @@ def test_notify_and_key_types_need_slovenian(kind: str, languages: tuple[str, ..
     assert (
         f"event type VLOZ: kind {kind} needs Slovenian templates "
         "([event_types.templates.sl] with email_subject, email_body, sms)"
-    ) in caught.value.problems
+    ) in caught.value.messages
 
 
 def test_internal_types_need_no_templates() -> None:
@@ -106,7 +106,7 @@ def test_a_language_missing_a_part_is_named() -> None:
     }
     with pytest.raises(RulesError) as caught:
         parse_rules_document(doc)
-    assert caught.value.problems == ["event type VLOZ, language 'hu': missing template 'sms'"]
+    assert caught.value.messages == ["event type VLOZ, language 'hu': missing template 'sms'"]
 
 
 @pytest.mark.parametrize("language", ["SL", "slo", "s", "e1"])
@@ -120,7 +120,7 @@ def test_a_language_code_is_two_lower_case_letters(language: str) -> None:
         parse_rules_document(doc)
     assert (
         f"event type VLOZ, language {language!r}: a language is a two-letter"
-        in (caught.value.problems[0])
+        in (caught.value.messages[0])
     )
 
 

@@ -257,7 +257,7 @@ def test_email_html_is_optional_and_round_trips() -> None:
 def test_bad_email_html_is_refused(html: object, problem: str) -> None:
     with pytest.raises(RulesError) as info:
         parse_rules_document(rules_doc(html))
-    [found] = info.value.problems
+    [found] = info.value.messages
     assert found.startswith(f"event type ODL, language 'sl': {problem}")
 
 

@@ -10,6 +10,7 @@ on error, the same `rules.apply` audit row with the staff member as actor.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -27,10 +28,11 @@ from vopi_obvo.admin.rules_toml import diff_rules, dump_rules, has_changes
 from vopi_obvo.console.context import STATIC_DIR, Console, PageRefusal, Signed
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import Translator
-from vopi_obvo.console.views import Views
+from vopi_obvo.console.views import PageError, Views
 from vopi_obvo.errors import RulesError
 from vopi_obvo.messages.sms_encoding import SmsInfo, analyse, gsm7_runs
 from vopi_obvo.messages.sms_warnings import sms_length_warnings
+from vopi_obvo.problems import render
 from vopi_obvo.rules import (
     OPTIONAL_TEMPLATE_PARTS,
     TEMPLATE_PARTS,
@@ -190,7 +192,7 @@ class EventTypePages:
         request: Request,
         signed: Signed,
         *,
-        errors: list[str] | None = None,
+        errors: Sequence[PageError] | None = None,
         notice: str | None = None,
         status: int = 200,
     ) -> Response:
@@ -251,7 +253,7 @@ class EventTypePages:
         form: RuleForm,
         *,
         classified: bool,
-        errors: list[str] | None = None,
+        errors: Sequence[PageError] | None = None,
         notice: str | None = None,
         status: int = 200,
     ) -> Response:
@@ -281,6 +283,7 @@ class EventTypePages:
             live=live_path(form.code),
             sms_cost=sms_cost,
             sms_rendered=sms_rendered,
+            part_error=part_error,
         )
 
     def confirm_page(
@@ -322,11 +325,16 @@ class EventTypePages:
 def sms_cost(t: Translator, sms: SmsPreview | RenderedPart) -> str:
     """The line the page shows above the SMS: parts, encoding, units as sent; or the error."""
     if isinstance(sms, RenderedPart):
-        return f"SMS: {sms.error}"
+        return f"SMS: {part_error(t, sms)}"
     info = sms.part.sms
     assert info is not None  # noqa: S101 - an SmsPreview is made of a rendered SMS
     encoding = t(f"encoding_{info.encoding.value}")
     return t("sms_cost", parts=info.segments, encoding=encoding, units=info.units)
+
+
+def part_error(t: Translator, part: RenderedPart) -> str:
+    """Why a part does not render, in the page's language."""
+    return render(part.problem, t.language) if part.problem else part.error or ""
 
 
 def sms_rendered(t: Translator, sms: SmsPreview | RenderedPart) -> str:

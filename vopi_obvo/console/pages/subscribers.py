@@ -7,6 +7,7 @@ as `obvo subscribers …` does."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -20,21 +21,38 @@ from vopi_obvo.admin import subscriber_input as inp
 from vopi_obvo.admin.subscriber_input import SubscriberData
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role
-from vopi_obvo.console.views import Views, see_other
+from vopi_obvo.console.views import PageError, Views, errors_of, see_other
 from vopi_obvo.errors import InvalidInput, ObvoError
-from vopi_obvo.messages.contacts import normalise_email, normalise_phone
 from vopi_obvo.messages.templates import LJUBLJANA
+from vopi_obvo.problems import Problem
 from vopi_obvo.queries import q
 from vopi_obvo.rules import DEFAULT_LANGUAGE
 from vopi_obvo.subscribers import SubscriberRecord
 
 FormField = Annotated[str, Form()]
 MAX_CSV = 2_000_000
+# The form's fields as problems name them: the labels the clerk sees next to the inputs.
+PARTY = Problem("field.party")
+EMAIL = Problem("field.email")
+PHONE = Problem("field.phone")
+EVENTS = Problem("field.events")
+LANGUAGE = Problem("field.language")
+ORIGIN = Problem("field.origin")
+REFERENCE = Problem("field.reference")
+CONSENT_AT = Problem("field.consent_at")
+CASES = Problem("field.cases")
+
+
+def console_change_hint(_party: str) -> Problem:
+    return Problem("hint.change_console")
+
+
 FIELDS = subscriber_ops.Fields(
-    party="party",
-    cases="cases",
-    change_hint="change it on its page (Naročniki → the subscriber)",
-    retry_hint="open it again and repeat the change",
+    party=PARTY,
+    cases=CASES,
+    change_hint=console_change_hint,
+    retry_hint=Problem("hint.retry_console"),
+    hints=inp.NO_HINTS,  # the form's fields are in sight
 )
 
 
@@ -80,21 +98,21 @@ def form_of(record: SubscriberRecord) -> dict[str, str]:
 
 def data_of(form: dict[str, str], now: dt.datetime) -> SubscriberData:
     """A registration form as the CLI's `subscribers add` takes it: the same validators."""
-    origin = inp.origin(form["origin"] or inp.Origin.IN_PERSON.value, "origin")
+    origin = inp.origin(form["origin"] or inp.Origin.IN_PERSON.value, ORIGIN)
     return SubscriberData(
-        party_id=inp.party(form["party"], "party"),
-        email=inp.email(form["email"], "e-mail") if form["email"].strip() else None,
-        phone=inp.phone(form["phone"], "phone") if form["phone"].strip() else None,
-        events=inp.events(form["events"] or "all", "events"),
-        language=inp.language(form["language"] or DEFAULT_LANGUAGE, "language"),
+        party_id=inp.party(form["party"], PARTY),
+        email=inp.email(form["email"], EMAIL) if form["email"].strip() else None,
+        phone=inp.phone(form["phone"], PHONE) if form["phone"].strip() else None,
+        events=inp.events(form["events"] or "all", EVENTS),
+        language=inp.language(form["language"] or DEFAULT_LANGUAGE, LANGUAGE),
         origin=origin,
-        reference=inp.reference(form["reference"], "reference")
+        reference=inp.reference(form["reference"], REFERENCE)
         if form["reference"].strip()
         else None,
-        consent_at=inp.consent(form["consent_at"], "consent time", now)
+        consent_at=inp.consent(form["consent_at"], CONSENT_AT, now)
         if form["consent_at"].strip()
         else now,
-        cases=inp.cases(inp.split_cases(form["cases"]), "cases"),
+        cases=inp.cases(inp.split_cases(form["cases"]), CASES),
     )
 
 
@@ -133,28 +151,28 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
             "email": form.email.strip(),
             "phone": form.phone.strip(),
         }
-        errors: list[str] = []
+        errors: list[PageError] = []
         results: list[SubscriberRecord] = []
         if not any(given.values()):
-            errors.append("give a party id, an e-mail address or a phone number")
+            errors.append(views.translator(request)("search_nothing_given"))
         try:
             with console.engine.connect() as conn:
                 if given["party"]:
-                    party_id = inp.party(given["party"], "party")
+                    party_id = inp.party(given["party"], PARTY)
                     results += subscriber_store.find(conn, party_id=party_id)
                 if given["email"] or given["phone"]:
                     ids = conn.execute(
                         q("console_subscriber_ids_by_contact"),
                         {
-                            "email": normalise_email(given["email"]) if given["email"] else None,
-                            "phone": normalise_phone(given["phone"]) if given["phone"] else None,
+                            "email": inp.email(given["email"], EMAIL) if given["email"] else None,
+                            "phone": inp.phone(given["phone"], PHONE) if given["phone"] else None,
                         },
                     ).scalars()
                     for sid in ids:
                         if all(r.id != sid for r in results):
                             results += subscriber_store.find(conn, subscriber_id=int(sid))
         except InvalidInput as exc:
-            errors.append(str(exc))
+            errors.extend(errors_of(exc))
         return views.render(
             request, "subscribers.html", "subscribers_title", signed=signed, active="/narocniki",
             given=given, results=None if errors else results, errors=errors,
@@ -164,7 +182,11 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
     # ---- register ----
 
     def register_page(
-        request: Request, signed: Signed, form: dict[str, str], errors: list[str], status: int = 200
+        request: Request,
+        signed: Signed,
+        form: dict[str, str],
+        errors: Sequence[PageError],
+        status: int = 200,
     ) -> Response:
         return views.render(
             request, "subscriber_new.html", "subscriber_new_title", signed=signed,
@@ -193,7 +215,7 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
                 console.settings, console.engine, data, signed.actor, FIELDS
             )
         except ObvoError as exc:
-            return register_page(request, signed, form, [str(exc)], status=400)
+            return register_page(request, signed, form, errors_of(exc), status=400)
         return see_other(f"/narocniki/{new_id}/potrdilo")
 
     # ---- one subscriber ----
@@ -204,7 +226,7 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         subscriber_id: int,
         *,
         form: dict[str, str] | None = None,
-        errors: list[str] | None = None,
+        errors: Sequence[PageError] | None = None,
         notice: str | None = None,
         status: int = 200,
     ) -> Response:
@@ -246,7 +268,7 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
             )
         except ObvoError as exc:
             return subscriber_page(
-                request, signed, subscriber_id, form=form, errors=[str(exc)], status=400
+                request, signed, subscriber_id, form=form, errors=errors_of(exc), status=400
             )
         return see_other(f"/narocniki/{subscriber_id}?ok={'changed' if changed else 'unchanged'}")
 
@@ -305,7 +327,7 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         *,
         report: subscriber_ops.ImportReport | None = None,
         dry_run: bool = True,
-        errors: list[str] | None = None,
+        errors: Sequence[PageError] | None = None,
         status: int = 200,
     ) -> Response:
         return views.render(
@@ -331,24 +353,27 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         dry_run = mode != "import"
         raw = file.file.read(MAX_CSV + 1) if file is not None else b""
         name = (file.filename if file is not None else "") or "upload.csv"
+        t = views.translator(request)
+        if not raw:
+            no_file = [t("import_no_file")]
+            return import_page(request, signed, errors=no_file, dry_run=dry_run, status=400)
+        if len(raw) > MAX_CSV:
+            too_large = t("import_too_large", name=name, megabytes=MAX_CSV // 1_000_000)
+            return import_page(request, signed, errors=[too_large], dry_run=dry_run, status=400)
         try:
-            if not raw:
-                raise InvalidInput("choose a CSV file to import")
-            if len(raw) > MAX_CSV:
-                raise InvalidInput(f"{name}: larger than {MAX_CSV // 1_000_000} MB; split it")
             report = subscriber_ops.import_csv(
                 console.settings,
                 console.engine,
                 inp.decode_csv(raw, name),
                 name,
                 signed.actor,
-                default_origin=inp.origin(origin, "origin"),
+                default_origin=inp.origin(origin, ORIGIN),
                 dry_run=dry_run,
                 file_name=name,
-                change_hint="change it on its page",
+                change_hint=Problem("hint.import_change_console"),
             )
         except ObvoError as exc:
-            return import_page(request, signed, errors=[str(exc)], dry_run=dry_run, status=400)
+            return import_page(request, signed, errors=errors_of(exc), dry_run=dry_run, status=400)
         return import_page(request, signed, report=report, dry_run=dry_run)
 
     return router
