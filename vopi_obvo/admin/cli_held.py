@@ -4,23 +4,26 @@ notifications (storm guard, per-subscriber limit)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from vopi_obvo.admin.common import actor_of, add_actor_option, obvo_engine, settings_of
+from vopi_obvo.admin.common import (
+    Commands,
+    actor_of,
+    add_actor_option,
+    obvo_engine,
+    settings_of,
+)
 from vopi_obvo.admin.outbox import decide_held
 from vopi_obvo.delivery.storm_store import HeldOutcome
 from vopi_obvo.errors import ExitCode, InvalidInput
 
-Add = Any  # argparse's private _SubParsersAction type
 
-
-def add_held_commands(actions: Add, common: argparse.ArgumentParser) -> dict[str, Any]:
+def add_held_commands(actions: Commands) -> dict[str, argparse.ArgumentParser]:
     """`release` and `cancel` in the `notifications` group; returns their parsers so that
     other actions (e.g. cancelling one notification by id) can be added to them."""
     parsers: dict[str, argparse.ArgumentParser] = {}
-    p = actions.add_parser(
+    p = actions.add(
         "release",
-        parents=[common],
+        cmd_release,
         help="send the held notifications of an event type (storm guard, subscriber limit)",
         description="Held notifications of the event type become due now (SMS still wait for "
         "the end of quiet hours); a storm of that type ends, and new notifications are counted "
@@ -28,18 +31,16 @@ def add_held_commands(actions: Add, common: argparse.ArgumentParser) -> dict[str
     )
     p.add_argument("--event-type", required=True, metavar="CODE", help="VOPI event type code")
     add_actor_option(p)
-    p.set_defaults(handler=cmd_release)
     parsers["release"] = p
-    p = actions.add_parser(
+    p = actions.add(
         "cancel",
-        parents=[common],
+        cmd_cancel,
         help="never send the held notifications of an event type",
         description="Held notifications of the event type are cancelled (kept, with the "
         "reason, never sent); a storm of that type ends.",
     )
     p.add_argument("--event-type", metavar="CODE", help="VOPI event type code")
     add_actor_option(p)
-    p.set_defaults(handler=cmd_cancel)
     parsers["cancel"] = p
     return parsers
 
