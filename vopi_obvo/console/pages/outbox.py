@@ -6,6 +6,7 @@ grouped by storm with release and cancel (admin). Every action is the CLI's own 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -26,16 +27,14 @@ from vopi_obvo.queries import q
 
 FormField = Annotated[str, Form()]
 LIMIT = 200
+FILTERS = ("status", "channel", "event_type", "case", "subscriber", "since", "until", "before")
 
 
 def filters_of(
     request: Request, signed: Signed
 ) -> tuple[outbox.Filters, dict[str, str], list[str]]:
     """The list's filters from the query string, the form's values, and the problems."""
-    given = {
-        key: request.query_params.get(key, "").strip()
-        for key in ("status", "channel", "event_type", "case", "subscriber", "since", "until")
-    }
+    given = {key: request.query_params.get(key, "").strip() for key in FILTERS}
     errors: list[str] = []
     values: dict[str, Any] = {}
     try:
@@ -57,6 +56,11 @@ def filters_of(
             )
         else:
             values["subscriber_id"] = int(given["subscriber"])
+    if given["before"]:
+        if given["before"].isdigit():
+            values["before"] = int(given["before"])
+        else:
+            errors.append(f"before must be a notification id (a number), not {given['before']!r}")
     try:
         values["since"], values["until"] = parse_range(
             given["since"] or None, given["until"] or None
@@ -64,6 +68,16 @@ def filters_of(
     except InvalidInput as exc:
         errors.append(str(exc))
     return outbox.Filters(**values, limit=LIMIT), given, errors
+
+
+def page_links(given: dict[str, str], rows: list[Any]) -> dict[str, str | None]:
+    """The list's next page (those after its last row, same filters) and its first page."""
+    kept = {k: v for k, v in given.items() if v and k != "before"}
+    first = "/obvestila" + (f"?{urlencode(kept)}" if kept else "")
+    older = None
+    if len(rows) == LIMIT:
+        older = "/obvestila?" + urlencode({**kept, "before": str(rows[-1].id)})
+    return {"older": older, "newest": first if given["before"] else None}
 
 
 def held_notice(outcome: HeldOutcome, *, release: bool) -> Notice:
@@ -104,6 +118,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             channels=outbox.CHANNELS,
             held=held,
             event_types=types,
+            pages=page_links(given, rows),
             limit=LIMIT,
             mask=mask_recipient,
             status=400 if errors else 200,
