@@ -1,5 +1,6 @@
-"""The audit trail (read only): filters by actor, action (or a family such as `subscriber`),
-target and time (since, until), as `obvo audit` takes them, and the same selection as CSV."""
+"""The audit trail (read only): filters by source, outcome, actor, action (or a family such as
+`subscriber`), target and time (since, until), as `obvo audit` takes them, and the same
+selection as CSV."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from vopi_obvo.errors import InvalidInput
 
 PAGE_LIMIT = 200
 CSV_LIMIT = 100_000
-FIELDS = ("source", "actor", "action", "target", "since", "until")
+FIELDS = ("source", "outcome", "actor", "action", "target", "since", "until")
+OUTCOMES = ("ok", "refused")  # as `obvo audit --outcome`: allowed, or refused (sign-ins, …)
 
 
 def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list[str]]:
@@ -40,6 +42,11 @@ def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list
             errors.append(
                 f"source must be one of {', '.join(audit.SOURCES)}, not {given['source']!r}"
             )
+    if given["outcome"]:
+        if given["outcome"] in OUTCOMES:
+            filters["outcome"] = given["outcome"]
+        else:
+            errors.append(f"outcome must be one of {', '.join(OUTCOMES)}, not {given['outcome']!r}")
     try:
         filters["since"], filters["until"] = parse_range(
             given["since"] or None, given["until"] or None
@@ -93,6 +100,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             errors=errors,
             limit=PAGE_LIMIT,
             sources=audit.SOURCES,
+            outcomes=OUTCOMES,
             query=request.url.query,
             dumps=lambda d: json.dumps(dict(d), ensure_ascii=False, sort_keys=True),
             status=400 if errors else 200,

@@ -108,7 +108,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
                 staff.change_role(conn, member, new_role, signed.actor)
         except InvalidInput as exc:
             return page(request, signed, errors=[str(exc)], status=400)
-        return views.done(request, signed, "/osebje", "staff_granted_notice")
+        return views.done(request, signed, "/osebje", "staff_role_notice")
 
     @router.post("/osebje/{staff_id}/odvzem")
     def revoke(request: Request, staff_id: int, csrf: FormField) -> Response:
