@@ -10,6 +10,7 @@ from vopi_obvo.admin.common import actor_of, add_actor_option, obvo_engine, sett
 from vopi_obvo.admin.outbox import decide_held
 from vopi_obvo.delivery.storm_store import HeldOutcome
 from vopi_obvo.errors import ExitCode, InvalidInput
+from vopi_obvo.problems import Param, Problem
 
 Add = Any  # argparse's private _SubParsersAction type
 
@@ -72,14 +73,17 @@ def _decide(args: argparse.Namespace, *, release: bool) -> int:
     return ExitCode.OK
 
 
-def describe_held(outcome: HeldOutcome, *, release: bool) -> str:
-    code = outcome.event_type
+def describe_held(outcome: HeldOutcome, *, release: bool) -> Problem:
+    """What a decision did (the CLI prints it in English, the console in its language)."""
+    done: dict[str, Param] = {"code": outcome.event_type, "count": outcome.notifications}
     if outcome.notifications == 0 and not outcome.storm_ended:
-        return f"nothing is held for event type {code}"
-    verb = "released" if release else "cancelled"
-    what = f"{verb} {outcome.notifications} held notification(s) of event type {code}" + (
-        " (due now)" if release and outcome.notifications else ""
-    )
+        return Problem("held.nothing", {"code": outcome.event_type})
+    if release and outcome.notifications:
+        what = Problem("held.released_due", done)
+    elif release:
+        what = Problem("held.released", done)
+    else:
+        what = Problem("held.cancelled", done)
     if outcome.storm_ended:
-        what += "; its storm is over: new notifications of this type are counted afresh"
+        return Problem("held.storm_over", {"outcome": what})
     return what

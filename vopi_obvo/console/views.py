@@ -45,6 +45,10 @@ def local_date(moment: dt.date) -> str:
 PageError = Problem | str
 
 
+def worded(error: PageError, language: str) -> str:
+    return render(error, language) if isinstance(error, Problem) else error
+
+
 def errors_of(exc: ObvoError) -> list[PageError]:
     """What a refused change shows: its problems, or (an error raised with a plain text, not a
     validation problem) its message."""
@@ -57,6 +61,10 @@ class Views:
 
     def translator(self, request: Request) -> Translator:
         return Translator(self.console.language(request))
+
+    def worded(self, request: Request, error: PageError) -> str:
+        """An error in the request's language (a page's errors are worded by render())."""
+        return worded(error, self.console.language(request))
 
     def render(
         self,
@@ -73,11 +81,12 @@ class Views:
         t = Translator(lang)
         config = self.console.config
 
-        def say(problem: PageError) -> str:
-            return render(problem, lang) if isinstance(problem, Problem) else problem
+        def say(error: PageError) -> str:
+            return worded(error, lang)
 
         if "errors" in context:
             context["errors"] = [say(e) for e in context["errors"]]
+        notice = context.pop("notice", None)
         html = self.console.templates.get_template(template).render(
             t=t,
             lang=lang,
@@ -95,7 +104,7 @@ class Views:
             local_date=local_date,
             say=say,
             Role=Role,
-            notice=context.pop("notice", None),
+            notice=None if notice is None else say(notice),
             active=context.pop("active", None),
             **context,
         )
