@@ -1194,6 +1194,20 @@ VALUES (:token_hash, :staff_id, :csrf_token, now() + make_interval(secs => :ttl)
 -- Sign-out.
 DELETE FROM console_sessions WHERE token_hash = :token_hash
 
+-- name: console_put_notice
+-- After a change: what the next page of this session says about it (redirect after post).
+UPDATE console_sessions SET notice = CAST(:notice AS jsonb)
+WHERE token_hash = :token_hash AND staff_id = :staff_id
+
+-- name: console_take_notice
+-- The next page shows the notice once: read and cleared in one statement (no write when none).
+UPDATE console_sessions AS s SET notice = NULL
+FROM (SELECT token_hash, notice FROM console_sessions
+      WHERE token_hash = :token_hash AND staff_id = :staff_id AND notice IS NOT NULL
+      FOR UPDATE) AS before
+WHERE s.token_hash = before.token_hash
+RETURNING before.notice
+
 -- name: console_counts_since
 -- The overview: notifications created since a moment, by status and channel.
 SELECT status, channel, count(*) AS n FROM notifications

@@ -79,7 +79,8 @@ CREATE TABLE obvo.console_sessions (
     staff_id bigint NOT NULL,
     csrf_token text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL
+    expires_at timestamp with time zone NOT NULL,
+    notice jsonb
 );
 
 --
@@ -828,6 +829,12 @@ CREATE INDEX delivery_counts_updated ON obvo.delivery_counts USING btree (update
 CREATE INDEX notification_attempts_notification ON obvo.notification_attempts USING btree (notification_id, id);
 
 --
+-- Name: notifications_case; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX notifications_case ON obvo.notifications USING btree (case_id, created_at) WHERE (case_id IS NOT NULL);
+
+--
 -- Name: notifications_coalesced_into; Type: INDEX; Schema: obvo; Owner: -
 --
 
@@ -844,6 +851,12 @@ CREATE INDEX notifications_created ON obvo.notifications USING btree (created_at
 --
 
 CREATE INDEX notifications_due ON obvo.notifications USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+
+--
+-- Name: notifications_event_type; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX notifications_event_type ON obvo.notifications USING btree (event_type, created_at);
 
 --
 -- Name: notifications_failed_at; Type: INDEX; Schema: obvo; Owner: -
@@ -868,6 +881,12 @@ CREATE INDEX notifications_sending ON obvo.notifications USING btree (claimed_by
 --
 
 CREATE INDEX notifications_sms_provider_id ON obvo.notifications USING btree (provider_id) WHERE ((channel = 'sms'::text) AND (provider_id IS NOT NULL));
+
+--
+-- Name: notifications_sms_sent; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX notifications_sms_sent ON obvo.notifications USING btree (sent_at) INCLUDE (event_type, sms_segments) WHERE ((channel = 'sms'::text) AND (sms_segments IS NOT NULL));
 
 --
 -- Name: notifications_status; Type: INDEX; Schema: obvo; Owner: -
@@ -1033,4 +1052,5 @@ INSERT INTO obvo.schema_migrations (version, name) VALUES
     (8, 'hole_ranges'),
     (9, 'worker_liveness'),
     (10, 'console'),
-    (11, 'sipass');
+    (11, 'sipass'),
+    (12, 'console_gaps');

@@ -136,6 +136,16 @@ class StaffBrowser:
         page = self.get(token_from)
         return self.http.post(path, data={"csrf": csrf(page), **(data or {})}, files=files)
 
+    def follow(self, reply: httpx.Response, notice: str) -> httpx.Response:
+        """A change's answer: 303 to the page to look at next, which says `notice` once; a
+        reload of that page neither says it again nor repeats the change."""
+        assert reply.status_code == 303, reply.text[:500]
+        page = self.get(reply.headers["location"])
+        assert page.status_code == 200, page.text[:500]
+        assert notice in page.text, page.text
+        assert notice not in self.get(reply.headers["location"]).text
+        return page
+
 
 # ---- fixtures of the console's test modules ----
 

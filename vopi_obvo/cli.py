@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,12 @@ from vopi_obvo.admin.cli_held import add_held_commands
 from vopi_obvo.admin.cli_notifications import add_notifications_commands
 from vopi_obvo.admin.cli_rules import add_preview_command, add_rules_commands
 from vopi_obvo.admin.cli_subscribers import add_subscribers_commands
-from vopi_obvo.admin.common import obvo_engine, settings_of, vopi_source
+from vopi_obvo.admin.common import Commands, Handler, obvo_engine, settings_of, vopi_source
 from vopi_obvo.errors import ExitCode, ObvoError, SourceUnavailable
 from vopi_obvo.ops import systemd
 from vopi_obvo.rule_validation import format_problems, invalid_rules
 from vopi_obvo.rules import RuleSet
 from vopi_obvo.source import engines
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,12 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=None, help=config_help)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = Commands(parser.add_subparsers(title="commands", metavar="COMMAND"), common)
 
     def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-        p.set_defaults(handler=handler)
-        return p
+        return commands.add(name, handler, help=help_text, description=help_text)
 
     command("migrate", cmd_migrate, "create or upgrade OBVO's own schema")
     command("check", cmd_check, "check databases, VOPI queries and rules")
@@ -82,30 +78,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--owner", default="obvo", help="role owning OBVO's schema (obvo)")
 
     # Administration (vopi_obvo/admin/): rules, preview, subscribers, notifications, audit.
-    add_rules_commands(sub, common)
-    add_preview_command(sub, common)
+    add_rules_commands(commands)
+    add_preview_command(commands)
 
     # The outbox. release/cancel --event-type decide about held notifications
     # (vopi_obvo/cli_held.py); other actions (list, show, retry, …) join this group.
-    notifications = sub.add_parser("notifications", help="the outbox of notifications")
-    notification_actions = notifications.add_subparsers(
-        title="notifications commands", metavar="ACTION", required=True
-    )
-    held = add_held_commands(notification_actions, common)
-    add_notifications_commands(notification_actions, common, held)
+    notifications = commands.group("notifications", "the outbox of notifications")
+    held = add_held_commands(notifications)
+    add_notifications_commands(notifications, held)
 
-    add_subscribers_commands(sub, common)
-    add_audit_command(sub, common)
+    add_subscribers_commands(commands)
+    add_audit_command(commands)
 
     p = command("demo", cmd_demo, "the whole pipeline on an embedded PostgreSQL")
     p.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     p.add_argument("--data-dir", type=Path, default=None, help="keep the embedded database here")
     from vopi_obvo import portal  # noqa: PLC0415 - the portal's own subcommands
 
-    portal.register(sub, common)
+    portal.register(commands)
     from vopi_obvo import console  # noqa: PLC0415 - the staff console's own subcommands
 
-    console.register(sub, common)
+    console.register(commands)
     return parser
 
 

@@ -234,31 +234,6 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "it": "{field} {code}: questo tipo di evento non è nelle regole (quelli noti: {known}); non è cambiato nulla",
     },
     "held.no_types": {"en": "none", "sl": "nobena", "it": "nessuno"},
-    "held.nothing": {
-        "en": "nothing is held for event type {code}",
-        "sl": "za vrsto dogodka {code} ni zadržano nič",
-        "it": "per il tipo di evento {code} non è trattenuto nulla",
-    },
-    "held.released_due": {
-        "en": "released {count} held notification(s) of event type {code} (due now)",
-        "sl": "vrsta dogodka {code}: sproščenih zadržanih obvestil: {count} (pošljejo se zdaj)",
-        "it": "tipo di evento {code}: notifiche trattenute rilasciate: {count} (vengono inviate ora)",
-    },
-    "held.released": {
-        "en": "released {count} held notification(s) of event type {code}",
-        "sl": "vrsta dogodka {code}: sproščenih zadržanih obvestil: {count}",
-        "it": "tipo di evento {code}: notifiche trattenute rilasciate: {count}",
-    },
-    "held.cancelled": {
-        "en": "cancelled {count} held notification(s) of event type {code}",
-        "sl": "vrsta dogodka {code}: preklicanih zadržanih obvestil: {count}",
-        "it": "tipo di evento {code}: notifiche trattenute annullate: {count}",
-    },
-    "held.storm_over": {
-        "en": "{outcome}; its storm is over: new notifications of this type are counted afresh",
-        "sl": "{outcome}; nevihta je končana: nova obvestila te vrste se štejejo znova",
-        "it": "{outcome}; la tempesta è finita: le nuove notifiche di questo tipo si contano da capo",
-    },
     "retry.refused": {
         "en": "notification {id} cannot be retried: {problem}",
         "sl": "obvestila {id} ni mogoče poslati znova: {problem}",

@@ -111,7 +111,7 @@ def test_an_admin_releases_a_storm_and_the_held_messages_go_out(
             assert "Nevihta: 3 obvestil" in chrome.find_element(By.TAG_NAME, "main").text
             screenshot(chrome, name, "1-held")
             chrome.find_element(By.ID, "release-VLOZ").click()
-            wait_for(lambda: "sproščenih zadržanih obvestil: 3" in chrome.page_source, timeout=30)
+            wait_for(lambda: "obvestila vrste VLOZ: 3" in chrome.page_source, timeout=30)
             screenshot(chrome, name, "2-released")
         finally:
             proxy.close()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from vopi_obvo.admin import audit
 from vopi_obvo.admin.common import (
+    Commands,
     obvo_engine,
     one_line,
     positive_int,
@@ -20,13 +20,11 @@ from vopi_obvo.admin.common import (
 from vopi_obvo.admin.timespec import parse_range, show_time
 from vopi_obvo.errors import ExitCode, InvalidInput
 
-Add = Any  # argparse's private _SubParsersAction type
 
-
-def add_audit_command(sub: Add, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
+def add_audit_command(commands: Commands) -> None:
+    p = commands.add(
         "audit",
-        parents=[common],
+        cmd_audit,
         help="the audit trail: administrative changes and the portal's sign-ins and changes",
         description="Every administrative change (rules, subscribers, retries, cancellations) "
         "and every entry of the citizens' portal (sign-ins, refusals with the peer address, API "
@@ -48,7 +46,6 @@ def add_audit_command(sub: Add, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--limit", type=positive_int, default=100, help="at most N (default 100)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_audit)
 
 
 def _filter(value: str | None, field: str) -> str | None:

@@ -4,24 +4,26 @@ notifications (storm guard, per-subscriber limit)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from vopi_obvo.admin.common import actor_of, add_actor_option, obvo_engine, settings_of
+from vopi_obvo.admin.common import (
+    Commands,
+    actor_of,
+    add_actor_option,
+    obvo_engine,
+    settings_of,
+)
 from vopi_obvo.admin.outbox import decide_held
 from vopi_obvo.delivery.storm_store import HeldOutcome
 from vopi_obvo.errors import ExitCode, InvalidInput
-from vopi_obvo.problems import Param, Problem
-
-Add = Any  # argparse's private _SubParsersAction type
 
 
-def add_held_commands(actions: Add, common: argparse.ArgumentParser) -> dict[str, Any]:
+def add_held_commands(actions: Commands) -> dict[str, argparse.ArgumentParser]:
     """`release` and `cancel` in the `notifications` group; returns their parsers so that
     other actions (e.g. cancelling one notification by id) can be added to them."""
     parsers: dict[str, argparse.ArgumentParser] = {}
-    p = actions.add_parser(
+    p = actions.add(
         "release",
-        parents=[common],
+        cmd_release,
         help="send the held notifications of an event type (storm guard, subscriber limit)",
         description="Held notifications of the event type become due now (SMS still wait for "
         "the end of quiet hours); a storm of that type ends, and new notifications are counted "
@@ -29,18 +31,16 @@ def add_held_commands(actions: Add, common: argparse.ArgumentParser) -> dict[str
     )
     p.add_argument("--event-type", required=True, metavar="CODE", help="VOPI event type code")
     add_actor_option(p)
-    p.set_defaults(handler=cmd_release)
     parsers["release"] = p
-    p = actions.add_parser(
+    p = actions.add(
         "cancel",
-        parents=[common],
+        cmd_cancel,
         help="never send the held notifications of an event type",
         description="Held notifications of the event type are cancelled (kept, with the "
         "reason, never sent); a storm of that type ends.",
     )
     p.add_argument("--event-type", metavar="CODE", help="VOPI event type code")
     add_actor_option(p)
-    p.set_defaults(handler=cmd_cancel)
     parsers["cancel"] = p
     return parsers
 
@@ -73,17 +73,14 @@ def _decide(args: argparse.Namespace, *, release: bool) -> int:
     return ExitCode.OK
 
 
-def describe_held(outcome: HeldOutcome, *, release: bool) -> Problem:
-    """What a decision did (the CLI prints it in English, the console in its language)."""
-    done: dict[str, Param] = {"code": outcome.event_type, "count": outcome.notifications}
+def describe_held(outcome: HeldOutcome, *, release: bool) -> str:
+    code = outcome.event_type
     if outcome.notifications == 0 and not outcome.storm_ended:
-        return Problem("held.nothing", {"code": outcome.event_type})
-    if release and outcome.notifications:
-        what = Problem("held.released_due", done)
-    elif release:
-        what = Problem("held.released", done)
-    else:
-        what = Problem("held.cancelled", done)
+        return f"nothing is held for event type {code}"
+    verb = "released" if release else "cancelled"
+    what = f"{verb} {outcome.notifications} held notification(s) of event type {code}" + (
+        " (due now)" if release and outcome.notifications else ""
+    )
     if outcome.storm_ended:
-        return Problem("held.storm_over", {"outcome": what})
+        what += "; its storm is over: new notifications of this type are counted afresh"
     return what

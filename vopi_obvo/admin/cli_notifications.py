@@ -14,6 +14,7 @@ from typing import Any
 
 from vopi_obvo.admin import audit, cli_held, outbox
 from vopi_obvo.admin.common import (
+    Commands,
     actor_of,
     add_actor_option,
     obvo_engine,
@@ -28,14 +29,12 @@ from vopi_obvo.admin.timespec import parse_range, parse_time, show_time
 from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.problems import Problem
 
-Add = Any  # argparse's private _SubParsersAction type
-
 
 def add_notifications_commands(
-    actions: Add, common: argparse.ArgumentParser, held: Mapping[str, argparse.ArgumentParser]
+    actions: Commands, held: Mapping[str, argparse.ArgumentParser]
 ) -> None:
     """list, show, retry in the `notifications` group; `cancel ID` on the held `cancel`."""
-    p = actions.add_parser("list", parents=[common], help="notifications, newest first")
+    p = actions.add("list", cmd_list, help="notifications, newest first")
     p.add_argument("--status", help=", ".join(outbox.STATUSES))
     p.add_argument("--subscriber", type=int, metavar="ID", help="subscriber id")
     p.add_argument("--case", metavar="ID", help="VOPI case id")
@@ -43,18 +42,14 @@ def add_notifications_commands(
     p.add_argument("--until", metavar="T", help="created before T (the same forms as --since)")
     p.add_argument("--limit", type=positive_int, default=100, help="at most N (default 100)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_list)
 
-    p = actions.add_parser(
-        "show", parents=[common], help="one notification with every delivery attempt"
-    )
+    p = actions.add("show", cmd_show, help="one notification with every delivery attempt")
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_show)
 
-    p = actions.add_parser(
+    p = actions.add(
         "retry",
-        parents=[common],
+        cmd_retry,
         help="send again: one notification, or every failed one (texts that could not be "
         "rendered are rendered again)",
     )
@@ -62,7 +57,6 @@ def add_notifications_commands(
     p.add_argument("--failed", action="store_true", help="every failed notification")
     p.add_argument("--since", metavar="T", help="with --failed: those failed since T")
     add_actor_option(p)
-    p.set_defaults(handler=cmd_retry)
 
     cancel = held["cancel"]
     cancel.add_argument("id", type=int, nargs="?", metavar="ID", help="one notification")

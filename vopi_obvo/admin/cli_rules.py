@@ -10,6 +10,7 @@ from typing import Any
 
 from vopi_obvo import store
 from vopi_obvo.admin.common import (
+    Commands,
     actor_of,
     add_actor_option,
     obvo_engine,
@@ -42,39 +43,31 @@ from vopi_obvo.problems import Problem
 from vopi_obvo.rule_validation import format_problems, invalid_rules
 from vopi_obvo.rules import EventKind, RuleSet, describe_changes
 
-Add = Any  # argparse's private _SubParsersAction type
 
-
-def add_rules_commands(sub: Add, common: argparse.ArgumentParser) -> None:
+def add_rules_commands(commands: Commands) -> None:
     """The `rules` command and its actions."""
-    rules = sub.add_parser("rules", help="event classification and templates")
-    actions = rules.add_subparsers(title="rules commands", metavar="ACTION", required=True)
+    actions = commands.group("rules", "event classification and templates")
 
-    p = actions.add_parser(
-        "apply", parents=[common], help="load rules from a TOML file (an upsert)"
-    )
+    p = actions.add("apply", cmd_rules_apply, help="load rules from a TOML file (an upsert)")
     p.add_argument("file", type=Path)
     p.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
     add_actor_option(p)
-    p.set_defaults(handler=cmd_rules_apply)
 
-    p = actions.add_parser(
-        "dump", parents=[common], help="write the current rules as TOML that `apply` reads"
+    p = actions.add(
+        "dump", cmd_rules_dump, help="write the current rules as TOML that `apply` reads"
     )
     p.add_argument("--output", "-o", type=Path, help="write to this file (default: stdout)")
-    p.set_defaults(handler=cmd_rules_dump)
 
-    p = actions.add_parser(
+    p = actions.add(
         "diff",
-        parents=[common],
+        cmd_rules_diff,
         help="what `rules apply FILE` would change (exit 0: nothing, 1: changes)",
     )
     p.add_argument("file", type=Path)
-    p.set_defaults(handler=cmd_rules_diff)
 
-    p = actions.add_parser(
+    p = actions.add(
         "check",
-        parents=[common],
+        cmd_rules_check,
         help="render every template with the latest real event of its type (or sample "
         "values), for every channel and language",
     )
@@ -86,22 +79,20 @@ def add_rules_commands(sub: Add, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--show", action="store_true", help="print every rendered text too")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_rules_check)
 
-    p = actions.add_parser(
+    p = actions.add(
         "unclassified",
-        parents=[common],
+        cmd_rules_unclassified,
         help="VOPI event types no rule classifies: seen ones, and with [source] "
         "event_types_query those never classified",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_rules_unclassified)
 
 
-def add_preview_command(sub: Add, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
+def add_preview_command(commands: Commands) -> None:
+    p = commands.add(
         "preview",
-        parents=[common],
+        cmd_preview,
         help="what would be sent for a real VOPI event",
         description="Show exactly what would be sent for a VOPI event: recipients, subject, "
         "body, SMS text with encoding and segments. Nothing is written or sent.",
@@ -110,7 +101,6 @@ def add_preview_command(sub: Add, common: argparse.ArgumentParser) -> None:
     p.add_argument("--subscriber", type=int, metavar="ID", help="only this subscriber (id)")
     p.add_argument("--language", help="render in this language instead of the subscriber's")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_preview)
 
 
 # ---- reading a rules file ----

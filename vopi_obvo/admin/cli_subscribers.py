@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from vopi_obvo.admin import audit, subscriber_ops, subscriber_store
 from vopi_obvo.admin import subscriber_input as inp
 from vopi_obvo.admin.common import (
+    Commands,
     actor_of,
     add_actor_option,
     obvo_engine,
@@ -26,14 +27,11 @@ from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.rules import DEFAULT_LANGUAGE
 from vopi_obvo.subscribers import SubscriberRecord
 
-Add = Any  # argparse's private _SubParsersAction type
 
+def add_subscribers_commands(commands: Commands) -> None:
+    actions = commands.group("subscribers", "citizens' subscriptions")
 
-def add_subscribers_commands(sub: Add, common: argparse.ArgumentParser) -> None:
-    subs = sub.add_parser("subscribers", help="citizens' subscriptions")
-    actions = subs.add_subparsers(title="subscribers commands", metavar="ACTION", required=True)
-
-    p = actions.add_parser("add", parents=[common], help="subscribe a party")
+    p = actions.add("add", cmd_add, help="subscribe a party")
     p.add_argument("--party", required=True, help="VOPI party id")
     _contact_options(p)
     p.add_argument("--events", default="all", help="all (default) or key")
@@ -53,9 +51,8 @@ def add_subscribers_commands(sub: Add, common: argparse.ArgumentParser) -> None:
         help="only this case (repeatable; default: every case of the party)",
     )
     add_actor_option(p)
-    p.set_defaults(handler=cmd_add)
 
-    p = actions.add_parser("update", parents=[common], help="change a subscription")
+    p = actions.add("update", cmd_update, help="change a subscription")
     _selector(p)
     _contact_options(p)
     p.add_argument("--no-email", action="store_true", help="remove the e-mail address")
@@ -74,28 +71,24 @@ def add_subscribers_commands(sub: Add, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--all-cases", action="store_true", help="follow every case of the party")
     add_actor_option(p)
-    p.set_defaults(handler=cmd_update)
 
-    p = actions.add_parser("show", parents=[common], help="one subscription in full")
+    p = actions.add("show", cmd_show, help="one subscription in full")
     _selector(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_show)
 
-    p = actions.add_parser("list", parents=[common], help="list subscribers")
+    p = actions.add("list", cmd_list, help="list subscribers")
     p.add_argument("--case", metavar="ID", help="only those limited to this case")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_list)
 
-    p = actions.add_parser(
-        "remove", parents=[common], help="end a subscription (what is still due is cancelled)"
+    p = actions.add(
+        "remove", cmd_remove, help="end a subscription (what is still due is cancelled)"
     )
     _selector(p)
     add_actor_option(p)
-    p.set_defaults(handler=cmd_remove)
 
-    p = actions.add_parser(
+    p = actions.add(
         "import",
-        parents=[common],
+        cmd_import,
         help="register subscribers from a UTF-8 CSV file",
         description="Header row: party,email,phone,events,language and optionally origin, "
         "reference, consent_at, cases (case ids separated by ; or spaces). An empty cell is "
@@ -110,18 +103,16 @@ def add_subscribers_commands(sub: Add, common: argparse.ArgumentParser) -> None:
         help=f"origin of rows without one: {inp.ORIGINS} (default in_person)",
     )
     add_actor_option(p)
-    p.set_defaults(handler=cmd_import)
 
-    p = actions.add_parser(
+    p = actions.add(
         "forget",
-        parents=[common],
+        cmd_forget,
         help="erase a subscriber on request: addresses and message texts removed, anonymised "
         "counts kept; irreversible",
     )
     _selector(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_actor_option(p)
-    p.set_defaults(handler=cmd_forget)
 
 
 def _contact_options(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +16,45 @@ from vopi_obvo.config import Settings, load_settings
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.ops.logsetup import configure_logging
 from vopi_obvo.source.vopi import VopiSource
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class Commands:
+    """Where commands, or a command's actions, are added to `obvo`'s parser: each with the
+    common options (`--config`) and the handler that runs it (cli.build_parser makes the
+    first; `group` and `served` the ones below it)."""
+
+    def __init__(self, sub: Any, common: argparse.ArgumentParser) -> None:
+        self.sub = sub  # argparse's private _SubParsersAction
+        self.common = common
+
+    def add(
+        self, name: str, handler: Handler, *, help: str, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        """One command or action; its own options are added to what this returns."""
+        parser: argparse.ArgumentParser = self.sub.add_parser(
+            name, parents=[self.common], help=help, description=description
+        )
+        parser.set_defaults(handler=handler)
+        return parser
+
+    def group(self, name: str, help: str) -> Commands:
+        """`obvo NAME ACTION`: a command that is only its actions (one must be given)."""
+        parser = self.sub.add_parser(name, help=help)
+        return Commands(
+            parser.add_subparsers(title=f"{name} commands", metavar="ACTION", required=True),
+            self.common,
+        )
+
+    def served(self, name: str, serve: Handler, help: str) -> Commands:
+        """`obvo portal|console`: serves (on `--listen` or `[NAME] listen`) when no action
+        is given; its actions (tokens, staff, …) are added to what this returns."""
+        parser = self.add(name, serve, help=help, description=help)
+        parser.add_argument("--listen", default=None, help=f"HOST:PORT (default: [{name}] listen)")
+        return Commands(
+            parser.add_subparsers(title=f"{name} commands", metavar="ACTION"), self.common
+        )
 
 
 def settings_of(args: argparse.Namespace) -> Settings:

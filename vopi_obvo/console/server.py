@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vopi_obvo.admin.common import (
+    Commands,
     actor_of,
     add_actor_option,
     obvo_engine,
@@ -23,16 +24,13 @@ from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
+def register(commands: Commands) -> None:
     """Add `console` to the `obvo` command line (called from cli.build_parser)."""
     help_text = "the staff's intranet console (HTTP, behind the intranet TLS proxy)"
-    p = sub.add_parser("console", parents=[common], help=help_text, description=help_text)
-    p.add_argument("--listen", default=None, help="HOST:PORT (default: [console] listen)")
-    p.set_defaults(handler=cmd_serve)
-    actions = p.add_subparsers(title="console commands", metavar="ACTION")
-    g = actions.add_parser(
+    actions = commands.served("console", cmd_serve, help_text)
+    g = actions.add(
         "grant",
-        parents=[common],
+        cmd_grant,
         help="let the holder of an employee certificate use the console, in a role",
         description="Grant (or change) access: the certificate must be issued by a CA of "
         "[console] ca_files and be valid now. Granting again changes the role or name.",
@@ -41,17 +39,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--role", required=True, help=ROLES)
     g.add_argument("--name", required=True, help="the staff member's name, as shown and audited")
     add_actor_option(g)
-    g.set_defaults(handler=cmd_grant)
-    r = actions.add_parser(
-        "revoke", parents=[common], help="take a staff member's access away (sessions end too)"
+    r = actions.add(
+        "revoke", cmd_revoke, help="take a staff member's access away (sessions end too)"
     )
     r.add_argument("staff", nargs="?", metavar="ID", help="staff id (as `list` shows)")
     r.add_argument("--certificate", type=Path, metavar="FILE.pem", help="or: their certificate")
     add_actor_option(r)
-    r.set_defaults(handler=cmd_revoke)
-    ls = actions.add_parser("list", parents=[common], help="staff members and their roles")
+    ls = actions.add("list", cmd_list, help="staff members and their roles")
     ls.add_argument("--json", action="store_true", help="print JSON")
-    ls.set_defaults(handler=cmd_list)
 
 
 def read_certificate(path: Path, settings: Any) -> CertificateIdentity:

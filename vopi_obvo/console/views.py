@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.requests import Request
 
+from vopi_obvo.console import notices
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import TEXTS, Translator
@@ -80,13 +81,16 @@ class Views:
         lang = self.console.language(request)
         t = Translator(lang)
         config = self.console.config
+        notice = context.pop("notice", None)
+        if notice is None and signed is not None:  # what the change before this page did
+            waiting = notices.take(self.console, request, signed)
+            notice = waiting.text(t) if waiting is not None else None
 
         def say(error: PageError) -> str:
             return worded(error, lang)
 
         if "errors" in context:
             context["errors"] = [say(e) for e in context["errors"]]
-        notice = context.pop("notice", None)
         html = self.console.templates.get_template(template).render(
             t=t,
             lang=lang,
@@ -110,6 +114,17 @@ class Views:
         )
         return HTMLResponse(html, status_code=status)
 
+    def done(
+        self, request: Request, signed: Signed, path: str, key: str, **values: object
+    ) -> RedirectResponse:
+        """The answer to a form that changed something: 303 to `path`, which says so once."""
+        return self.done_with(request, signed, path, notices.notice(key, **values))
+
+    def done_with(
+        self, request: Request, signed: Signed, path: str, said: notices.Notice
+    ) -> RedirectResponse:
+        return notices.after_change(self.console, request, signed, path, said)
+
     def message(
         self,
         request: Request,
@@ -132,4 +147,5 @@ class Views:
 
 
 def see_other(path: str) -> RedirectResponse:
+    """A redirect that is not the answer to a change (those are notices.after_change)."""
     return RedirectResponse(path, status_code=303)

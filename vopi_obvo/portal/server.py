@@ -4,33 +4,27 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from vopi_obvo.admin.common import settings_of
+from vopi_obvo.admin.common import Commands, settings_of
 from vopi_obvo.errors import ConfigError, ExitCode, InvalidInput
 from vopi_obvo.portal import tokens
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
+def register(commands: Commands) -> None:
     """Add `portal` to the `obvo` command line (called from cli.build_parser)."""
     help_text = "the citizens' self-service portal and API (HTTP, behind a TLS reverse proxy)"
-    p = sub.add_parser("portal", parents=[common], help=help_text, description=help_text)
-    p.add_argument("--listen", default=None, help="HOST:PORT (default: [portal] listen)")
-    p.set_defaults(handler=cmd_serve)
-    actions = p.add_subparsers(title="portal commands", metavar="ACTION")
-    t = actions.add_parser(
+    actions = commands.served("portal", cmd_serve, help_text)
+    t = actions.add(
         "token",
-        parents=[common],
+        cmd_token,
         help="make an API token for a client; prints the token and its [portal] api_tokens line",
     )
     t.add_argument("client", help="the client's name, e.g. koper-portal")
-    t.set_defaults(handler=cmd_token)
-    m = actions.add_parser(
+    actions.add(
         "sipass-metadata",
-        parents=[common],
+        cmd_sipass_metadata,
         help="print this portal's SAML metadata, to register with SI-PASS ([portal.sipass])",
     )
-    m.set_defaults(handler=cmd_sipass_metadata)
 
 
 def cmd_sipass_metadata(args: argparse.Namespace) -> int:

@@ -173,7 +173,7 @@ def test_the_admin_grants_changes_and_revokes_staff_and_each_is_audited(
         {"name": "  Nik   Neznan ", "role": "clerk"},
         files={"certificate": ("nik.pem", certs.unknown.encode(), "application/x-pem-file")},
     )
-    assert granted.status_code == 303, granted.text
+    admin.follow(granted, "Dostop dodeljen.")
     nik = StaffBrowser(console, certs.unknown)
     assert nik.get("/").status_code == 200
     assert "Nik Neznan (referent)" in nik.get("/").text
@@ -181,9 +181,9 @@ def test_the_admin_grants_changes_and_revokes_staff_and_each_is_audited(
     assert grant["actor"] == "Ana Admin (console, staff 1)"
     assert grant["detail"]["role"] == "clerk"
     staff_id = grant["target"].split(":")[1]
-    assert admin.post(f"/osebje/{staff_id}/vloga", {"role": "viewer"}).status_code == 303
+    admin.follow(admin.post(f"/osebje/{staff_id}/vloga", {"role": "viewer"}), "Dostop dodeljen.")
     assert nik.get("/osebje").status_code == 403
-    assert admin.post(f"/osebje/{staff_id}/odvzem").status_code == 303
+    admin.follow(admin.post(f"/osebje/{staff_id}/odvzem"), "Dostop odvzet.")
     # The revoked member's session ends at once, and a new sign-in is refused.
     refused = nik.get("/")
     assert refused.status_code == 403
@@ -200,7 +200,11 @@ def test_bad_grants_change_nothing_and_say_why(
     for data, pem, expected in (
         ({"name": "Rogue", "role": "clerk"}, rogue, "S tem potrdilom se ni mogoče prijaviti: "),
         ({"name": "", "role": "clerk"}, certs.unknown, "Ime in priimek: polje ne sme biti prazno"),
-        ({"name": "Nik", "role": "boss"}, certs.unknown, "Vloga: mora biti ena od vrednosti viewer"),
+        (
+            {"name": "Nik", "role": "boss"},
+            certs.unknown,
+            "Vloga: mora biti ena od vrednosti viewer",
+        ),
         ({"name": "Nik", "role": "clerk"}, "-----BEGIN PRIVATE KEY-----", "zasebni ključ"),
     ):
         reply = admin.post(
@@ -219,9 +223,12 @@ def test_sign_out_ends_the_session(
 ) -> None:
     browser = StaffBrowser(console, certs.viewer)
     out = browser.post("/izpis")
-    assert out.status_code == 200
-    assert "Odjavljeni ste" in out.text
-    assert audit_rows(console_settings, "console.sign_out")
+    assert out.status_code == 303 and out.headers["location"] == "/izpis"
+    assert browser.http.cookies.get(console.console.cookie_name) is None  # the cookie went
+    said = browser.get("/izpis")  # a reload shows this again, and does not sign in
+    assert said.status_code == 200 and "Odjavljeni ste" in said.text
+    assert "set-cookie" not in said.headers
+    assert len(audit_rows(console_settings, "console.sign_")) == 2  # in, out
     assert "set-cookie" in browser.get("/").headers  # a fresh sign-in
 
 

@@ -85,9 +85,11 @@ def test_an_admin_releases_a_storm_and_the_daemon_sends_the_held_messages(
     assert unknown.status_code == 400
     assert "Vrsta dogodka NOPE: te vrste dogodka v pravilih ni (znane so:" in unknown.text
     released = admin.post("/zadrzana/sprosti", {"event_type": "VLOZ"}, token_from="/zadrzana")
-    assert released.status_code == 200
-    assert "vrsta dogodka VLOZ: sproščenih zadržanih obvestil: 3 (pošljejo se zdaj)" in released.text
-    [row] = audit_rows(storm_settings, "notifications.release")
+    assert released.headers["location"] == "/zadrzana"
+    page = admin.follow(released, "Sproščena zadržana obvestila vrste VLOZ: 3; poslana bodo zdaj.")
+    assert "Nevihta te vrste je končana" in page.text
+    assert "Za vrsto VLOZ" not in page.text  # nothing held is left to show
+    [row] = audit_rows(storm_settings, "notifications.release")  # the reload changed nothing
     assert row["actor"] == "Ana Admin (console, staff 1)"
     assert row["target"] == "event_type:VLOZ"
     run_daemon(storm_settings)
@@ -113,7 +115,7 @@ def test_a_clerk_retries_and_cancels_one_notification(
     )
     clerk = StaffBrowser(console, certs.clerk)
     cancelled = clerk.post(f"/obvestila/{first}/preklici", token_from=f"/obvestila/{first}")
-    assert cancelled.status_code == 303
+    clerk.follow(cancelled, "Obvestilo je preklicano in ne bo poslano.")
     again = clerk.post(f"/obvestila/{first}/preklici", token_from=f"/obvestila/{first}")
     assert again.status_code == 400
     assert "preklicati je mogoče le čakajoča, zadržana ali neuspešna obvestila" in again.text
@@ -123,7 +125,7 @@ def test_a_clerk_retries_and_cancels_one_notification(
             (second,),
         )
     retried = clerk.post(f"/obvestila/{second}/ponovi", token_from=f"/obvestila/{second}")
-    assert retried.status_code == 303
+    clerk.follow(retried, "Obvestilo bo poslano znova.")
     statuses = {n["id"]: n["status"] for n in notifications(storm_settings)}
     assert (statuses[first], statuses[second]) == ("cancelled", "pending")
     assert [(r["action"], r["actor"]) for r in audit_rows(storm_settings, "notification.")] == [

@@ -352,21 +352,14 @@ def make_router(console: Console, views: Views) -> APIRouter:
     pages = EventTypePages(console, views)
 
     @router.get("/dogodki")
-    def event_types(request: Request, ok: str = "") -> Response:
-        signed = console.signed(request, Role.VIEWER)
-        t = Translator(console.language(request))
-        notice = t("rules_applied") if ok == "applied" else None
-        return pages.list_page(request, signed, notice=notice)
+    def event_types(request: Request) -> Response:
+        return pages.list_page(request, console.signed(request, Role.VIEWER))
 
     @router.get(TYPE_PAGE + "{code:path}")
-    def event_type(request: Request, code: str, ok: str = "") -> Response:
+    def event_type(request: Request, code: str) -> Response:
         signed = console.signed(request, Role.VIEWER)
         rule, classified = pages.rule_of(code)
-        t = Translator(console.language(request))
-        notice = t("rules_applied") if ok == "applied" else None
-        return pages.edit_page(
-            request, signed, RuleForm.of_rule(rule), classified=classified, notice=notice
-        )
+        return pages.edit_page(request, signed, RuleForm.of_rule(rule), classified=classified)
 
     @router.post(TYPE_PAGE + "{code:path}")
     async def edit(request: Request, code: str) -> Response:

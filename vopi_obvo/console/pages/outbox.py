@@ -12,14 +12,15 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from vopi_obvo.admin import audit, outbox
-from vopi_obvo.admin.cli_held import describe_held
 from vopi_obvo.admin.rules_ops import sms_policy
 from vopi_obvo.admin.timespec import parse_range
 from vopi_obvo.console.context import Console, Signed
+from vopi_obvo.console.notices import Notice
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import Translator
-from vopi_obvo.console.views import PageError, Views, errors_of, see_other
+from vopi_obvo.console.views import PageError, Views, errors_of
 from vopi_obvo.delivery import storm_store
+from vopi_obvo.delivery.storm_store import HeldOutcome
 from vopi_obvo.errors import InvalidInput, ObvoError
 from vopi_obvo.messages.contacts import mask_recipient
 from vopi_obvo.problems import Problem
@@ -70,7 +71,18 @@ def filters_of(
     return outbox.Filters(**values, limit=LIMIT), given, errors
 
 
-def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 - one closure per page
+def held_notice(outcome: HeldOutcome, *, release: bool) -> Notice:
+    """What a decision about held notifications did, as `notifications release|cancel` says."""
+    values = {"code": outcome.event_type, "count": outcome.notifications}
+    if outcome.notifications == 0 and not outcome.storm_ended:
+        return Notice([("held_nothing", values)])
+    texts = [("held_released" if release else "held_cancelled", values)]
+    if outcome.storm_ended:
+        texts.append(("held_storm_ended", {}))
+    return Notice(texts)
+
+
+def make_router(console: Console, views: Views) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/obvestila")
@@ -105,7 +117,6 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         notification_id: int,
         *,
         errors: list[PageError] | None = None,
-        notice: str | None = None,
         status: int = 200,
     ) -> Response:
         with console.engine.connect() as conn:
@@ -131,18 +142,12 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
             if signed.may(Role.CLERK)
             else mask_recipient(row["recipient"]),
             errors=errors or [],
-            notice=notice,
             status=status,
         )
 
     @router.get("/obvestila/{notification_id}")
-    def notification_page(request: Request, notification_id: int, ok: str = "") -> Response:
-        signed = console.signed(request, Role.VIEWER)
-        notices = {"retried": "notification_retried", "cancelled": "notification_cancelled"}
-        t = views.translator(request)
-        return detail(
-            request, signed, notification_id, notice=t(notices[ok]) if ok in notices else None
-        )
+    def notification_page(request: Request, notification_id: int) -> Response:
+        return detail(request, console.signed(request, Role.VIEWER), notification_id)
 
     @router.post("/obvestila/{notification_id}/ponovi")
     def retry(request: Request, notification_id: int, csrf: FormField) -> Response:
@@ -163,7 +168,7 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
                 Problem("retry.not_retried", {"id": i, "problem": why}) for i, why in result.refused
             ]
             return detail(request, signed, notification_id, errors=reasons, status=409)
-        return see_other(f"/obvestila/{notification_id}?ok=retried")
+        return views.done(request, signed, f"/obvestila/{notification_id}", "notification_retried")
 
     @router.post("/obvestila/{notification_id}/preklici")
     def cancel(request: Request, notification_id: int, csrf: FormField) -> Response:
@@ -174,16 +179,14 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
                 outbox.cancel_one(conn, notification_id, signed.actor)
         except InvalidInput as exc:
             return detail(request, signed, notification_id, errors=errors_of(exc), status=400)
-        return see_other(f"/obvestila/{notification_id}?ok=cancelled")
+        return views.done(
+            request, signed, f"/obvestila/{notification_id}", "notification_cancelled"
+        )
 
     # ---- held notifications, by storm ----
 
     def held_page(
-        request: Request,
-        signed: Signed,
-        *,
-        errors: list[PageError] | None = None,
-        notice: PageError | None = None,
+        request: Request, signed: Signed, *, errors: list[PageError] | None = None
     ) -> Response:
         with console.engine.connect() as conn:
             summary = storm_store.held_summary(conn)
@@ -208,7 +211,6 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
             active="/obvestila",
             groups=groups,
             errors=errors or [],
-            notice=notice,
             status=400 if errors else 200,
         )
 
@@ -231,7 +233,7 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
                 )
         except InvalidInput as exc:
             return held_page(request, signed, errors=errors_of(exc))
-        return held_page(request, signed, notice=describe_held(outcome, release=release))
+        return views.done_with(request, signed, "/zadrzana", held_notice(outcome, release=release))
 
     @router.post("/zadrzana/sprosti")
     def release(request: Request, csrf: FormField, event_type: FormField) -> Response:

@@ -15,7 +15,7 @@ from vopi_obvo.console.context import Console
 from vopi_obvo.console.pages.event_types import EventTypePages, unix_newlines
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import Translator
-from vopi_obvo.console.views import Views, see_other
+from vopi_obvo.console.views import Views
 from vopi_obvo.errors import RulesError
 
 MAX_RULES_FILE = 1_048_576
@@ -74,7 +74,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             return pages.confirm_page(
                 request, signed, new_rules, source=source, back=back, notice=t("rules_stale")
             )
-        return see_other(f"{back}?ok=applied")
+        return views.done(request, signed, back, "rules_applied")
 
     @router.get("/dogodki/pravila.toml")
     def export(request: Request) -> Response:

@@ -13,7 +13,7 @@ from vopi_obvo.console import staff
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role, parse_role, staff_name
 from vopi_obvo.console.texts import Translator
-from vopi_obvo.console.views import PageError, Views, errors_of, see_other
+from vopi_obvo.console.views import PageError, Views, errors_of
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.problems import Problem
 from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
@@ -50,7 +50,6 @@ def make_router(console: Console, views: Views) -> APIRouter:
         signed: Signed,
         *,
         errors: list[PageError] | None = None,
-        notice: str | None = None,
         status: int = 200,
     ) -> Response:
         with console.engine.connect() as conn:
@@ -64,16 +63,12 @@ def make_router(console: Console, views: Views) -> APIRouter:
             members=members,
             roles=list(Role),
             errors=errors or [],
-            notice=notice,
             status=status,
         )
 
     @router.get("/osebje")
-    def staff_page(request: Request, ok: str = "") -> Response:
-        signed = console.signed(request, Role.ADMIN)
-        t = Translator(console.language(request))
-        notices = {"granted": "staff_granted_notice", "revoked": "staff_revoked_notice"}
-        return page(request, signed, notice=t(notices[ok]) if ok in notices else None)
+    def staff_page(request: Request) -> Response:
+        return page(request, console.signed(request, Role.ADMIN))
 
     @router.post("/osebje/dodeli")
     def grant(
@@ -97,7 +92,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             return page(request, signed, errors=errors_of(exc), status=400)
         with console.engine.begin() as conn:
             staff.grant(conn, identity, member_name, member_role, signed.actor)
-        return see_other("/osebje?ok=granted")
+        return views.done(request, signed, "/osebje", "staff_granted_notice")
 
     def member_of(staff_id: int, signed: Signed) -> staff.StaffMember:
         with console.engine.connect() as conn:
@@ -120,7 +115,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
                 staff.change_role(conn, member, new_role, signed.actor)
         except InvalidInput as exc:
             return page(request, signed, errors=errors_of(exc), status=400)
-        return see_other("/osebje?ok=granted")
+        return views.done(request, signed, "/osebje", "staff_granted_notice")
 
     @router.post("/osebje/{staff_id}/odvzem")
     def revoke(request: Request, staff_id: int, csrf: FormField) -> Response:
@@ -135,6 +130,6 @@ def make_router(console: Console, views: Views) -> APIRouter:
                 staff.revoke(conn, member.id, signed.actor)
         except InvalidInput as exc:
             return page(request, signed, errors=errors_of(exc), status=400)
-        return see_other("/osebje?ok=revoked")
+        return views.done(request, signed, "/osebje", "staff_revoked_notice")
 
     return router

@@ -19,12 +19,14 @@ from starlette.exceptions import HTTPException
 from vopi_obvo.admin import audit, subscriber_ops, subscriber_store
 from vopi_obvo.admin import subscriber_input as inp
 from vopi_obvo.admin.subscriber_input import SubscriberData
+from vopi_obvo.console import notices
 from vopi_obvo.console.context import Console, Signed
+from vopi_obvo.console.notices import Notice
 from vopi_obvo.console.roles import Role
-from vopi_obvo.console.views import PageError, Views, errors_of, see_other
+from vopi_obvo.console.views import PageError, Views, errors_of
 from vopi_obvo.errors import InvalidInput, ObvoError
 from vopi_obvo.messages.templates import LJUBLJANA
-from vopi_obvo.problems import Problem
+from vopi_obvo.problems import Problem, render
 from vopi_obvo.queries import q
 from vopi_obvo.rules import DEFAULT_LANGUAGE
 from vopi_obvo.subscribers import SubscriberRecord
@@ -216,7 +218,7 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
             )
         except ObvoError as exc:
             return register_page(request, signed, form, errors_of(exc), status=400)
-        return see_other(f"/narocniki/{new_id}/potrdilo")
+        return views.done(request, signed, f"/narocniki/{new_id}/potrdilo", "subscriber_registered")
 
     # ---- one subscriber ----
 
@@ -227,7 +229,6 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         *,
         form: dict[str, str] | None = None,
         errors: Sequence[PageError] | None = None,
-        notice: str | None = None,
         status: int = 200,
     ) -> Response:
         with console.engine.connect() as conn:
@@ -237,18 +238,13 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         return views.render(
             request, "subscriber.html", "subscriber_title", title_values={"party": record.party_id},
             signed=signed, active="/narocniki", s=record, counts=counts, history=history,
-            form=form or form_of(record), errors=errors or [], notice=notice,
+            form=form or form_of(record), errors=errors or [],
             origins=list(inp.Origin), status=status,
         )  # fmt: skip
 
     @router.get("/narocniki/{subscriber_id}")
-    def subscriber(request: Request, subscriber_id: int, ok: str = "") -> Response:
-        signed = console.signed(request, Role.CLERK)
-        t = views.translator(request)
-        notices = {"changed": "subscriber_changed", "unchanged": "subscriber_unchanged"}
-        return subscriber_page(
-            request, signed, subscriber_id, notice=t(notices[ok]) if ok in notices else None
-        )
+    def subscriber(request: Request, subscriber_id: int) -> Response:
+        return subscriber_page(request, console.signed(request, Role.CLERK), subscriber_id)
 
     @router.post("/narocniki/{subscriber_id}/sprememba")
     def change(request: Request, subscriber_id: int, fields: SubscriberFields) -> Response:
@@ -270,7 +266,8 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
             return subscriber_page(
                 request, signed, subscriber_id, form=form, errors=errors_of(exc), status=400
             )
-        return see_other(f"/narocniki/{subscriber_id}?ok={'changed' if changed else 'unchanged'}")
+        said = "subscriber_changed" if changed else "subscriber_unchanged"
+        return views.done(request, signed, f"/narocniki/{subscriber_id}", said)
 
     @router.post("/narocniki/{subscriber_id}/konec")
     def end(request: Request, subscriber_id: int, csrf: FormField) -> Response:
@@ -279,11 +276,9 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         with console.engine.begin() as conn:
             record = record_of(conn, subscriber_id)
             cancelled = subscriber_ops.end(conn, record, signed.actor)
-        t = views.translator(request)
-        return views.render(
-            request, "message_signed.html", "subscriber_ended_title", signed=signed,
-            active="/narocniki",
-            paragraphs=[t("subscriber_ended", party=record.party_id, cancelled=cancelled)],
+        return views.done(
+            request, signed, "/narocniki", "subscriber_ended",
+            party=record.party_id, cancelled=cancelled,
         )  # fmt: skip
 
     @router.post("/narocniki/{subscriber_id}/izbris")
@@ -300,13 +295,9 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
                 request, signed, subscriber_id, errors=[t("erase_not_confirmed")], status=400
             )
         erasure = subscriber_ops.erase(console.engine, record, signed.actor)
-        return views.render(
-            request, "message_signed.html", "subscriber_erased_title", signed=signed,
-            active="/narocniki",
-            paragraphs=[
-                t("subscriber_erased", party=record.party_id, erased=erasure.erased,
-                  cancelled=erasure.cancelled, portal=erasure.portal_identities)
-            ],
+        return views.done(
+            request, signed, "/narocniki", "subscriber_erased", party=record.party_id,
+            erased=erasure.erased, cancelled=erasure.cancelled, portal=erasure.portal_identities,
         )  # fmt: skip
 
     @router.get("/narocniki/{subscriber_id}/potrdilo")
@@ -330,10 +321,17 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         errors: Sequence[PageError] | None = None,
         status: int = 200,
     ) -> Response:
+        t = views.translator(request)
+        # After an import: its summary and the lines it refused (redirected here, so a reload
+        # does not import again).
+        done = notices.take(console, request, signed) if report is None else None
         return views.render(
             request, "subscriber_import.html", "import_title", signed=signed, active="/narocniki",
             report=report, dry_run=dry_run, errors=errors or [], origins=list(inp.Origin),
             columns=inp.COLUMNS, status=status,
+            notice=done.text(t) if done is not None else None,
+            lines=[(p.line, p.problem) for p in report.problems] if report is not None
+            else done.rows if done is not None else None,
         )  # fmt: skip
 
     @router.get("/narocniki/uvoz/")
@@ -374,6 +372,12 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
             )
         except ObvoError as exc:
             return import_page(request, signed, errors=errors_of(exc), dry_run=dry_run, status=400)
-        return import_page(request, signed, report=report, dry_run=dry_run)
+        if dry_run:  # nothing written: the report is the answer
+            return import_page(request, signed, report=report, dry_run=dry_run)
+        counts = {"imported": len(report.imported), "invalid": len(report.problems)}
+        lang = console.language(request)
+        refused = [(p.line, render(p.problem, lang)) for p in report.problems]
+        said = Notice([("import_summary", counts)], refused)
+        return views.done_with(request, signed, "/narocniki/uvoz/", said)
 
     return router
