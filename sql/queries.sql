@@ -306,6 +306,7 @@ WITH due AS (
     WHERE status = 'pending' AND next_attempt_at <= now() AND channel = ANY(:channels)
     -- Oldest due first; within the same due time (a backlog, a storm released at once) key
     -- events before notify events.
+    -- The index notifications_claim_order has this order: the LIMIT rows are read off it.
     ORDER BY next_attempt_at, event_kind = 'key' DESC, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
@@ -313,22 +314,24 @@ WITH due AS (
 UPDATE notifications AS n
 SET status = 'sending', claimed_by = :worker_id, claimed_at = now(),
     attempts = n.attempts + 1, updated_at = now()
-FROM due WHERE n.id = due.id
+-- An array, so the rows are updated by primary key whatever the planner thinks of the table.
+WHERE n.id = ANY(ARRAY(SELECT id FROM due))
 RETURNING n.id, n.channel, n.recipient, n.subject, n.body, n.attempts, n.event_kind,
           n.source_event_id, n.subscriber_id, n.language, n.body_html
 
--- name: record_attempt
--- One delivery attempt and its outcome.
-INSERT INTO notification_attempts
-    (notification_id, attempt, worker_id, started_at, outcome, error, provider_id)
-VALUES (:notification_id, :attempt, :worker_id, :started_at, :outcome, :error, :provider_id)
-
 -- name: mark_sent
--- Sent. Also accepted when the claim was taken back meanwhile: it was sent, do not send again.
-UPDATE notifications
-SET status = 'sent', sent_at = now(), provider_id = :provider_id, last_error = NULL,
-    claimed_by = NULL, updated_at = now()
-WHERE id = :id AND status IN ('sending', 'pending')
+-- Sent, with its attempt row, in one statement (each outcome is one statement: the dispatcher
+-- writes them in autocommit). Also accepted when the claim was taken back meanwhile: it was
+-- sent, do not send again.
+WITH sent AS (
+    UPDATE notifications
+    SET status = 'sent', sent_at = now(), provider_id = :provider_id, last_error = NULL,
+        claimed_by = NULL, updated_at = now()
+    WHERE id = :id AND status IN ('sending', 'pending')
+)
+INSERT INTO notification_attempts
+    (notification_id, attempt, worker_id, started_at, outcome, provider_id)
+VALUES (:id, :attempt, :worker_id, :started_at, 'sent', :provider_id)
 
 -- name: mark_sent_many
 -- Several messages their providers accepted, in one statement: each sent (also when its
@@ -348,21 +351,38 @@ WITH marks AS (
 INSERT INTO notification_attempts
     (notification_id, attempt, worker_id, started_at, outcome, provider_id)
 SELECT id, attempt, CAST(:worker_id AS text), started_at, 'sent', provider_id FROM marks
-WHERE NOT EXISTS (
-    SELECT 1 FROM notification_attempts AS a
-    WHERE a.notification_id = marks.id AND a.attempt = marks.attempt AND a.outcome = 'sent'
-      AND a.worker_id = CAST(:worker_id AS text)
-)
+-- A subquery per mark, not NOT EXISTS: an anti-join may be planned as a scan of all attempts
+-- (a plan made while the table was small is kept by the prepared statement as it grows).
+WHERE (SELECT 1 FROM notification_attempts AS a
+       WHERE a.notification_id = marks.id AND a.attempt = marks.attempt
+         AND a.outcome = 'sent' AND a.worker_id = CAST(:worker_id AS text)
+       LIMIT 1) IS NULL
 
 -- name: schedule_retry
--- A temporary failure: try again later.
-UPDATE notifications
-SET status = 'pending', next_attempt_at = now() + make_interval(secs => :delay),
-    last_error = :error, claimed_by = NULL, updated_at = now()
-WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
+-- A temporary failure: try again later; with its attempt row, in one statement.
+WITH retried AS (
+    UPDATE notifications
+    SET status = 'pending', next_attempt_at = now() + make_interval(secs => :delay),
+        last_error = :error, claimed_by = NULL, updated_at = now()
+    WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
+)
+INSERT INTO notification_attempts
+    (notification_id, attempt, worker_id, started_at, outcome, error)
+VALUES (:id, :attempt, :worker_id, :started_at, 'retry', :error)
+
+-- name: fail_attempt
+-- A permanent failure, or the last attempt failed; with its attempt row, in one statement.
+WITH failed AS (
+    UPDATE notifications
+    SET status = 'failed', last_error = :error, claimed_by = NULL, updated_at = now()
+    WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
+)
+INSERT INTO notification_attempts
+    (notification_id, attempt, worker_id, started_at, outcome, error)
+VALUES (:id, :attempt, :worker_id, :started_at, 'failed', :error)
 
 -- name: mark_failed
--- A permanent failure, or the last attempt failed.
+-- Failed without an attempt row of its own (its outcome could not be recorded).
 UPDATE notifications
 SET status = 'failed', last_error = :error, claimed_by = NULL, updated_at = now()
 WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
@@ -393,13 +413,19 @@ WITH back AS (
 SELECT id FROM back
 
 -- name: postpone_uncounted
--- A configuration error of OBVO's own (the SMTP server refuses our sender or credentials):
--- not an attempt at the citizen's address, so it does not count towards max_attempts.
-UPDATE notifications
-SET status = 'pending', attempts = greatest(attempts - 1, 0),
-    next_attempt_at = now() + make_interval(secs => :delay), last_error = :error,
-    claimed_by = NULL, updated_at = now()
-WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
+-- Not the citizen's failure: a configuration error of OBVO's own (the SMTP server refuses our
+-- sender or credentials) or a provider asking us to slow down. Not counted towards
+-- max_attempts; its attempt row notes it (`retry`), in the same statement.
+WITH postponed AS (
+    UPDATE notifications
+    SET status = 'pending', attempts = greatest(attempts - 1, 0),
+        next_attempt_at = now() + make_interval(secs => :delay), last_error = :error,
+        claimed_by = NULL, updated_at = now()
+    WHERE id = :id AND status = 'sending' AND claimed_by = :worker_id
+)
+INSERT INTO notification_attempts
+    (notification_id, attempt, worker_id, started_at, outcome, error)
+VALUES (:id, :attempt, :worker_id, :started_at, 'retry', :attempt_error)
 
 -- name: register_worker
 -- A process announces itself, and says it lives: an upsert, so a row forgotten during a long

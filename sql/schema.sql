@@ -835,6 +835,12 @@ CREATE INDEX notification_attempts_notification ON obvo.notification_attempts US
 CREATE INDEX notifications_case ON obvo.notifications USING btree (case_id, created_at) WHERE (case_id IS NOT NULL);
 
 --
+-- Name: notifications_claim_order; Type: INDEX; Schema: obvo; Owner: -
+--
+
+CREATE INDEX notifications_claim_order ON obvo.notifications USING btree (next_attempt_at, ((event_kind = 'key'::text)) DESC, id) WHERE (status = 'pending'::text);
+
+--
 -- Name: notifications_coalesced_into; Type: INDEX; Schema: obvo; Owner: -
 --
 
@@ -845,12 +851,6 @@ CREATE INDEX notifications_coalesced_into ON obvo.notifications USING btree (coa
 --
 
 CREATE INDEX notifications_created ON obvo.notifications USING btree (created_at);
-
---
--- Name: notifications_due; Type: INDEX; Schema: obvo; Owner: -
---
-
-CREATE INDEX notifications_due ON obvo.notifications USING btree (next_attempt_at) WHERE (status = 'pending'::text);
 
 --
 -- Name: notifications_event_type; Type: INDEX; Schema: obvo; Owner: -
@@ -1053,4 +1053,5 @@ INSERT INTO obvo.schema_migrations (version, name) VALUES
     (9, 'worker_liveness'),
     (10, 'console'),
     (11, 'sipass'),
-    (12, 'console_gaps');
+    (12, 'console_gaps'),
+    (13, 'claim_order');

@@ -56,11 +56,13 @@ def make_senders(settings: Settings, wait: Wait = sleep_then_go) -> dict[str, Se
 class CycleResult:
     poll: PollResult | None
     dispatch: DispatchResult
+    polled: bool = True  # False: no poll was due (a backlog being sent; Service.poll_due)
 
     @property
     def more_work(self) -> bool:
         polled_full = self.poll is not None and self.poll.batch_full
-        return polled_full or self.dispatch.claimed > 0
+        # A round without a poll is never the last one: the next round polls.
+        return polled_full or self.dispatch.claimed > 0 or not self.polled
 
 
 def _reading(settings: Settings) -> tuple[str, str, str]:
@@ -109,6 +111,8 @@ class Service:
         self._ping_every = 1.0 if watchdog is None else min(1.0, watchdog / 2)
         self._last_ping = 0.0
         self._last_beat = -math.inf
+        self._last_poll = -math.inf
+        self._poll_now = True
         self._last_problem: str | None = None
         self._last_snapshot = -STATUS_EVERY
         self.lag: health.Lag | None = None  # the latest measurement, for STATUS=
@@ -224,11 +228,26 @@ class Service:
 
     # ---- the loop ----
 
+    def poll_due(self) -> bool:
+        """While a backlog is being sent, VOPI is read every `poll_interval`, not before every
+        claim: a round sends one claim (a few dozen messages), and a poll is a dozen round
+        trips to the databases whose new events would wait behind the backlog anyway. At once
+        again after a full batch (more to read), and when a round claimed nothing, so a quiet
+        daemon reads as before and new events still start at most one poll_interval late."""
+        interval = self.settings.source.poll_interval
+        return self._poll_now or time.monotonic() - self._last_poll >= interval
+
     def cycle(self) -> CycleResult:
         self.heartbeat()
-        poll = self.poller.poll_once() if self._hold_poller_lock() else None
+        polled = self.poll_due()
+        poll = None
+        if polled:
+            self._last_poll = time.monotonic()
+            if self._hold_poller_lock():
+                poll = self.poller.poll_once()
         dispatch = self.dispatcher.dispatch_once()
-        return CycleResult(poll, dispatch)
+        self._poll_now = (poll is not None and poll.batch_full) or dispatch.claimed == 0
+        return CycleResult(poll, dispatch, polled)
 
     def run(self, *, once: bool = False, max_seconds: float | None = None) -> None:
         """Work until stopped (or, with once, until nothing is due now)."""
@@ -256,6 +275,7 @@ class Service:
         if not once:
             scheduler.start()
         self._errors = 0
+        self._poll_now = True  # every run starts with a poll
         try:
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() >= deadline:

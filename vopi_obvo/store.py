@@ -171,32 +171,27 @@ def claim_due(
     return claimed
 
 
-def record_attempt(
-    conn: sa.Connection,
-    item: ClaimedNotification,
-    *,
-    worker_id: str,
-    started_at: dt.datetime,
-    outcome: str,
-    error: str | None = None,
-    provider_id: str | None = None,
-) -> None:
-    conn.execute(
-        q("record_attempt"),
-        {
-            "notification_id": item.id,
-            "attempt": item.attempts,
-            "worker_id": worker_id,
-            "started_at": started_at,
-            "outcome": outcome,
-            "error": error,
-            "provider_id": provider_id,
-        },
-    )
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a claimed notification: its outcome is written with an attempt row naming
+    it, in the same statement."""
+
+    notification_id: int
+    attempt: int
+    worker_id: str
+    started_at: dt.datetime
+
+    def params(self) -> dict[str, object]:
+        return {
+            "id": self.notification_id,
+            "attempt": self.attempt,
+            "worker_id": self.worker_id,
+            "started_at": self.started_at,
+        }
 
 
-def mark_sent(conn: sa.Connection, notification_id: int, provider_id: str | None) -> None:
-    conn.execute(q("mark_sent"), {"id": notification_id, "provider_id": provider_id})
+def mark_sent(conn: sa.Connection, attempt: Attempt, provider_id: str | None) -> None:
+    conn.execute(q("mark_sent"), attempt.params() | {"provider_id": provider_id})
 
 
 @dataclass(frozen=True)
@@ -224,16 +219,16 @@ def mark_sent_many(conn: sa.Connection, worker_id: str, marks: Sequence[SentMark
         )
 
 
-def schedule_retry(
-    conn: sa.Connection, notification_id: int, worker_id: str, delay: float, error: str
-) -> None:
-    conn.execute(
-        q("schedule_retry"),
-        {"id": notification_id, "worker_id": worker_id, "delay": delay, "error": error},
-    )
+def schedule_retry(conn: sa.Connection, attempt: Attempt, delay: float, error: str) -> None:
+    conn.execute(q("schedule_retry"), attempt.params() | {"delay": delay, "error": error})
+
+
+def fail_attempt(conn: sa.Connection, attempt: Attempt, error: str) -> None:
+    conn.execute(q("fail_attempt"), attempt.params() | {"error": error})
 
 
 def mark_failed(conn: sa.Connection, notification_id: int, worker_id: str, error: str) -> None:
+    """Failed without an attempt row (when the outcome itself could not be written)."""
     conn.execute(q("mark_failed"), {"id": notification_id, "worker_id": worker_id, "error": error})
 
 
@@ -252,11 +247,12 @@ def abandon_claims(conn: sa.Connection, worker_id: str, ids: Sequence[int], erro
 
 
 def postpone_uncounted(
-    conn: sa.Connection, notification_id: int, worker_id: str, delay: float, error: str
+    conn: sa.Connection, attempt: Attempt, delay: float, error: str, attempt_error: str
 ) -> None:
+    """Back to pending without counting the attempt (OBVO's configuration, throttling)."""
     conn.execute(
         q("postpone_uncounted"),
-        {"id": notification_id, "worker_id": worker_id, "delay": delay, "error": error},
+        attempt.params() | {"delay": delay, "error": error, "attempt_error": attempt_error},
     )
 
 

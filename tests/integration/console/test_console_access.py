@@ -87,6 +87,14 @@ PAGES = [
     ("GET", "/zadrzana", "viewer"),
     ("GET", "/revizija", "viewer"),
     ("GET", "/revizija.csv", "viewer"),
+    ("GET", "/revizija?outcome=refused&until=2h", "viewer"),
+    ("GET", "/obvestila/1", "viewer"),
+    ("GET", "/dogodki", "viewer"),
+    ("GET", "/dogodki/vrsta/VLOZ", "viewer"),
+    ("GET", "/dogodki/pravila.toml", "viewer"),
+    ("POST", "/dogodki/vrsta/VLOZ", "admin"),
+    ("POST", "/dogodki/sms/VLOZ", "admin"),
+    ("POST", "/dogodki/uvoz", "admin"),
     ("GET", "/narocniki", "clerk"),
     ("GET", "/narocniki/nov", "clerk"),
     ("GET", "/narocniki/uvoz/", "clerk"),
@@ -181,7 +189,7 @@ def test_the_admin_grants_changes_and_revokes_staff_and_each_is_audited(
     assert grant["actor"] == "Ana Admin (console, staff 1)"
     assert grant["detail"]["role"] == "clerk"
     staff_id = grant["target"].split(":")[1]
-    admin.follow(admin.post(f"/osebje/{staff_id}/vloga", {"role": "viewer"}), "Dostop dodeljen.")
+    admin.follow(admin.post(f"/osebje/{staff_id}/vloga", {"role": "viewer"}), "Vloga spremenjena.")
     assert nik.get("/osebje").status_code == 403
     admin.follow(admin.post(f"/osebje/{staff_id}/odvzem"), "Dostop odvzet.")
     # The revoked member's session ends at once, and a new sign-in is refused.

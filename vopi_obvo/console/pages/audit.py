@@ -1,5 +1,6 @@
-"""The audit trail (read only): filters by actor, action (or a family such as `subscriber`),
-target and time (since, until), as `obvo audit` takes them, and the same selection as CSV."""
+"""The audit trail (read only): filters by source, outcome, actor, action (or a family such as
+`subscriber`), target and time (since, until), as `obvo audit` takes them, and the same
+selection as CSV."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from vopi_obvo.problems import Problem
 
 PAGE_LIMIT = 200
 CSV_LIMIT = 100_000
-FIELDS = ("source", "actor", "action", "target", "since", "until")
+FIELDS = ("source", "outcome", "actor", "action", "target", "since", "until")
+OUTCOMES = ("ok", "refused")  # as `obvo audit --outcome`: allowed, or refused (sign-ins, …)
 SINCE = Problem("field.since")  # the time filters as problems name them: the form's labels
 UNTIL = Problem("field.until")
 
@@ -45,6 +47,12 @@ def selection(
         else:
             sources = ", ".join(audit.SOURCES)
             errors.append(t("filter_source_invalid", value=given["source"], sources=sources))
+    if given["outcome"]:
+        if given["outcome"] in OUTCOMES:
+            filters["outcome"] = given["outcome"]
+        else:
+            outcomes = ", ".join(OUTCOMES)
+            errors.append(t("filter_outcome_invalid", value=given["outcome"], outcomes=outcomes))
     try:
         filters["since"], filters["until"] = parse_range(
             given["since"] or None, given["until"] or None, (SINCE, UNTIL)
@@ -98,6 +106,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             errors=errors,
             limit=PAGE_LIMIT,
             sources=audit.SOURCES,
+            outcomes=OUTCOMES,
             query=request.url.query,
             dumps=lambda d: json.dumps(dict(d), ensure_ascii=False, sort_keys=True),
             status=400 if errors else 200,

@@ -24,6 +24,7 @@ from vopi_obvo.delivery.storm_store import HeldOutcome
 from vopi_obvo.errors import InvalidInput, ObvoError
 from vopi_obvo.messages.contacts import mask_recipient
 from vopi_obvo.problems import Problem
+from vopi_obvo.queries import q
 
 FormField = Annotated[str, Form()]
 LIMIT = 200
@@ -94,6 +95,8 @@ def make_router(console: Console, views: Views) -> APIRouter:
             if not errors:
                 rows = outbox.listed(conn, filters)
             held = storm_store.held_summary(conn)
+            # The filter's suggestions; a type no rule knows any more can still be typed.
+            types = [r.code for r in conn.execute(q("list_event_types"))]
         return views.render(
             request,
             "outbox.html",
@@ -106,6 +109,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             statuses=outbox.STATUSES,
             channels=outbox.CHANNELS,
             held=held,
+            event_types=types,
             limit=LIMIT,
             mask=mask_recipient,
             status=400 if errors else 200,

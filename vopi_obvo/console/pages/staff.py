@@ -115,7 +115,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
                 staff.change_role(conn, member, new_role, signed.actor)
         except InvalidInput as exc:
             return page(request, signed, errors=errors_of(exc), status=400)
-        return views.done(request, signed, "/osebje", "staff_granted_notice")
+        return views.done(request, signed, "/osebje", "staff_role_notice")
 
     @router.post("/osebje/{staff_id}/odvzem")
     def revoke(request: Request, staff_id: int, csrf: FormField) -> Response:
