@@ -13,12 +13,6 @@ from tests.console_support import ConsoleServer, StaffBrowser, StaffCertificates
 from tests.portal_support import CERT_HEADER, Pki, nginx_header
 from vopi_obvo.config import Settings
 
-pki = cs.pki
-certs = cs.certs
-console_settings = cs.console_settings
-console = cs.console
-close_staff_browsers = cs.close_staff_browsers
-
 
 def test_without_a_certificate_the_page_explains_how_to_sign_in(console: ConsoleServer) -> None:
     with console.client() as http:

@@ -20,10 +20,6 @@ from tests.support import SmtpServer, Vopi
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 
-pki = cs.pki
-certs = cs.certs
-close_staff_browsers = cs.close_staff_browsers
-
 
 @pytest.fixture
 def storm_settings(

@@ -12,17 +12,10 @@ from html.parser import HTMLParser
 
 import psycopg
 
-from tests import console_support as cs
 from tests.console_support import ConsoleServer, StaffBrowser, StaffCertificates
 from tests.integration.console.test_console_overview import add_notifications
 from tests.support import Vopi
 from vopi_obvo.config import Settings
-
-pki = cs.pki
-certs = cs.certs
-console_settings = cs.console_settings
-console = cs.console
-close_staff_browsers = cs.close_staff_browsers
 
 CONTROLS = {"input", "select", "textarea"}
 UNLABELLED = {"hidden", "submit", "button"}
