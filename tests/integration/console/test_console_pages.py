@@ -221,4 +221,5 @@ def test_the_outbox_pages_on_past_its_newest_200_without_losing_ties(
     following = listed(viewer.get(link).text)
     assert len(following) == 60 and max(following) < min(listed(sent))
     bad = viewer.get("/obvestila?before=last")
-    assert bad.status_code == 400 and "mora biti številka obvestila, ne »last«" in html.unescape(bad.text)
+    assert bad.status_code == 400
+    assert "mora biti številka obvestila, ne »last«" in html.unescape(bad.text)
