@@ -550,7 +550,15 @@ VALUES (:actor, :action, :target, CAST(:detail AS jsonb))
 -- name: list_audit
 -- `obvo audit` and the console's audit page: the administrative log and the portal's in one
 -- trail, newest first, optionally one source; an action filter `subscriber` also matches
--- `subscriber.add`; a portal row's target is its subscriber, else its party.
+-- `subscriber.add`; a portal row's target is its subscriber, else its party. :before_source
+-- and :before_id (an entry) page on to the entries listed after it, in the same order.
+WITH mark AS (
+    SELECT at FROM audit_log
+    WHERE CAST(:before_source AS text) = 'admin' AND id = CAST(:before_id AS bigint)
+    UNION ALL
+    SELECT at FROM portal_audit
+    WHERE CAST(:before_source AS text) = 'portal' AND id = CAST(:before_id AS bigint)
+)
 SELECT source, id, at, actor, action, outcome, target, peer, detail FROM (
     SELECT 'admin' AS source, id, at, actor, action, 'ok' AS outcome, target,
            NULL::text AS peer, detail
@@ -568,6 +576,11 @@ WHERE (CAST(:source AS text) IS NULL OR source = CAST(:source AS text))
        OR action LIKE CAST(:action AS text) || '.%')
   AND (CAST(:target AS text) IS NULL OR target = CAST(:target AS text))
   AND (CAST(:outcome AS text) IS NULL OR outcome = CAST(:outcome AS text))
+  AND (CAST(:before_id AS bigint) IS NULL
+       OR (at <= (SELECT at FROM mark)
+           AND (at < (SELECT at FROM mark)
+                OR source > CAST(:before_source AS text)
+                OR (source = CAST(:before_source AS text) AND id < CAST(:before_id AS bigint)))))
 ORDER BY at DESC, source, id DESC
 LIMIT :limit
 

@@ -92,10 +92,11 @@ def entries(
     action: str | None = None,
     target: str | None = None,
     outcome: str | None = None,
+    before: tuple[str, int] | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
     """Both trails (or one `source`), newest first, each filter optional (`since` included,
-    `until` excluded)."""
+    `until` excluded); `before` (source, id): the entries listed after that one."""
     rows = conn.execute(
         q("list_audit"),
         {
@@ -106,6 +107,8 @@ def entries(
             "action": action,
             "target": target,
             "outcome": outcome,
+            "before_source": before[0] if before else None,
+            "before_id": before[1] if before else None,
             "limit": limit,
         },
     )

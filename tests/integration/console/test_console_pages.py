@@ -223,3 +223,63 @@ def test_the_outbox_pages_on_past_its_newest_200_without_losing_ties(
     bad = viewer.get("/obvestila?before=last")
     assert bad.status_code == 400
     assert "mora biti številka obvestila, ne »last«" in html.unescape(bad.text)
+
+
+def test_the_audit_pages_on_past_its_newest_200_across_both_trails(
+    console: ConsoleServer, console_settings: Settings, certs: StaffCertificates
+) -> None:
+    with psycopg.connect(console_settings.database.url, autocommit=True) as conn:
+        # One moment's 150 staff entries and 150 portal entries (ties across both trails),
+        # and older ones of each.
+        conn.execute(
+            "INSERT INTO obvo.audit_log (at, actor, action)"
+            " SELECT CASE WHEN g <= 150 THEN '2026-11-30 10:00+01'::timestamptz"
+            " ELSE '2026-11-29 10:00+01'::timestamptz - g * interval '1 minute' END,"
+            " 'c', 'rules.apply' FROM generate_series(1, 170) AS g"
+        )
+        conn.execute(
+            "INSERT INTO obvo.portal_audit (at, actor, action, outcome, party_id)"
+            " SELECT CASE WHEN g <= 150 THEN '2026-11-30 10:00+01'::timestamptz"
+            " ELSE '2026-11-28 10:00+01'::timestamptz END,"
+            " 'identity:1', 'sign_in', 'ok', '7' FROM generate_series(1, 160) AS g"
+        )
+        # (the staff's own grants came first: ids go on from theirs)
+        found = conn.execute("SELECT min(id) FROM obvo.audit_log WHERE actor = 'c'").fetchone()
+        assert found is not None
+        first = int(found[0])
+    viewer = StaffBrowser(console, certs.viewer)
+    until = "until=2026-12-01T00%3A00"  # not the sign-ins of this test
+
+    def entries(text: str) -> list[tuple[str, str]]:
+        return re.findall(r"<tr><td>(osebje|portal) (\d+)</td>", text)
+
+    def older_link(text: str) -> str | None:
+        found = re.search(r'<a href="([^"]+)" rel="next">', text)
+        return html.unescape(found.group(1)) if found else None
+
+    seen: list[str] = []
+    path: str | None = f"/revizija?{until}"
+    pages = 0
+    while path is not None:
+        page = viewer.get(path)
+        assert page.status_code == 200, page.text[:500]
+        seen += [f"{source} {n}" for source, n in entries(page.text)]
+        pages += 1
+        path = older_link(page.text)
+        assert ("Najnovejši vnosi" in page.text) == (pages > 1)
+        # The export is the whole selection from any page.
+        assert f'href="/revizija.csv?{until.replace("&", "&amp;")}"' in page.text
+    assert pages == 2 and len(seen) == len(set(seen)) == 330
+    # The tie first: staff entries before portal ones, each newest id first; then the older.
+    expected = (
+        [f"osebje {first + n - 1}" for n in range(150, 0, -1)]
+        + [f"portal {n}" for n in range(150, 0, -1)]
+        + [f"osebje {first + n - 1}" for n in range(151, 171)]
+        + [f"portal {n}" for n in range(160, 150, -1)]
+    )
+    assert seen == expected
+    portal = viewer.get(f"/revizija?{until}&source=portal").text
+    assert older_link(portal) is None  # 160 entries: one page
+    bad = viewer.get("/revizija?before=12")
+    assert bad.status_code == 400
+    assert "mora biti vir in številka vnosa (admin:12), ne »12«" in html.unescape(bad.text)

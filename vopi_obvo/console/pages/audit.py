@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -24,7 +25,7 @@ from vopi_obvo.problems import Problem
 
 PAGE_LIMIT = 200
 CSV_LIMIT = 100_000
-FIELDS = ("source", "outcome", "actor", "action", "target", "since", "until")
+FIELDS = ("source", "outcome", "actor", "action", "target", "since", "until", "before")
 OUTCOMES = ("ok", "refused")  # as `obvo audit --outcome`: allowed, or refused (sign-ins, …)
 SINCE = Problem("field.since")  # the time filters as problems name them: the form's labels
 UNTIL = Problem("field.until")
@@ -53,6 +54,12 @@ def selection(
         else:
             outcomes = ", ".join(OUTCOMES)
             errors.append(t("filter_outcome_invalid", value=given["outcome"], outcomes=outcomes))
+    if given["before"]:
+        kind, _, number = given["before"].partition(":")
+        if kind in audit.SOURCES and number.isdigit():
+            filters["before"] = (kind, int(number))
+        else:
+            errors.append(t("filter_before_entry_invalid", value=given["before"]))
     try:
         filters["since"], filters["until"] = parse_range(
             given["since"] or None, given["until"] or None, (SINCE, UNTIL)
@@ -60,6 +67,22 @@ def selection(
     except InvalidInput as exc:
         errors.extend(errors_of(exc))
     return given, filters, errors
+
+
+def page_links(given: dict[str, str], found: list[audit.AuditEntry]) -> dict[str, str | None]:
+    """The CSV of the whole selection, the next page (after its last entry, same filters) and
+    the first page."""
+    kept = {k: v for k, v in given.items() if v and k != "before"}
+    query = f"?{urlencode(kept)}" if kept else ""
+    older = None
+    if len(found) == PAGE_LIMIT:
+        last = found[-1]
+        older = "/revizija?" + urlencode({**kept, "before": f"{last.source}:{last.id}"})
+    return {
+        "csv": "/revizija.csv" + query,
+        "older": older,
+        "newest": "/revizija" + query if given["before"] else None,
+    }
 
 
 def as_csv(found: Sequence[audit.AuditEntry]) -> str:
@@ -107,7 +130,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             limit=PAGE_LIMIT,
             sources=audit.SOURCES,
             outcomes=OUTCOMES,
-            query=request.url.query,
+            pages=page_links(given, found),
             dumps=lambda d: json.dumps(dict(d), ensure_ascii=False, sort_keys=True),
             status=400 if errors else 200,
         )
@@ -116,6 +139,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
     def audit_csv(request: Request) -> Response:
         console.signed(request, Role.VIEWER)
         _, filters, errors = selection(request, views.translator(request))
+        filters.pop("before", None)  # the export is the whole selection, not from one page on
         if errors:
             raise HTTPException(400, views.worded(request, errors[0]))
         return Response(
