@@ -10,13 +10,18 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
+import tomli_w
 
 from tests.conftest import ON_EVERY_ENGINE
 from tests.support import EXAMPLE_CONFIG, EXAMPLE_RULES, SmsGateway, SmtpServer, Vopi, wait_for
@@ -79,6 +84,55 @@ class Deployment:
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    def set_section(self, section: str, **values: object) -> None:
+        """The deployer edits one section of the configuration file."""
+        document = tomllib.loads(self.config.read_text(encoding="utf-8"))
+        document.setdefault(section, {}).update(values)
+        self.config.write_text(tomli_w.dumps(document), encoding="utf-8")
+
+    @contextmanager
+    def serving(self, command: str, port: int) -> Iterator[Served]:
+        """`obvo COMMAND` (portal, console) started and answering /healthz on loopback `port`;
+        on the way out it gets SIGTERM, and its output and exit code are in the Served."""
+        served = Served(f"http://127.0.0.1:{port}", self.start(command))
+        try:
+            served.wait_until_healthy(command)
+            yield served
+        finally:
+            served.stop()
+
+
+@dataclass
+class Served:
+    """An installed web command running as a subprocess (Deployment.serving)."""
+
+    base: str
+    process: subprocess.Popen[str]
+    output: str = ""
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(self.base + "/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def wait_until_healthy(self, command: str) -> None:
+        # Generous: on a loaded CI machine the imports alone can take many seconds.
+        wait_for(lambda: self.process.poll() is not None or self.healthy(), timeout=90)
+        assert self.process.poll() is None, f"obvo {command} exited early"
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.output, _ = self.process.communicate(timeout=30)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def events(self) -> set[str]:
+        """The `event` of every JSON log line it wrote."""
+        return {line["event"] for line in _json_lines(self.output)}
 
 
 @pytest.fixture

@@ -5,42 +5,27 @@ refused naming each key, and the installed command serving the console until SIG
 from __future__ import annotations
 
 import json
-import signal
-import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
-import tomli_w
 
 from tests import portal_support as ps
+from tests.acceptance import test_cli as cli_tests
 from tests.acceptance.test_cli import Deployment
 from tests.console_support import SESSION_SECRET, staff_certificates
 from tests.portal_support import CERT_HEADER, nginx_header
-from tests.support import SmsGateway, SmtpServer, free_port, wait_for
+from tests.support import free_port
 
 pki = ps.pki
-
-
-@pytest.fixture
-def deployment(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer, sms_gateway: SmsGateway
-) -> Deployment:
-    return Deployment(tmp_path, database_url, smtp_server, sms_gateway)
-
-
-def set_console(deployment: Deployment, **values: object) -> None:
-    """The deployer edits the [console] section of the example configuration."""
-    document = tomllib.loads(deployment.config.read_text(encoding="utf-8"))
-    document.setdefault("console", {}).update(values)
-    deployment.config.write_text(tomli_w.dumps(document), encoding="utf-8")
+deployment = cli_tests.deployment
 
 
 def test_grant_list_and_revoke_from_the_command_line(
     deployment: Deployment, pki: ps.Pki, tmp_path: Path
 ) -> None:
     assert deployment.run("migrate").returncode == 0
-    set_console(deployment, ca_files=[str(pki.ca_file)])
+    deployment.set_section("console", ca_files=[str(pki.ca_file)])
     certs = staff_certificates(pki)
     files = {}
     for name in ("admin", "expired", "forged"):
@@ -84,7 +69,7 @@ def test_grant_list_and_revoke_from_the_command_line(
 
 
 def test_a_bad_console_section_is_refused_naming_each_key(deployment: Deployment) -> None:
-    set_console(deployment, listen="127.0.0.1:8080", trusted_proxies=["10.0.0.300"])
+    deployment.set_section("console", listen="127.0.0.1:8080", trusted_proxies=["10.0.0.300"])
     result = deployment.run("console")
     assert result.returncode == 78
     for expected in (
@@ -102,7 +87,7 @@ def test_the_installed_command_serves_the_console_until_sigterm(
 ) -> None:
     assert deployment.run("migrate").returncode == 0
     port = free_port()
-    set_console(deployment, listen=f"127.0.0.1:{port}", ca_files=[str(pki.ca_file)])
+    deployment.set_section("console", listen=f"127.0.0.1:{port}", ca_files=[str(pki.ca_file)])
     deployment.env["OBVO_CONSOLE_SESSION_SECRET"] = SESSION_SECRET
     certs = staff_certificates(pki)
     pem = tmp_path / "viewer.pem"
@@ -111,26 +96,11 @@ def test_the_installed_command_serves_the_console_until_sigterm(
         "console", "grant", "--certificate", str(pem), "--role", "viewer", "--name", "Vida"
     )
     assert granted.returncode == 0, granted.stderr
-    process = deployment.start("console")
-    try:
-        base = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(base + "/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(lambda: process.poll() is not None or healthy(), timeout=90)
-        assert process.poll() is None, "obvo console exited early"
-        page = httpx.get(base + "/", headers={CERT_HEADER: nginx_header(certs.viewer)})
+    with deployment.serving("console", port) as console:
+        page = httpx.get(console.base + "/", headers={CERT_HEADER: nginx_header(certs.viewer)})
         assert page.status_code == 200
         assert "Vida (pregledovalec)" in page.text
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, output
-    events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
-    assert {"console.started", "console.signed_in", "console.request", "console.stopped"} <= set(
-        events
+    assert console.returncode == 0, console.output
+    assert {"console.started", "console.signed_in", "console.request", "console.stopped"} <= (
+        console.events()
     )

@@ -59,48 +59,38 @@ def test_a_full_run_of_daemon_and_portal_logs_no_contact_in_clear(
     add_portal(deployment, pki, port)
     deployment.env["OBVO_LOGGING_LEVEL"] = "debug"
     daemon = deployment.start("run")
-    portal = deployment.start("portal")
     try:
         for party in parties:
             vopi.event("KLAS", vopi.application(party))
-        base = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(base + "/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(lambda: portal.poll() is not None or healthy(), timeout=90)
-        assert portal.poll() is None, "obvo portal exited early"
-        # A citizen signs in and types the address the code goes to.
-        headers = {CERT_HEADER: nginx_header(pki.ca.issue(serial="PNO-77"))}
-        with httpx.Client(base_url=base, headers=headers) as browser:
-            page = browser.get("/povezava")
-            sent = browser.post(
-                "/povezava", data={"csrf": csrf(page), "contact": "Ana.Kos@Example.SI"}
+        with deployment.serving("portal", port) as portal:
+            # A citizen signs in and types the address the code goes to.
+            headers = {CERT_HEADER: nginx_header(pki.ca.issue(serial="PNO-77"))}
+            with httpx.Client(base_url=portal.base, headers=headers) as browser:
+                page = browser.get("/povezava")
+                sent = browser.post(
+                    "/povezava", data={"csrf": csrf(page), "contact": "Ana.Kos@Example.SI"}
+                )
+                assert sent.status_code == 200
+                api = httpx.get(
+                    f"{portal.base}/api/v1/subscriptions/{parties[0]}",
+                    headers={"Authorization": f"Bearer {ps.API_TOKEN}"},
+                )
+                assert api.json()["email"] == "ana.kos@example.si"
+            # Both events delivered or refused, and the portal's code sent.
+            wait_for(
+                lambda: (
+                    len(sms_gateway.messages) >= 1
+                    and sum(m.recipients == ["ana.kos@example.si"] for m in smtp_server.messages)
+                    >= 2
+                ),
+                timeout=60,
             )
-            assert sent.status_code == 200
-            api = httpx.get(
-                f"{base}/api/v1/subscriptions/{parties[0]}",
-                headers={"Authorization": f"Bearer {ps.API_TOKEN}"},
-            )
-            assert api.json()["email"] == "ana.kos@example.si"
-        # Both events delivered or refused, and the portal's code sent.
-        wait_for(
-            lambda: (
-                len(sms_gateway.messages) >= 1
-                and sum(m.recipients == ["ana.kos@example.si"] for m in smtp_server.messages) >= 2
-            ),
-            timeout=60,
-        )
-        status = deployment.run("status")
-        assert status.returncode in (0, 1)
+            status = deployment.run("status")
+            assert status.returncode in (0, 1)
     finally:
-        for process in (daemon, portal):
-            process.send_signal(signal.SIGTERM)
+        daemon.send_signal(signal.SIGTERM)
         daemon_log, _ = daemon.communicate(timeout=30)
-        portal_log, _ = portal.communicate(timeout=30)
+    portal_log = portal.output
     whole = "\n".join([daemon_log, portal_log, status.stdout, status.stderr])
     # The refusals quoting the address and the number are there, masked.
     assert daemon_log.count('"notification.failed"') >= 2

@@ -13,12 +13,6 @@ from tests.console_support import ConsoleServer, StaffBrowser, StaffCertificates
 from tests.portal_support import CERT_HEADER, Pki, nginx_header
 from vopi_obvo.config import Settings
 
-pki = cs.pki
-certs = cs.certs
-console_settings = cs.console_settings
-console = cs.console
-close_staff_browsers = cs.close_staff_browsers
-
 
 def test_without_a_certificate_the_page_explains_how_to_sign_in(console: ConsoleServer) -> None:
     with console.client() as http:
@@ -87,6 +81,14 @@ PAGES = [
     ("GET", "/zadrzana", "viewer"),
     ("GET", "/revizija", "viewer"),
     ("GET", "/revizija.csv", "viewer"),
+    ("GET", "/revizija?outcome=refused&until=2h", "viewer"),
+    ("GET", "/obvestila/1", "viewer"),
+    ("GET", "/dogodki", "viewer"),
+    ("GET", "/dogodki/vrsta/VLOZ", "viewer"),
+    ("GET", "/dogodki/pravila.toml", "viewer"),
+    ("POST", "/dogodki/vrsta/VLOZ", "admin"),
+    ("POST", "/dogodki/sms/VLOZ", "admin"),
+    ("POST", "/dogodki/uvoz", "admin"),
     ("GET", "/narocniki", "clerk"),
     ("GET", "/narocniki/nov", "clerk"),
     ("GET", "/narocniki/uvoz/", "clerk"),
@@ -181,7 +183,7 @@ def test_the_admin_grants_changes_and_revokes_staff_and_each_is_audited(
     assert grant["actor"] == "Ana Admin (console, staff 1)"
     assert grant["detail"]["role"] == "clerk"
     staff_id = grant["target"].split(":")[1]
-    admin.follow(admin.post(f"/osebje/{staff_id}/vloga", {"role": "viewer"}), "Dostop dodeljen.")
+    admin.follow(admin.post(f"/osebje/{staff_id}/vloga", {"role": "viewer"}), "Vloga spremenjena.")
     assert nik.get("/osebje").status_code == 403
     admin.follow(admin.post(f"/osebje/{staff_id}/odvzem"), "Dostop odvzet.")
     # The revoked member's session ends at once, and a new sign-in is refused.
@@ -198,10 +200,14 @@ def test_bad_grants_change_nothing_and_say_why(
     admin = StaffBrowser(console, certs.admin)
     rogue = pki.rogue.issue(serial="X-1", common_name="Rogue")
     for data, pem, expected in (
-        ({"name": "Rogue", "role": "clerk"}, rogue, "cannot sign in"),
-        ({"name": "", "role": "clerk"}, certs.unknown, "name must not be empty"),
-        ({"name": "Nik", "role": "boss"}, certs.unknown, "role must be one of viewer, clerk"),
-        ({"name": "Nik", "role": "clerk"}, "-----BEGIN PRIVATE KEY-----", "private key"),
+        ({"name": "Rogue", "role": "clerk"}, rogue, "S tem potrdilom se ni mogoče prijaviti: "),
+        ({"name": "", "role": "clerk"}, certs.unknown, "Ime in priimek: polje ne sme biti prazno"),
+        (
+            {"name": "Nik", "role": "boss"},
+            certs.unknown,
+            "Vloga: mora biti ena od vrednosti viewer",
+        ),
+        ({"name": "Nik", "role": "clerk"}, "-----BEGIN PRIVATE KEY-----", "zasebni ključ"),
     ):
         reply = admin.post(
             "/osebje/dodeli", data, files={"certificate": ("c.pem", pem.encode(), "text/plain")}

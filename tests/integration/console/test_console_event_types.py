@@ -29,11 +29,6 @@ from vopi_obvo.poller import Poller
 from vopi_obvo.problems import Problem, render
 from vopi_obvo.rules import parse_rules_document
 
-pki = cs.pki
-certs = cs.certs
-console_settings = cs.console_settings
-console = cs.console
-close_staff_browsers = cs.close_staff_browsers
 poll_once = poll
 
 ADMIN = "Ana Admin (console, staff 1)"

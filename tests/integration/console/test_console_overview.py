@@ -8,15 +8,8 @@ import io
 
 import psycopg
 
-from tests import console_support as cs
 from tests.console_support import ConsoleServer, StaffBrowser, StaffCertificates
 from vopi_obvo.config import Settings
-
-pki = cs.pki
-certs = cs.certs
-console_settings = cs.console_settings
-console = cs.console
-close_staff_browsers = cs.close_staff_browsers
 
 
 def add_notifications(settings: Settings) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests import console_support as cs
 from tests.console_support import (
     StaffBrowser,
     StaffCertificates,
@@ -25,10 +24,6 @@ from tests.portal_support import NOW, CrlServer, Pki
 from vopi_obvo.config import Settings
 from vopi_obvo.console.settings import console_issuers
 from vopi_obvo.web.certificates import CertificateRefused, Refusal
-
-pki = cs.pki
-certs = cs.certs
-close_staff_browsers = cs.close_staff_browsers
 
 
 @pytest.fixture

@@ -9,16 +9,9 @@ import re
 
 import psycopg
 
-from tests import console_support as cs
 from tests.console_support import ConsoleServer, StaffBrowser, StaffCertificates, audit_rows
 from tests.support import Vopi
 from vopi_obvo.config import Settings
-
-pki = cs.pki
-certs = cs.certs
-console_settings = cs.console_settings
-console = cs.console
-close_staff_browsers = cs.close_staff_browsers
 
 FORM = {
     "origin": "in_person",

@@ -10,7 +10,6 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from tests import portal_support as ps
 from tests.integration.test_pipeline import subscribe
 from tests.portal_support import (
     CERT_HEADER,
@@ -27,13 +26,6 @@ from tests.portal_support import (
 )
 from tests.support import SmsGateway, SmtpServer, Vopi
 from vopi_obvo.config import Settings
-
-# The shared fixtures, by name.
-pki = ps.pki
-portal_settings = ps.portal_settings
-portal = ps.portal
-janez_pem = ps.janez_pem
-close_browsers = ps.close_browsers
 
 
 def test_without_a_certificate_the_landing_page_explains_sign_in(portal: PortalServer) -> None:

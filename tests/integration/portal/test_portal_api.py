@@ -14,10 +14,6 @@ from tests.portal_support import API_TOKEN, SMS_STATUS_SECRET, PortalServer, row
 from tests.support import Vopi
 from vopi_obvo.config import Settings
 
-pki = ps.pki
-portal_settings = ps.portal_settings
-portal = ps.portal
-
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 HOOK = {"Authorization": f"Bearer {SMS_STATUS_SECRET}"}
 

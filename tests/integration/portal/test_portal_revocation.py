@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests import portal_support as ps
 from tests.portal_support import (
     CERT_HEADER,
     NOW,
@@ -26,9 +25,6 @@ from tests.portal_support import (
 )
 from tests.support import Vopi
 from vopi_obvo.config import Settings
-
-pki = ps.pki
-close_browsers = ps.close_browsers
 
 
 def with_crl(

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from tests import portal_support as ps
 from tests.integration.test_pipeline import subscribe
 from tests.portal_support import (
     Browser,
@@ -24,12 +23,6 @@ from tests.portal_support import (
 from tests.support import SmsGateway, SmtpServer, Vopi
 from vopi_obvo.config import Settings
 from vopi_obvo.messages import unsubscribe
-
-pki = ps.pki
-portal_settings = ps.portal_settings
-portal = ps.portal
-janez_pem = ps.janez_pem
-close_browsers = ps.close_browsers
 
 SETTINGS_FORM = {
     "email_on": "on",

@@ -20,8 +20,6 @@ from tests.support import Vopi, free_port
 from tests.support_saml import OTHER_SP, SipassIdp, sipass_overrides
 from vopi_obvo.config import Settings
 
-pki = ps.pki
-sipass_idp = ss.sipass_idp
 TAX_NUMBER = "12345678"
 
 
@@ -135,45 +133,61 @@ def test_a_bad_response_is_refused_with_its_reason(
     assert audited == [(f"sign_in.{reason}", "refused", "127.0.0.1")]
 
 
-def test_a_replayed_response_is_refused(
-    sipass_portal: PortalServer, sipass_idp: SipassIdp, party: int
-) -> None:
-    with sipass_portal.client() as http:
-        _, query = start_login(http)
-        response = respond(sipass_idp, sipass_portal, query)
-        assert http.post("/sipass/acs", data={"SAMLResponse": response}).status_code == 303
-        again = http.post("/sipass/acs", data={"SAMLResponse": response})
-    assert again.status_code == 403
-    assert "že uporabljena" in again.text
-    assert ("sign_in.saml_replayed", "refused") in audit_actions(settings_of(sipass_portal))
+def post_acs(http: httpx.Client, response: str) -> httpx.Response:
+    return http.post("/sipass/acs", data={"SAMLResponse": response})
 
 
-def test_a_response_to_a_request_this_browser_did_not_make_is_refused(
-    sipass_portal: PortalServer, sipass_idp: SipassIdp, party: int
-) -> None:
-    with sipass_portal.client() as victim:
+def replayed(portal: PortalServer, idp: SipassIdp, http: httpx.Client) -> httpx.Response:
+    """A good response, used once (a sign-in), then posted again."""
+    _, query = start_login(http)
+    response = respond(idp, portal, query)
+    assert post_acs(http, response).status_code == 303
+    return post_acs(http, response)
+
+
+def from_another_browser(
+    portal: PortalServer, idp: SipassIdp, http: httpx.Client
+) -> httpx.Response:
+    """The victim's response, posted by a browser without the cookie of that request."""
+    with portal.client() as victim:
         _, query = start_login(victim)
-        response = respond(sipass_idp, sipass_portal, query)
-    # Another browser (no cookie of that request) posts the victim's response.
-    with sipass_portal.client() as other:
-        start_login(other)
-        refused = other.post("/sipass/acs", data={"SAMLResponse": response})
-    assert refused.status_code == 403
-    assert "ne ustreza prijavi" in refused.text
-    assert ("sign_in.saml_unsolicited", "refused") in audit_actions(settings_of(sipass_portal))
+        response = respond(idp, portal, query)
+    start_login(http)
+    return post_acs(http, response)
 
 
-def test_a_tax_number_without_a_party_is_refused(
-    sipass_portal: PortalServer, sipass_idp: SipassIdp, vopi: Vopi
+def for_a_tax_number_without_a_party(
+    portal: PortalServer, idp: SipassIdp, http: httpx.Client
+) -> httpx.Response:
+    _, query = start_login(http)
+    return post_acs(http, respond(idp, portal, query))
+
+
+@pytest.mark.parametrize(
+    ("post", "with_party", "reason", "text"),
+    [
+        (replayed, True, "saml_replayed", "že uporabljena"),
+        (from_another_browser, True, "saml_unsolicited", "ne ustreza prijavi"),
+        (for_a_tax_number_without_a_party, False, "saml_unknown_party", "ni vloge ali stranke"),
+    ],
+)
+def test_a_response_out_of_its_sign_in_is_refused_with_its_reason(
+    sipass_portal: PortalServer,
+    sipass_idp: SipassIdp,
+    vopi: Vopi,
+    request: pytest.FixtureRequest,
+    post: Callable[[PortalServer, SipassIdp, httpx.Client], httpx.Response],
+    with_party: bool,
+    reason: str,
+    text: str,
 ) -> None:
+    if with_party:
+        request.getfixturevalue("party")
     with sipass_portal.client() as http:
-        _, query = start_login(http)
-        refused = http.post(
-            "/sipass/acs", data={"SAMLResponse": respond(sipass_idp, sipass_portal, query)}
-        )
+        refused = post(sipass_portal, sipass_idp, http)
     assert refused.status_code == 403
-    assert "ni vloge ali stranke" in refused.text
-    assert ("sign_in.saml_unknown_party", "refused") in audit_actions(settings_of(sipass_portal))
+    assert text in refused.text
+    assert (f"sign_in.{reason}", "refused") in audit_actions(settings_of(sipass_portal))
 
 
 def test_single_logout_ends_the_session(
