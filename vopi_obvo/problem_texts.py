@@ -42,6 +42,12 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     },
     "field.consent_at": {"en": "consent time", "sl": "Čas privolitve", "it": "Ora del consenso"},
     "field.cases": {"en": "cases", "sl": "Samo te zadeve", "it": "Solo queste pratiche"},
+    "field.status": {"en": "status", "sl": "Stanje", "it": "Stato"},
+    "field.since": {"en": "since", "sl": "Od", "it": "Dal"},
+    "field.until": {"en": "until", "sl": "Do", "it": "Al"},
+    "field.event_type": {"en": "event type", "sl": "Vrsta dogodka", "it": "Tipo di evento"},
+    "field.staff_name": {"en": "name", "sl": "Ime in priimek", "it": "Nome e cognome"},
+    "field.staff_role": {"en": "role", "sl": "Vloga", "it": "Ruolo"},
     # ---- e-mail addresses and phone numbers ----
     "contact.email_empty": {
         "en": "e-mail address is empty",
@@ -200,6 +206,149 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "en": "open it again and repeat the change",
         "sl": "odprite stran znova in ponovite spremembo",
         "it": "riaprite la pagina e ripetete la modifica",
+    },
+    # ---- the outbox: retry, cancel, held notifications ----
+    "outbox.status": {
+        "en": "{field} must be one of {statuses}, not {value!r}",
+        "sl": "{field}: mora biti ena od vrednosti {statuses}, ne »{value}«",
+        "it": "{field}: deve essere uno tra {statuses}, non «{value}»",
+    },
+    "outbox.no_notification": {
+        "en": "no notification with id {id}",
+        "sl": "obvestila z id {id} ni",
+        "it": "non c'è nessuna notifica con id {id}",
+    },
+    "outbox.not_cancellable": {
+        "en": "notification {id} is {status}; only pending, held or failed notifications can be cancelled",
+        "sl": "obvestilo {id} je v stanju {status}; preklicati je mogoče le čakajoča, zadržana ali neuspešna obvestila",
+        "it": "la notifica {id} è nello stato {status}; si possono annullare solo le notifiche in attesa, trattenute o non riuscite",
+    },
+    "outbox.cancel_meanwhile": {
+        "en": "notification {id} changed meanwhile; nothing cancelled",
+        "sl": "obvestilo {id} se je medtem spremenilo; nič ni bilo preklicano",
+        "it": "la notifica {id} è cambiata nel frattempo; non è stato annullato nulla",
+    },
+    "held.unknown_type": {
+        "en": "{field} {code}: no such event type in the rules (known: {known}); nothing changed",
+        "sl": "{field} {code}: te vrste dogodka v pravilih ni (znane so: {known}); nič se ni spremenilo",
+        "it": "{field} {code}: questo tipo di evento non è nelle regole (quelli noti: {known}); non è cambiato nulla",
+    },
+    "held.no_types": {"en": "none", "sl": "nobena", "it": "nessuno"},
+    "retry.refused": {
+        "en": "notification {id} cannot be retried: {problem}",
+        "sl": "obvestila {id} ni mogoče poslati znova: {problem}",
+        "it": "la notifica {id} non può essere inviata di nuovo: {problem}",
+    },
+    "retry.not_retried": {
+        "en": "notification {id}: not retried: {problem}",
+        "sl": "obvestilo {id} ni bilo poslano znova: {problem}",
+        "it": "la notifica {id} non è stata inviata di nuovo: {problem}",
+    },
+    "retry.sending": {
+        "en": "it is being sent right now",
+        "sl": "prav zdaj se pošilja",
+        "it": "è in corso di invio proprio ora",
+    },
+    "retry.sent": {
+        "en": "it was sent already",
+        "sl": "je že bilo poslano",
+        "it": "è già stata inviata",
+    },
+    "retry.delivered": {
+        "en": "it was delivered already",
+        "sl": "je že bilo dostavljeno",
+        "it": "è già stata recapitata",
+    },
+    "retry.undelivered": {
+        "en": "it was sent; the network reported it undelivered",
+        "sl": "bilo je poslano; omrežje je sporočilo, da ni bilo dostavljeno",
+        "it": "è stata inviata; la rete l'ha segnalata come non recapitata",
+    },
+    "retry.held": {
+        "en": "it is held: decide with `obvo notifications release --event-type CODE`",
+        "sl": "je zadržano: o njem odločite na strani zadržanih obvestil (ali z ukazom `obvo notifications release --event-type CODE`)",
+        "it": "è trattenuta: decidete sulla pagina delle notifiche trattenute (o con `obvo notifications release --event-type CODE`)",
+    },
+    "retry.coalesced": {
+        "en": "its event went out in another notification's message",
+        "sl": "njegov dogodek je bil sporočen v drugem obvestilu",
+        "it": "il suo evento è stato comunicato in un'altra notifica",
+    },
+    "retry.status": {
+        "en": "its status is {status}",
+        "sl": "njegovo stanje je {status}",
+        "it": "il suo stato è {status}",
+    },
+    "retry.no_subscriber": {
+        "en": "its subscriber was removed or erased",
+        "sl": "njegov naročnik je bil odjavljen ali izbrisan",
+        "it": "il suo iscritto è stato rimosso o cancellato",
+    },
+    "retry.no_email": {
+        "en": "subscriber {id} has no e-mail address any more",
+        "sl": "naročnik {id} nima več e-poštnega naslova",
+        "it": "l'iscritto {id} non ha più un indirizzo e-mail",
+    },
+    "retry.no_phone": {
+        "en": "subscriber {id} has no phone number any more",
+        "sl": "naročnik {id} nima več telefonske številke",
+        "it": "l'iscritto {id} non ha più un numero di telefono",
+    },
+    "retry.no_event": {
+        "en": "event {event} is no longer in VOPI",
+        "sl": "dogodka {event} ni več v VOPI",
+        "it": "l'evento {event} non è più in VOPI",
+    },
+    "retry.no_rule": {
+        "en": "event type {code} has no rule any more",
+        "sl": "vrsta dogodka {code} nima več pravila",
+        "it": "il tipo di evento {code} non ha più una regola",
+    },
+    "retry.internal": {
+        "en": "event type {code} is internal now; cancel it instead",
+        "sl": "vrsta dogodka {code} je zdaj notranja; obvestilo raje prekličite",
+        "it": "il tipo di evento {code} ora è interno; annullate invece la notifica",
+    },
+    "retry.cannot_render": {
+        "en": "still cannot render: event type {code}: {problem}",
+        "sl": "besedila še vedno ni mogoče izpisati: vrsta dogodka {code}: {problem}",
+        "it": "il testo non può ancora essere reso: tipo di evento {code}: {problem}",
+    },
+    "retry.changed_meanwhile": {
+        "en": "its status changed meanwhile",
+        "sl": "njegovo stanje se je medtem spremenilo",
+        "it": "il suo stato è cambiato nel frattempo",
+    },
+    # ---- the console's staff ----
+    "staff.role": {
+        "en": "{field} must be one of {roles}, not {value!r}",
+        "sl": "{field}: mora biti ena od vrednosti {roles}, ne »{value}«",
+        "it": "{field}: deve essere uno tra {roles}, non «{value}»",
+    },
+    "staff.name_empty": {
+        "en": "{field} must not be empty: the staff member's name as on the badge",
+        "sl": "{field}: polje ne sme biti prazno; vpišite ime zaposlenega, kot je na izkaznici",
+        "it": "{field}: il campo non può essere vuoto; scrivete il nome del dipendente come sul tesserino",
+    },
+    "staff.name_text": {
+        "en": "{field} must be a printable name of at most 200 characters",
+        "sl": "{field}: mora biti ime brez kontrolnih znakov, dolgo največ 200 znakov",
+        "it": "{field}: deve essere un nome senza caratteri di controllo, di al massimo 200 caratteri",
+    },
+    "staff.revoked": {
+        "en": "staff member {id} ({name}) is revoked; grant again",
+        "sl": "zaposlenemu {id} ({name}) je bil dostop odvzet; dostop mu dodelite znova",
+        "it": "al dipendente {id} ({name}) è stato revocato l'accesso; concedeteglielo di nuovo",
+    },
+    "staff.unknown": {
+        "en": "no staff member with id {id}",
+        "sl": "zaposlenega z id {id} ni",
+        "it": "non c'è nessun dipendente con id {id}",
+    },
+    "staff.already_revoked": {
+        "en": "staff member {id} ({name}) is already revoked",
+        "sl": "zaposlenemu {id} ({name}) je bil dostop že odvzet",
+        "it": "al dipendente {id} ({name}) l'accesso è già stato revocato",
     },
     # ---- the CSV import ----
     "csv.column": {"en": "column {column}", "sl": "stolpec {column}", "it": "colonna {column}"},
@@ -380,6 +529,37 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "en": "{name}: not UTF-8 text (byte {byte})",
         "sl": "{name}: besedilo ni v kodiranju UTF-8 (bajt {byte})",
         "it": "{name}: il testo non è in UTF-8 (byte {byte})",
+    },
+    # ---- SMS length, previews ----
+    "sms.too_long": {
+        "en": "event type {code}, language {language}: the SMS rendered with sample values needs {parts} parts ({encoding}, {characters} characters), more than [sms] max_segments = {max}; longer texts are shortened with an ellipsis",
+        "sl": "vrsta dogodka {code}, jezik {language}: SMS z vzorčnimi vrednostmi potrebuje več delov, kot jih dovoli [sms] max_segments = {max} (delov: {parts}, {encoding}, znakov: {characters}); daljša besedila se skrajšajo s tropičjem",
+        "it": "tipo di evento {code}, lingua {language}: l'SMS reso con valori di esempio richiede più parti di quante ne consenta [sms] max_segments = {max} (parti: {parts}, {encoding}, caratteri: {characters}); i testi più lunghi vengono accorciati con i puntini di sospensione",
+    },
+    "sms.too_long_ucs2": {
+        "en": "{warning} (č, š, ž make it UCS-2: 70 characters per part; [sms] transliterate = true keeps GSM-7)",
+        "sl": "{warning} (č, š, ž zahtevajo UCS-2: 70 znakov na del; [sms] transliterate = true ohrani GSM-7)",
+        "it": "{warning} (č, š, ž richiedono UCS-2: 70 caratteri per parte; [sms] transliterate = true mantiene GSM-7)",
+    },
+    "sms.shortened": {
+        "en": "the text needs {segments} segments, more than [sms] max_segments = {max}: it is shortened",
+        "sl": "besedilo potrebuje več delov, kot jih dovoli [sms] max_segments = {max} (delov: {segments}), zato se skrajša",
+        "it": "il testo richiede più parti di quante ne consenta [sms] max_segments = {max} (parti: {segments}), quindi viene accorciato",
+    },
+    "sms.transliterated": {
+        "en": "transliterated to GSM-7 ([sms] transliterate = true)",
+        "sl": "prečrkovano v GSM-7 ([sms] transliterate = true)",
+        "it": "traslitterato in GSM-7 ([sms] transliterate = true)",
+    },
+    "preview.vopi_unreadable": {
+        "en": "VOPI could not be read ({detail}); sample values used instead, with the columns the templates name (their types unknown)",
+        "sl": "VOPI ni bilo mogoče prebrati ({detail}); namesto tega so uporabljene vzorčne vrednosti stolpcev, ki jih navajajo predloge (njihovi tipi niso znani)",
+        "it": "non è stato possibile leggere VOPI ({detail}); al suo posto sono usati valori di esempio per le colonne nominate dai modelli (i loro tipi non sono noti)",
+    },
+    "preview.catalogue_unreadable": {
+        "en": "VOPI's catalogue could not be read: {detail}",
+        "sl": "kataloga vrst dogodkov VOPI ni bilo mogoče prebrati ({detail})",
+        "it": "non è stato possibile leggere il catalogo dei tipi di evento di VOPI ({detail})",
     },
     # ---- templates ----
     "template.syntax": {

@@ -27,6 +27,7 @@ from vopi_obvo.admin.common import (
 from vopi_obvo.admin.rules_ops import sms_policy
 from vopi_obvo.admin.timespec import parse_range, parse_time, show_time
 from vopi_obvo.errors import ExitCode, InvalidInput
+from vopi_obvo.problems import Problem
 
 
 def add_notifications_commands(
@@ -217,7 +218,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         print("no failed notifications" + (f" since {args.since}" if since else ""))
         return ExitCode.OK
     for notification_id, reason in result.refused:
-        print(f"notification {notification_id}: not retried: {reason}")
+        print(Problem("retry.not_retried", {"id": notification_id, "problem": reason}))
     print(
         f"retried {len(result.done)} notification(s)"
         + (f", {result.rerendered} with the text rendered again" if result.rerendered else "")

@@ -39,6 +39,7 @@ from vopi_obvo.admin.rules_toml import diff_rules, has_changes
 from vopi_obvo.config import Settings
 from vopi_obvo.errors import ExitCode, InvalidInput
 from vopi_obvo.messages.sms_warnings import sms_length_warnings
+from vopi_obvo.problems import Problem
 from vopi_obvo.rule_validation import format_problems, invalid_rules
 from vopi_obvo.rules import EventKind, RuleSet, describe_changes
 
@@ -130,7 +131,7 @@ def cmd_rules_apply(args: argparse.Namespace) -> int:
     for line in changes:
         print(line)
     for warning in sms_length_warnings(new_rules, sms_policy(settings)):
-        warn(warning)
+        warn(str(warning))
     if args.dry_run:
         print("(dry run: nothing written)")
     else:
@@ -207,12 +208,12 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
                 "invalid_rows": row_problems,
                 "results": [p.as_json() for p in parts],
                 "internal_without_templates": internal,
-                "notes": notes,
+                "notes": [str(n) for n in notes],
             }
         )
         return ExitCode.FAILURE if failed else ExitCode.OK
     for note in notes:
-        warn(note)
+        warn(str(note))
     _print_check(parts, args.show)
     if internal:
         print(f"\ninternal, never sent, no templates: {', '.join(internal)}")
@@ -268,9 +269,9 @@ def _print_check(parts: list[RenderedPart], show: bool) -> None:
 
 def _events_for_check(
     settings: Settings, ruleset: RuleSet, codes: list[str], *, sample_only: bool
-) -> tuple[dict[str, tuple[dict[str, Any], str]], list[str]]:
+) -> tuple[dict[str, tuple[dict[str, Any], str]], list[Problem]]:
     """code → (event values, where they came from); notes say why sample values were used."""
-    notes: list[str] = []
+    notes: list[Problem] = []
     columns: list[tuple[str, str | None]] | None = None
     latest: dict[str, dict[str, Any]] = {}
     source = vopi_source(settings)

@@ -20,6 +20,7 @@ from vopi_obvo.config import Settings
 from vopi_obvo.delivery.storm_store import HeldOutcome, cancel_held, release_held
 from vopi_obvo.errors import InvalidInput, ObvoError
 from vopi_obvo.messages.sms_text import SmsPolicy
+from vopi_obvo.problems import Label, Param, Problem, at
 from vopi_obvo.queries import q
 from vopi_obvo.rules import Subscriber
 
@@ -48,6 +49,7 @@ class Filters:
     subscriber_id: int | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    before: int | None = None  # the next page: those listed after this notification
     limit: int = 100
 
     def params(self) -> dict[str, Any]:
@@ -59,16 +61,19 @@ class Filters:
             "subscriber_id": self.subscriber_id,
             "since": self.since,
             "until": self.until,
+            "before": self.before,
             "limit": self.limit,
         }
 
 
-def status_filter(value: str | None, field: str) -> str | None:
+def status_filter(value: str | None, field: Label) -> str | None:
     if value is None:
         return None
     status = value.strip().lower()
     if status not in STATUSES:
-        raise InvalidInput(f"{field} must be one of {', '.join(STATUSES)}, not {value!r}")
+        raise InvalidInput(
+            Problem("outbox.status", {"field": field, "value": value, "statuses": STATUSES})
+        )
     return status
 
 
@@ -85,7 +90,7 @@ def rows_by_id(conn: sa.Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
 def one(conn: sa.Connection, notification_id: int) -> dict[str, Any]:
     found = rows_by_id(conn, [notification_id])
     if not found:
-        raise InvalidInput(f"ID: no notification with id {notification_id}")
+        raise InvalidInput(at("ID", Problem("outbox.no_notification", {"id": notification_id})))
     return found[0]
 
 
@@ -103,7 +108,7 @@ def attempts(conn: sa.Connection, notification_id: int) -> list[dict[str, Any]]:
 class RetryResult:
     found: int  # notifications asked about
     done: list[RetryPlan] = field(default_factory=list)
-    refused: list[tuple[int, str]] = field(default_factory=list)
+    refused: list[tuple[int, Problem]] = field(default_factory=list)
 
     @property
     def rerendered(self) -> int:
@@ -149,17 +154,18 @@ def retry(
                 )
             )
         except CannotRetry as exc:
-            result.refused.append((row["id"], str(exc)))
+            result.refused.append((row["id"], exc.reason))
             until_fixed = exc.until_fixed
     if notification_id is not None and result.refused:
-        message = f"notification {notification_id} cannot be retried: {result.refused[0][1]}"
+        why = result.refused[0][1]
+        message = Problem("retry.refused", {"id": notification_id, "problem": why})
         if until_fixed:
             raise ObvoError(message)  # the rules or VOPI must change first
         raise InvalidInput(message)
     with engine.begin() as conn:
         for plan in plans:
             if conn.execute(q("retry_notification"), plan.params()).first() is None:
-                result.refused.append((plan.id, "its status changed meanwhile"))
+                result.refused.append((plan.id, Problem("retry.changed_meanwhile")))
                 continue
             result.done.append(plan)
             audit.record(
@@ -205,12 +211,10 @@ def cancel_one(conn: sa.Connection, notification_id: int, actor: str) -> str:
     """Never send it (pending, held or failed only); its previous status. Audited."""
     row = one(conn, notification_id)
     if row["status"] not in CANCELLABLE:
-        raise InvalidInput(
-            f"notification {notification_id} is {row['status']}; only pending, held or failed "
-            "notifications can be cancelled"
-        )
+        not_now: dict[str, Param] = {"id": notification_id, "status": str(row["status"])}
+        raise InvalidInput(Problem("outbox.not_cancellable", not_now))
     if conn.execute(q("cancel_notification"), {"id": notification_id}).first() is None:
-        raise InvalidInput(f"notification {notification_id} changed meanwhile; nothing cancelled")
+        raise InvalidInput(Problem("outbox.cancel_meanwhile", {"id": notification_id}))
     audit.record(
         conn,
         actor,
@@ -225,7 +229,7 @@ def cancel_one(conn: sa.Connection, notification_id: int, actor: str) -> str:
 
 
 def decide_held(
-    conn: sa.Connection, schema: str, code: str, actor: str, *, release: bool, field: str
+    conn: sa.Connection, schema: str, code: str, actor: str, *, release: bool, field: Label
 ) -> HeldOutcome:
     """Release (send) or cancel the held notifications of an event type, ending its storm;
     audited when anything changed; InvalidInput for a type the rules do not know."""
@@ -233,10 +237,9 @@ def decide_held(
     if outcome.notifications == 0 and not outcome.storm_ended:
         codes = sorted(r.code for r in conn.execute(q("list_event_types")).all())
         if code not in codes:
-            raise InvalidInput(
-                f"{field} {code}: no such event type in the rules "
-                f"(known: {', '.join(codes) or 'none'}); nothing changed"
-            )
+            known: Label = ", ".join(codes) if codes else Problem("held.no_types")
+            unknown = {"field": field, "code": code, "known": known}
+            raise InvalidInput(Problem("held.unknown_type", unknown))
     else:
         audit.record(
             conn,

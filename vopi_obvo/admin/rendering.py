@@ -94,7 +94,7 @@ class RenderedPart:
     sms: SmsInfo | None = None
     # The SMS as the template rendered it, before [sms] transliterate and max_segments.
     original: str | None = None
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[Problem, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -114,7 +114,7 @@ class RenderedPart:
             "sms_encoding": None if self.sms is None else str(self.sms.encoding),
             "sms_units": None if self.sms is None else self.sms.units,
             "sms_segments": None if self.sms is None else self.sms.segments,
-            "warnings": list(self.warnings),
+            "warnings": [str(w) for w in self.warnings],
         }
 
 
@@ -156,14 +156,12 @@ def render_part(
         )
     policy = policy or SmsPolicy()
     prepared = prepare_sms(message.body, policy)
-    warnings: list[str] = []
+    warnings: list[Problem] = []
     if prepared.shortened:
-        warnings.append(
-            f"the text needs {prepared.original_segments} segments, more than [sms] "
-            f"max_segments = {policy.max_segments}: it is shortened"
-        )
+        needs = {"segments": prepared.original_segments, "max": policy.max_segments}
+        warnings.append(Problem("sms.shortened", needs))
     if prepared.transliterated:
-        warnings.append("transliterated to GSM-7 ([sms] transliterate = true)")
+        warnings.append(Problem("sms.transliterated"))
     info = analyse(prepared.text)
     return RenderedPart(
         rule.code,

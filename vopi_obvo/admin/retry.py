@@ -14,16 +14,17 @@ from typing import Any
 
 from vopi_obvo.errors import TemplateError
 from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
+from vopi_obvo.problems import Problem
 from vopi_obvo.rules import Channel, EventKind, EventTypeRule, Subscriber, render_message
 
 RETRYABLE = ("failed", "cancelled", "pending")
 _WHY_NOT = {
-    "sending": "it is being sent right now",
-    "sent": "it was sent already",
-    "delivered": "it was delivered already",
-    "undelivered": "it was sent; the network reported it undelivered",
-    "held": "it is held: decide with `obvo notifications release --event-type CODE`",
-    "coalesced": "its event went out in another notification's message",
+    "sending": Problem("retry.sending"),
+    "sent": Problem("retry.sent"),
+    "delivered": Problem("retry.delivered"),
+    "undelivered": Problem("retry.undelivered"),
+    "held": Problem("retry.held"),
+    "coalesced": Problem("retry.coalesced"),
 }
 
 
@@ -57,15 +58,16 @@ class CannotRetry(Exception):
     or VOPI change (a text that still does not render); otherwise the request itself is
     wrong (a sent notification, a subscriber without that channel)."""
 
-    def __init__(self, reason: str, *, until_fixed: bool = False) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: Problem, *, until_fixed: bool = False) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
         self.until_fixed = until_fixed
 
 
-def status_problem(status: str) -> str | None:
+def status_problem(status: str) -> Problem | None:
     if status in RETRYABLE:
         return None
-    return _WHY_NOT.get(status, f"its status is {status}")
+    return _WHY_NOT.get(status, Problem("retry.status", {"status": status}))
 
 
 def needs_render(row: Mapping[str, Any]) -> bool:
@@ -85,12 +87,14 @@ def plan_retry(
     if problem:
         raise CannotRetry(problem)
     if subscriber is None:
-        raise CannotRetry("its subscriber was removed or erased")
+        raise CannotRetry(Problem("retry.no_subscriber"))
     channel = Channel(row["channel"])
     address = subscriber.email if channel is Channel.EMAIL else subscriber.phone
     if not address:
-        what = "e-mail address" if channel is Channel.EMAIL else "phone number"
-        raise CannotRetry(f"subscriber {subscriber.id} has no {what} any more")
+        gone = {"id": subscriber.id}
+        if channel is Channel.EMAIL:
+            raise CannotRetry(Problem("retry.no_email", gone))
+        raise CannotRetry(Problem("retry.no_phone", gone))
     if not needs_render(row):
         return RetryPlan(
             id=row["id"],
@@ -104,19 +108,19 @@ def plan_retry(
             rerendered=False,
         )
     if event is None:
-        raise CannotRetry(f"event {row['source_event_id']} is no longer in VOPI", until_fixed=True)
+        gone_event = Problem("retry.no_event", {"event": int(row["source_event_id"])})
+        raise CannotRetry(gone_event, until_fixed=True)
     if rule is None:
-        raise CannotRetry(f"event type {row['event_type']} has no rule any more", until_fixed=True)
+        no_rule = Problem("retry.no_rule", {"code": str(row["event_type"])})
+        raise CannotRetry(no_rule, until_fixed=True)
     if rule.kind is EventKind.INTERNAL:
-        raise CannotRetry(
-            f"event type {rule.code} is internal now; cancel it instead", until_fixed=True
-        )
+        raise CannotRetry(Problem("retry.internal", {"code": rule.code}), until_fixed=True)
     try:
         message = render_message(rule, channel, subscriber, event)
     except TemplateError as exc:
-        raise CannotRetry(
-            f"still cannot render: event type {rule.code}: {exc}", until_fixed=True
-        ) from None
+        inner = exc.problems[0] if exc.problems else Problem("detail", {"text": str(exc)})
+        still = Problem("retry.cannot_render", {"code": rule.code, "problem": inner})
+        raise CannotRetry(still, until_fixed=True) from None
     if channel is Channel.SMS:
         prepared = prepare_sms(message.body, policy)
         return RetryPlan(

@@ -235,12 +235,9 @@ def newest_event_of_type(source: VopiSource, code: str) -> dict[str, Any] | None
     return None if row is None else dict(row)
 
 
-def source_failure_note(exc: Exception) -> str:
+def source_failure_note(exc: Exception) -> Problem:
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return (
-        f"VOPI could not be read ({detail}); sample values used instead, with the "
-        "columns the templates name (their types unknown)"
-    )
+    return Problem("preview.vopi_unreadable", {"detail": detail})
 
 
 def fallback_values(
@@ -254,7 +251,9 @@ def fallback_values(
     return sample_values(known, code)
 
 
-def preview_event(source: VopiSource, rule: EventTypeRule) -> tuple[dict[str, Any], str, list[str]]:
+def preview_event(
+    source: VopiSource, rule: EventTypeRule
+) -> tuple[dict[str, Any], str, list[Problem]]:
     """The newest real VOPI event of the rule's type (or sample values): values, where they
     came from ("event 4711" / "sample values"), notes on why VOPI could not be read."""
     columns: list[tuple[str, str | None]] | None = None

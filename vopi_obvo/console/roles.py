@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 
 from vopi_obvo.errors import InvalidInput
+from vopi_obvo.problems import Label, Problem
 
 
 class Role(enum.StrEnum):
@@ -30,17 +31,18 @@ _RANKS = {Role.VIEWER: 1, Role.CLERK: 2, Role.ADMIN: 3}
 ROLES = ", ".join(r.value for r in Role)
 
 
-def parse_role(value: str, field: str) -> Role:
+def parse_role(value: str, field: Label) -> Role:
     try:
         return Role(value.strip().lower())
     except ValueError:
-        raise InvalidInput(f"{field} must be one of {ROLES}, not {value!r}") from None
+        wrong = {"field": field, "value": value, "roles": ROLES}
+        raise InvalidInput(Problem("staff.role", wrong)) from None
 
 
-def staff_name(value: str, field: str) -> str:
+def staff_name(value: str, field: Label) -> str:
     text = " ".join(value.split())
     if not text:
-        raise InvalidInput(f"{field} must not be empty: the staff member's name as on the badge")
+        raise InvalidInput(Problem("staff.name_empty", {"field": field}))
     if len(text) > 200 or any(not ch.isprintable() for ch in text):
-        raise InvalidInput(f"{field} must be a printable name of at most 200 characters")
+        raise InvalidInput(Problem("staff.name_text", {"field": field}))
     return text

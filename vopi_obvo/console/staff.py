@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from vopi_obvo.admin import audit
 from vopi_obvo.console.roles import Role
 from vopi_obvo.errors import InvalidInput
+from vopi_obvo.problems import Param, Problem
 from vopi_obvo.queries import q
 from vopi_obvo.web.certificates import CertificateIdentity
 
@@ -105,7 +106,7 @@ def grant(
 def change_role(conn: sa.Connection, member: StaffMember, role: Role, actor: str) -> StaffMember:
     """Another role for an active member (their certificate stays the same); audited."""
     if not member.active:
-        raise InvalidInput(f"staff member {member.id} ({member.name}) is revoked; grant again")
+        raise InvalidInput(Problem("staff.revoked", {"id": member.id, "name": member.name}))
     return _grant(
         conn,
         issuer=member.issuer,
@@ -148,8 +149,9 @@ def revoke(conn: sa.Connection, staff_id: int, actor: str) -> StaffMember:
     """End a member's access and sessions; InvalidInput when there is nothing to revoke."""
     found = find(conn, staff_id=staff_id)
     if not found:
-        raise InvalidInput(f"no staff member with id {staff_id}")
+        raise InvalidInput(Problem("staff.unknown", {"id": staff_id}))
     if not conn.execute(q("console_revoke_staff"), {"id": staff_id, "revoked_by": actor}).all():
-        raise InvalidInput(f"staff member {staff_id} ({found[0].name}) is already revoked")
+        again: dict[str, Param] = {"id": staff_id, "name": found[0].name}
+        raise InvalidInput(Problem("staff.already_revoked", again))
     audit.record(conn, actor, "staff.revoke", f"staff:{staff_id}", {"name": found[0].name})
     return find(conn, staff_id=staff_id)[0]

@@ -46,6 +46,10 @@ def local_date(moment: dt.date) -> str:
 PageError = Problem | str
 
 
+def worded(error: PageError, language: str) -> str:
+    return render(error, language) if isinstance(error, Problem) else error
+
+
 def errors_of(exc: ObvoError) -> list[PageError]:
     """What a refused change shows: its problems, or (an error raised with a plain text, not a
     validation problem) its message."""
@@ -58,6 +62,10 @@ class Views:
 
     def translator(self, request: Request) -> Translator:
         return Translator(self.console.language(request))
+
+    def worded(self, request: Request, error: PageError) -> str:
+        """An error in the request's language (a page's errors are worded by render())."""
+        return worded(error, self.console.language(request))
 
     def render(
         self,
@@ -78,8 +86,8 @@ class Views:
             waiting = notices.take(self.console, request, signed)
             notice = waiting.text(t) if waiting is not None else None
 
-        def say(problem: PageError) -> str:
-            return render(problem, lang) if isinstance(problem, Problem) else problem
+        def say(error: PageError) -> str:
+            return worded(error, lang)
 
         if "errors" in context:
             context["errors"] = [say(e) for e in context["errors"]]
@@ -100,7 +108,7 @@ class Views:
             local_date=local_date,
             say=say,
             Role=Role,
-            notice=notice,
+            notice=None if notice is None else say(notice),
             active=context.pop("active", None),
             **context,
         )

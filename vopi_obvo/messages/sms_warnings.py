@@ -12,6 +12,7 @@ from typing import Any
 from vopi_obvo.errors import TemplateError
 from vopi_obvo.messages import templates
 from vopi_obvo.messages.sms_text import SmsPolicy, prepare_sms
+from vopi_obvo.problems import Param, Problem
 from vopi_obvo.rules import (
     EventKind,
     EventsLevel,
@@ -31,9 +32,9 @@ class _Placeholders(dict[str, Any]):
         return f"<{key}>"
 
 
-def sms_length_warnings(ruleset: RuleSet, policy: SmsPolicy) -> list[str]:
+def sms_length_warnings(ruleset: RuleSet, policy: SmsPolicy) -> list[Problem]:
     """One line per (event type, language) whose SMS needs more than max_segments parts."""
-    warnings: list[str] = []
+    warnings: list[Problem] = []
     for code in sorted(ruleset.rules):
         rule = ruleset.rules[code]
         if rule.kind is EventKind.INTERNAL:
@@ -50,16 +51,16 @@ def sms_length_warnings(ruleset: RuleSet, policy: SmsPolicy) -> list[str]:
                 continue  # a value the placeholders cannot stand in for: nothing to measure
             prepared = prepare_sms(text, SmsPolicy(policy.transliterate, max_segments=255))
             if prepared.segments > policy.max_segments:
-                warnings.append(
-                    f"event type {code}, language {language}: the SMS rendered with sample "
-                    f"values needs {prepared.segments} parts ({prepared.encoding}, "
-                    f"{len(prepared.text)} characters), more than [sms] max_segments = "
-                    f"{policy.max_segments}; longer texts are shortened with an ellipsis"
-                    + (
-                        ""
-                        if policy.transliterate or prepared.encoding == "gsm7"
-                        else " (č, š, ž make it UCS-2: 70 characters per part; "
-                        "[sms] transliterate = true keeps GSM-7)"
-                    )
-                )
+                long: dict[str, Param] = {
+                    "code": code,
+                    "language": language,
+                    "parts": prepared.segments,
+                    "encoding": str(prepared.encoding),
+                    "characters": len(prepared.text),
+                    "max": policy.max_segments,
+                }
+                warning = Problem("sms.too_long", long)
+                if not policy.transliterate and prepared.encoding != "gsm7":
+                    warning = Problem("sms.too_long_ucs2", {"warning": warning})
+                warnings.append(warning)
     return warnings

@@ -200,10 +200,14 @@ def test_bad_grants_change_nothing_and_say_why(
     admin = StaffBrowser(console, certs.admin)
     rogue = pki.rogue.issue(serial="X-1", common_name="Rogue")
     for data, pem, expected in (
-        ({"name": "Rogue", "role": "clerk"}, rogue, "cannot sign in"),
-        ({"name": "", "role": "clerk"}, certs.unknown, "name must not be empty"),
-        ({"name": "Nik", "role": "boss"}, certs.unknown, "role must be one of viewer, clerk"),
-        ({"name": "Nik", "role": "clerk"}, "-----BEGIN PRIVATE KEY-----", "private key"),
+        ({"name": "Rogue", "role": "clerk"}, rogue, "S tem potrdilom se ni mogoče prijaviti: "),
+        ({"name": "", "role": "clerk"}, certs.unknown, "Ime in priimek: polje ne sme biti prazno"),
+        (
+            {"name": "Nik", "role": "boss"},
+            certs.unknown,
+            "Vloga: mora biti ena od vrednosti viewer",
+        ),
+        ({"name": "Nik", "role": "clerk"}, "-----BEGIN PRIVATE KEY-----", "zasebni ključ"),
     ):
         reply = admin.post(
             "/osebje/dodeli", data, files={"certificate": ("c.pem", pem.encode(), "text/plain")}

@@ -105,7 +105,7 @@ def test_what_cannot_be_retried_says_why(
 
 def test_status_and_render_need() -> None:
     assert status_problem("pending") is None
-    assert status_problem("weird") == "its status is weird"
+    assert str(status_problem("weird")) == "its status is weird"
     assert needs_render(row())
     assert needs_render(row(body="x"))  # an e-mail without its subject
     assert not needs_render(row(body="x", subject="s"))

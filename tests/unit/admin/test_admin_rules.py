@@ -222,8 +222,8 @@ def test_check_applies_the_sms_policy() -> None:
     assert part.sms is not None
     assert part.sms.encoding is SmsEncoding.GSM7
     assert part.sms.segments == 2
-    assert any("max_segments = 2" in w for w in part.warnings)
-    assert any("transliterated" in w for w in part.warnings)
+    assert any("max_segments = 2" in str(w) for w in part.warnings)
+    assert any("transliterated" in str(w) for w in part.warnings)
 
 
 def test_a_rule_without_templates_is_an_error_per_channel() -> None:

@@ -17,16 +17,22 @@ from vopi_obvo.admin import audit
 from vopi_obvo.admin.timespec import parse_range, show_time
 from vopi_obvo.console.context import Console
 from vopi_obvo.console.roles import Role
-from vopi_obvo.console.views import Views
+from vopi_obvo.console.texts import Translator
+from vopi_obvo.console.views import PageError, Views, errors_of
 from vopi_obvo.errors import InvalidInput
+from vopi_obvo.problems import Problem
 
 PAGE_LIMIT = 200
 CSV_LIMIT = 100_000
 FIELDS = ("source", "outcome", "actor", "action", "target", "since", "until")
 OUTCOMES = ("ok", "refused")  # as `obvo audit --outcome`: allowed, or refused (sign-ins, …)
+SINCE = Problem("field.since")  # the time filters as problems name them: the form's labels
+UNTIL = Problem("field.until")
 
 
-def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list[str]]:
+def selection(
+    request: Request, t: Translator
+) -> tuple[dict[str, str], dict[str, object], list[PageError]]:
     """The form's values, the reader's filters, and the problems (nothing is read then)."""
     given = {k: request.query_params.get(k, "").strip() for k in FIELDS}
     filters: dict[str, object] = {
@@ -34,25 +40,25 @@ def selection(request: Request) -> tuple[dict[str, str], dict[str, object], list
         "action": given["action"] or None,
         "target": given["target"] or None,
     }
-    errors: list[str] = []
+    errors: list[PageError] = []
     if given["source"]:
         if given["source"] in audit.SOURCES:
             filters["source"] = given["source"]
         else:
-            errors.append(
-                f"source must be one of {', '.join(audit.SOURCES)}, not {given['source']!r}"
-            )
+            sources = ", ".join(audit.SOURCES)
+            errors.append(t("filter_source_invalid", value=given["source"], sources=sources))
     if given["outcome"]:
         if given["outcome"] in OUTCOMES:
             filters["outcome"] = given["outcome"]
         else:
-            errors.append(f"outcome must be one of {', '.join(OUTCOMES)}, not {given['outcome']!r}")
+            outcomes = ", ".join(OUTCOMES)
+            errors.append(t("filter_outcome_invalid", value=given["outcome"], outcomes=outcomes))
     try:
         filters["since"], filters["until"] = parse_range(
-            given["since"] or None, given["until"] or None
+            given["since"] or None, given["until"] or None, (SINCE, UNTIL)
         )
     except InvalidInput as exc:
-        errors.append(str(exc))
+        errors.extend(errors_of(exc))
     return given, filters, errors
 
 
@@ -87,7 +93,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
     @router.get("/revizija")
     def audit_page(request: Request) -> Response:
         signed = console.signed(request, Role.VIEWER)
-        given, filters, errors = selection(request)
+        given, filters, errors = selection(request, views.translator(request))
         found = [] if errors else read(filters, PAGE_LIMIT)
         return views.render(
             request,
@@ -109,9 +115,9 @@ def make_router(console: Console, views: Views) -> APIRouter:
     @router.get("/revizija.csv")
     def audit_csv(request: Request) -> Response:
         console.signed(request, Role.VIEWER)
-        _, filters, errors = selection(request)
+        _, filters, errors = selection(request, views.translator(request))
         if errors:
-            raise HTTPException(400, errors[0])
+            raise HTTPException(400, views.worded(request, errors[0]))
         return Response(
             as_csv(read(filters, CSV_LIMIT)),
             media_type="text/csv; charset=utf-8",

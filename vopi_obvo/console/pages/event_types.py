@@ -32,7 +32,7 @@ from vopi_obvo.console.views import PageError, Views
 from vopi_obvo.errors import RulesError
 from vopi_obvo.messages.sms_encoding import SmsInfo, analyse, gsm7_runs
 from vopi_obvo.messages.sms_warnings import sms_length_warnings
-from vopi_obvo.problems import render
+from vopi_obvo.problems import Problem, render
 from vopi_obvo.rules import (
     OPTIONAL_TEMPLATE_PARTS,
     TEMPLATE_PARTS,
@@ -178,14 +178,14 @@ class EventTypePages:
         self.views = views
         self.policy = rules_ops.sms_policy(console.settings)
 
-    def catalogue(self) -> tuple[dict[str, str] | None, list[str]]:
+    def catalogue(self) -> tuple[dict[str, str] | None, list[Problem]]:
         if not self.console.settings.source.event_types_query.strip():
             return None, []
         try:
             return rules_ops.vopi_catalogue(self.console.settings, self.console.vopi), []
         except rules_ops.SOURCE_ERRORS as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            return None, [f"VOPI's catalogue could not be read: {detail}"]
+            return None, [Problem("preview.catalogue_unreadable", {"detail": detail})]
 
     def list_page(
         self,
@@ -232,7 +232,7 @@ class EventTypePages:
 
     def previews(
         self, form: RuleForm
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str, list[str]]:
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str, list[Problem]]:
         """Each language's e-mail and SMS rendered on the newest VOPI event of the type (or
         sample values); the values, where they came from, and notes on VOPI."""
         draft = form.draft_rule()

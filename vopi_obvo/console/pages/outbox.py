@@ -6,6 +6,7 @@ grouped by storm with release and cancel (admin). Every action is the CLI's own 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -17,53 +18,72 @@ from vopi_obvo.admin.timespec import parse_range
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.notices import Notice
 from vopi_obvo.console.roles import Role
-from vopi_obvo.console.views import Views
+from vopi_obvo.console.texts import Translator
+from vopi_obvo.console.views import PageError, Views, errors_of
 from vopi_obvo.delivery import storm_store
 from vopi_obvo.delivery.storm_store import HeldOutcome
 from vopi_obvo.errors import InvalidInput, ObvoError
 from vopi_obvo.messages.contacts import mask_recipient
+from vopi_obvo.problems import Problem
 from vopi_obvo.queries import q
 
 FormField = Annotated[str, Form()]
 LIMIT = 200
+FILTERS = ("status", "channel", "event_type", "case", "subscriber", "since", "until", "before")
+
+
+# The filters as problems name them: the labels of the filter form.
+STATUS = Problem("field.status")
+SINCE = Problem("field.since")
+UNTIL = Problem("field.until")
 
 
 def filters_of(
-    request: Request, signed: Signed
-) -> tuple[outbox.Filters, dict[str, str], list[str]]:
+    request: Request, signed: Signed, t: Translator
+) -> tuple[outbox.Filters, dict[str, str], list[PageError]]:
     """The list's filters from the query string, the form's values, and the problems."""
-    given = {
-        key: request.query_params.get(key, "").strip()
-        for key in ("status", "channel", "event_type", "case", "subscriber", "since", "until")
-    }
-    errors: list[str] = []
+    given = {key: request.query_params.get(key, "").strip() for key in FILTERS}
+    errors: list[PageError] = []
     values: dict[str, Any] = {}
     try:
-        values["status"] = outbox.status_filter(given["status"] or None, "status")
+        values["status"] = outbox.status_filter(given["status"] or None, STATUS)
     except InvalidInput as exc:
-        errors.append(str(exc))
+        errors.extend(errors_of(exc))
     if given["channel"] and given["channel"] not in outbox.CHANNELS:
-        errors.append(f"channel must be email or sms, not {given['channel']!r}")
+        errors.append(t("filter_channel_invalid", value=given["channel"]))
     else:
         values["channel"] = given["channel"] or None
     values["event_type"] = given["event_type"] or None
     values["case_id"] = given["case"] or None
     if given["subscriber"]:
         if not signed.may(Role.CLERK):
-            errors.append("only clerks and admins see one subscriber's outbox")
+            errors.append(t("filter_subscriber_clerks"))
         elif not given["subscriber"].isdigit():
-            errors.append(
-                f"subscriber must be a subscriber id (a number), not {given['subscriber']!r}"
-            )
+            errors.append(t("filter_subscriber_invalid", value=given["subscriber"]))
         else:
             values["subscriber_id"] = int(given["subscriber"])
+    if given["before"]:
+        if given["before"].isdigit():
+            values["before"] = int(given["before"])
+        else:
+            errors.append(t("filter_before_invalid", value=given["before"]))
     try:
         values["since"], values["until"] = parse_range(
-            given["since"] or None, given["until"] or None
+            given["since"] or None, given["until"] or None, (SINCE, UNTIL)
         )
     except InvalidInput as exc:
-        errors.append(str(exc))
+        errors.extend(errors_of(exc))
     return outbox.Filters(**values, limit=LIMIT), given, errors
+
+
+def page_links(given: dict[str, str], rows: list[Any]) -> dict[str, str | None]:
+    """The list's next page (those after its last row, same filters) and its first page."""
+    kept = {k: v for k, v in given.items() if v and k != "before"}
+    first = "/obvestila" + (f"?{urlencode(kept)}" if kept else "")
+    older = None
+    if len(rows) == LIMIT:
+        older = "/obvestila?" + urlencode({**kept, "before": str(rows[-1].id)})
+    return {"older": older, "newest": first if given["before"] else None}
 
 
 def held_notice(outcome: HeldOutcome, *, release: bool) -> Notice:
@@ -83,7 +103,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
     @router.get("/obvestila")
     def outbox_page(request: Request) -> Response:
         signed = console.signed(request, Role.VIEWER)
-        filters, given, errors = filters_of(request, signed)
+        filters, given, errors = filters_of(request, signed, views.translator(request))
         rows = []
         with console.engine.connect() as conn:
             if not errors:
@@ -104,6 +124,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             channels=outbox.CHANNELS,
             held=held,
             event_types=types,
+            pages=page_links(given, rows),
             limit=LIMIT,
             mask=mask_recipient,
             status=400 if errors else 200,
@@ -114,7 +135,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
         signed: Signed,
         notification_id: int,
         *,
-        errors: list[str] | None = None,
+        errors: list[PageError] | None = None,
         status: int = 200,
     ) -> Response:
         with console.engine.connect() as conn:
@@ -160,9 +181,11 @@ def make_router(console: Console, views: Views) -> APIRouter:
                 notification_id=notification_id,
             )
         except ObvoError as exc:
-            return detail(request, signed, notification_id, errors=[str(exc)], status=400)
+            return detail(request, signed, notification_id, errors=errors_of(exc), status=400)
         if result.refused:
-            reasons = [f"notification {i}: not retried: {why}" for i, why in result.refused]
+            reasons: list[PageError] = [
+                Problem("retry.not_retried", {"id": i, "problem": why}) for i, why in result.refused
+            ]
             return detail(request, signed, notification_id, errors=reasons, status=409)
         return views.done(request, signed, f"/obvestila/{notification_id}", "notification_retried")
 
@@ -174,14 +197,16 @@ def make_router(console: Console, views: Views) -> APIRouter:
             with console.engine.begin() as conn:
                 outbox.cancel_one(conn, notification_id, signed.actor)
         except InvalidInput as exc:
-            return detail(request, signed, notification_id, errors=[str(exc)], status=400)
+            return detail(request, signed, notification_id, errors=errors_of(exc), status=400)
         return views.done(
             request, signed, f"/obvestila/{notification_id}", "notification_cancelled"
         )
 
     # ---- held notifications, by storm ----
 
-    def held_page(request: Request, signed: Signed, *, errors: list[str] | None = None) -> Response:
+    def held_page(
+        request: Request, signed: Signed, *, errors: list[PageError] | None = None
+    ) -> Response:
         with console.engine.connect() as conn:
             summary = storm_store.held_summary(conn)
             codes = sorted(
@@ -223,10 +248,10 @@ def make_router(console: Console, views: Views) -> APIRouter:
                     code.strip(),
                     signed.actor,
                     release=release,
-                    field="event type",
+                    field=Problem("field.event_type"),
                 )
         except InvalidInput as exc:
-            return held_page(request, signed, errors=[str(exc)])
+            return held_page(request, signed, errors=errors_of(exc))
         return views.done_with(request, signed, "/zadrzana", held_notice(outcome, release=release))
 
     @router.post("/zadrzana/sprosti")

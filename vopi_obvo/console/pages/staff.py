@@ -13,25 +13,33 @@ from vopi_obvo.console import staff
 from vopi_obvo.console.context import Console, Signed
 from vopi_obvo.console.roles import Role, parse_role, staff_name
 from vopi_obvo.console.texts import Translator
-from vopi_obvo.console.views import Views
+from vopi_obvo.console.views import PageError, Views, errors_of
 from vopi_obvo.errors import InvalidInput
-from vopi_obvo.web.certificates import CertificateRefused
+from vopi_obvo.problems import Problem
+from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
 
 MAX_PEM = 16_384
 
 FormField = Annotated[str, Form()]
 
 
-def certificate_text(raw: bytes) -> str:
+NAME = Problem("field.staff_name")  # the grant form's fields as problems name them
+ROLE = Problem("field.staff_role")
+
+
+def identify_upload(console: Console, raw: bytes, t: Translator) -> CertificateIdentity | str:
+    """The uploaded certificate's staff identity, checked as a sign-in would check it; or
+    why it cannot be granted, in the page's language."""
     if not raw.strip():
-        raise InvalidInput("choose the staff member's certificate file (PEM)")
+        return t("staff_certificate_missing")
     if len(raw) > MAX_PEM:
-        raise InvalidInput("the file is too large for a certificate")
+        return t("staff_certificate_too_large")
     if b"PRIVATE KEY" in raw:
-        raise InvalidInput(
-            "the file holds a private key: export only the certificate, never the key"
-        )
-    return raw.decode("ascii", "replace")
+        return t("staff_certificate_private_key")
+    try:
+        return console.config.issuers.identify(raw.decode("ascii", "replace"), console.clock())
+    except CertificateRefused as exc:
+        return t("staff_certificate_refused", reason=t(f"refusal_{exc.reason.value}"))
 
 
 def make_router(console: Console, views: Views) -> APIRouter:
@@ -41,7 +49,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
         request: Request,
         signed: Signed,
         *,
-        errors: list[str] | None = None,
+        errors: list[PageError] | None = None,
         status: int = 200,
     ) -> Response:
         with console.engine.connect() as conn:
@@ -73,16 +81,15 @@ def make_router(console: Console, views: Views) -> APIRouter:
         raw = certificate.file.read(MAX_PEM + 1) if certificate is not None else b""
         signed = console.signed(request, Role.ADMIN)
         console.check_form(request, signed, csrf)
+        t = Translator(console.language(request))
+        identity = identify_upload(console, raw, t)
+        if isinstance(identity, str):
+            return page(request, signed, errors=[identity], status=400)
         try:
-            text = certificate_text(raw)
-            try:
-                identity = console.config.issuers.identify(text, console.clock())
-            except CertificateRefused as exc:
-                raise InvalidInput(f"the certificate cannot sign in: {exc.detail}") from None
-            member_name = staff_name(name, "name")
-            member_role = parse_role(role, "role")
+            member_name = staff_name(name, NAME)
+            member_role = parse_role(role, ROLE)
         except InvalidInput as exc:
-            return page(request, signed, errors=[str(exc)], status=400)
+            return page(request, signed, errors=errors_of(exc), status=400)
         with console.engine.begin() as conn:
             staff.grant(conn, identity, member_name, member_role, signed.actor)
         return views.done(request, signed, "/osebje", "staff_granted_notice")
@@ -103,11 +110,11 @@ def make_router(console: Console, views: Views) -> APIRouter:
         if member.id == signed.member.id:
             return page(request, signed, errors=[t("staff_self")], status=400)
         try:
-            new_role = parse_role(role, "role")
+            new_role = parse_role(role, ROLE)
             with console.engine.begin() as conn:
                 staff.change_role(conn, member, new_role, signed.actor)
         except InvalidInput as exc:
-            return page(request, signed, errors=[str(exc)], status=400)
+            return page(request, signed, errors=errors_of(exc), status=400)
         return views.done(request, signed, "/osebje", "staff_role_notice")
 
     @router.post("/osebje/{staff_id}/odvzem")
@@ -122,7 +129,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             with console.engine.begin() as conn:
                 staff.revoke(conn, member.id, signed.actor)
         except InvalidInput as exc:
-            return page(request, signed, errors=[str(exc)], status=400)
+            return page(request, signed, errors=errors_of(exc), status=400)
         return views.done(request, signed, "/osebje", "staff_revoked_notice")
 
     return router
