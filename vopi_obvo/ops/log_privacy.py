@@ -72,6 +72,12 @@ def _mask(text: str, identifiers: bool) -> str:
 _masked = functools.lru_cache(maxsize=4096)(_mask)
 
 
+@functools.lru_cache(maxsize=512)
+def _identifier_key(key: str) -> bool:
+    """Values under this key are OBVO's own identifiers (a line's keys repeat: remembered)."""
+    return bool(_ID_KEY.search(key))
+
+
 def mask_value(value: Any, *, identifiers: bool = False, depth: int = 0) -> Any:
     """A log value with every contact masked, nested values included; numbers, booleans and
     None as they are (JSON keeps their type), anything else as its masked text."""
@@ -86,7 +92,7 @@ def mask_value(value: Any, *, identifiers: bool = False, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         return {
             mask_value(k, depth=depth + 1): mask_value(
-                v, identifiers=isinstance(k, str) and bool(_ID_KEY.search(k)), depth=depth + 1
+                v, identifiers=isinstance(k, str) and _identifier_key(k), depth=depth + 1
             )
             for k, v in value.items()
         }
@@ -102,5 +108,5 @@ def mask_contacts(_logger: Any, _method: str, event: MutableMapping[str, Any]) -
         # structlog's own bookkeeping (the stdlib record, ...) and the processors' values
         if key.startswith("_") or key in _OWN_KEYS:
             continue
-        event[key] = mask_value(value, identifiers=bool(_ID_KEY.search(key)))
+        event[key] = mask_value(value, identifiers=_identifier_key(key))
     return event
