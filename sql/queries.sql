@@ -651,7 +651,8 @@ SET recipient = NULL, subject = NULL, body = NULL, body_html = NULL, event_value
 WHERE id = :id
 
 -- name: admin_notifications
--- `notifications list` and the console's outbox: newest first, filtered.
+-- `notifications list` and the console's outbox: newest first, filtered; :before (an id) pages
+-- on to those listed after it (same creation time: lower ids), by the time index.
 SELECT n.id, n.created_at, n.updated_at, n.source_event_id, n.event_type, n.event_kind,
        n.case_id, n.subscriber_id, s.party_id, n.channel, n.language, n.recipient,
        n.status, n.attempts, n.next_attempt_at, n.sent_at, n.last_error
@@ -663,6 +664,11 @@ WHERE (CAST(:status AS text) IS NULL OR n.status = CAST(:status AS text))
   AND (CAST(:until AS timestamptz) IS NULL OR n.created_at < CAST(:until AS timestamptz))
   AND (CAST(:channel AS text) IS NULL OR n.channel = CAST(:channel AS text))
   AND (CAST(:event_type AS text) IS NULL OR n.event_type = CAST(:event_type AS text))
+  AND (CAST(:before AS bigint) IS NULL
+       OR (n.created_at <= (SELECT b.created_at FROM notifications AS b
+                            WHERE b.id = CAST(:before AS bigint))
+           AND (n.created_at, n.id) < (SELECT b.created_at, b.id FROM notifications AS b
+                                       WHERE b.id = CAST(:before AS bigint))))
 ORDER BY n.created_at DESC, n.id DESC
 LIMIT :limit
 

@@ -49,6 +49,7 @@ class Filters:
     subscriber_id: int | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    before: int | None = None  # the next page: those listed after this notification
     limit: int = 100
 
     def params(self) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class Filters:
             "subscriber_id": self.subscriber_id,
             "since": self.since,
             "until": self.until,
+            "before": self.before,
             "limit": self.limit,
         }
 

@@ -7,7 +7,9 @@ way into the outbox, the outbox's event type suggestions."""
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from html.parser import HTMLParser
 
 import psycopg
@@ -175,3 +177,49 @@ def test_held_notifications_lead_to_the_outbox_and_the_filter_suggests_types(
     assert listed.status_code == 200
     assert listed.text.count('<a href="/obvestila/') == 4
     assert '<datalist id="f-types">' in listed.text and '<option value="VLOZ">' in listed.text
+
+
+def test_the_outbox_pages_on_past_its_newest_200_without_losing_ties(
+    console: ConsoleServer, console_settings: Settings, certs: StaffCertificates
+) -> None:
+    with psycopg.connect(console_settings.database.url, autocommit=True) as conn:
+        # 250 made in one transaction (one creation time, as a poll makes them), 10 older.
+        conn.execute(
+            "INSERT INTO obvo.notifications (source_event_id, channel, event_type, event_kind,"
+            " language, status, created_at)"
+            " SELECT g, CASE WHEN g % 2 = 0 THEN 'sms' ELSE 'email' END, 'VLOZ', 'notify', 'sl',"
+            " 'sent', CASE WHEN g <= 10 THEN now() - interval '1 day' ELSE now() END"
+            " FROM generate_series(1, 260) AS g"
+        )
+        everything = [r[0] for r in conn.execute("SELECT id FROM obvo.notifications")]
+    viewer = StaffBrowser(console, certs.viewer)
+
+    def listed(text: str) -> list[int]:
+        return [int(i) for i in re.findall(r'<td><a href="/obvestila/(\d+)">', text)]
+
+    def older_link(text: str) -> str | None:
+        found = re.search(r'<a href="([^"]+)" rel="next">', text)
+        return html.unescape(found.group(1)) if found else None
+
+    seen: list[int] = []
+    path: str | None = "/obvestila"
+    pages = 0
+    while path is not None:
+        page = viewer.get(path)
+        assert page.status_code == 200
+        seen += listed(page.text)
+        pages += 1
+        path = older_link(page.text)
+        assert ("Najnovejša obvestila" in page.text) == (pages > 1)
+    assert pages == 2 and len(seen) == len(set(seen)) == 260
+    assert seen == sorted(everything, reverse=True)  # newest first; ties by id
+    # The filters go along to the next page; a selection of one page has no next page.
+    assert older_link(viewer.get("/obvestila?channel=email&status=sent").text) is None  # 130
+    sent = viewer.get("/obvestila?status=sent").text
+    link = older_link(sent)
+    assert link is not None and "status=sent" in link and "before=" in link
+    following = listed(viewer.get(link).text)
+    assert len(following) == 60 and max(following) < min(listed(sent))
+    bad = viewer.get("/obvestila?before=last")
+    assert bad.status_code == 400
+    assert "mora biti številka obvestila, ne »last«" in html.unescape(bad.text)

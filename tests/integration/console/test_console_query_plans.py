@@ -113,6 +113,7 @@ LISTED = {
     "subscriber_id": None,
     "since": None,
     "until": None,
+    "before": None,
     "limit": 200,
 }
 
@@ -133,6 +134,12 @@ PLANS = [
     ("admin_notifications", {**LISTED, "until": NOW - 1500 * DAY}, {"notifications_created"}),
     ("admin_notifications", {**LISTED, "case_id": "case-1234"}, {"notifications_case"}),
     ("admin_notifications", {**LISTED, "event_type": "REDKO"}, {"notifications_event_type"}),
+    # The next page: the row it follows by its key, the rest by time.
+    (
+        "admin_notifications",
+        {**LISTED, "before": ROWS // 2},
+        {"notifications_created", "notifications_pkey"},
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ grouped by storm with release and cancel (admin). Every action is the CLI's own 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -28,6 +29,7 @@ from vopi_obvo.queries import q
 
 FormField = Annotated[str, Form()]
 LIMIT = 200
+FILTERS = ("status", "channel", "event_type", "case", "subscriber", "since", "until", "before")
 
 
 # The filters as problems name them: the labels of the filter form.
@@ -40,10 +42,7 @@ def filters_of(
     request: Request, signed: Signed, t: Translator
 ) -> tuple[outbox.Filters, dict[str, str], list[PageError]]:
     """The list's filters from the query string, the form's values, and the problems."""
-    given = {
-        key: request.query_params.get(key, "").strip()
-        for key in ("status", "channel", "event_type", "case", "subscriber", "since", "until")
-    }
+    given = {key: request.query_params.get(key, "").strip() for key in FILTERS}
     errors: list[PageError] = []
     values: dict[str, Any] = {}
     try:
@@ -63,6 +62,11 @@ def filters_of(
             errors.append(t("filter_subscriber_invalid", value=given["subscriber"]))
         else:
             values["subscriber_id"] = int(given["subscriber"])
+    if given["before"]:
+        if given["before"].isdigit():
+            values["before"] = int(given["before"])
+        else:
+            errors.append(t("filter_before_invalid", value=given["before"]))
     try:
         values["since"], values["until"] = parse_range(
             given["since"] or None, given["until"] or None, (SINCE, UNTIL)
@@ -70,6 +74,16 @@ def filters_of(
     except InvalidInput as exc:
         errors.extend(errors_of(exc))
     return outbox.Filters(**values, limit=LIMIT), given, errors
+
+
+def page_links(given: dict[str, str], rows: list[Any]) -> dict[str, str | None]:
+    """The list's next page (those after its last row, same filters) and its first page."""
+    kept = {k: v for k, v in given.items() if v and k != "before"}
+    first = "/obvestila" + (f"?{urlencode(kept)}" if kept else "")
+    older = None
+    if len(rows) == LIMIT:
+        older = "/obvestila?" + urlencode({**kept, "before": str(rows[-1].id)})
+    return {"older": older, "newest": first if given["before"] else None}
 
 
 def held_notice(outcome: HeldOutcome, *, release: bool) -> Notice:
@@ -110,6 +124,7 @@ def make_router(console: Console, views: Views) -> APIRouter:
             channels=outbox.CHANNELS,
             held=held,
             event_types=types,
+            pages=page_links(given, rows),
             limit=LIMIT,
             mask=mask_recipient,
             status=400 if errors else 200,
