@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vopi_obvo import __version__
 from vopi_obvo.portal import api, pages, webhook
 from vopi_obvo.portal.context import NoCertificate, PageRedirect, PageRefusal, Portal
-from vopi_obvo.web.responses import add_response_middleware, route_of
+from vopi_obvo.web.responses import add_health_route, add_response_middleware, route_of
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -105,12 +105,7 @@ def create_app(portal: Portal) -> FastAPI:
             return JSONResponse({"error": "internal error"}, status_code=500)
         return message_page(request, 500, "error_title", "error_text")
 
-    @app.get("/healthz", include_in_schema=False)
-    def health() -> JSONResponse:
-        with portal.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        return JSONResponse({"status": "ok"})
-
+    add_health_route(app, portal.engine)
     add_response_middleware(
         app,
         cookie_name=portal.cookie_name,
