@@ -11,6 +11,7 @@ masked, so a citizen's contact never reaches journald in clear.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -49,10 +50,26 @@ def _mask_number(match: re.Match[str]) -> str:
     return mask_phone(re.sub(r"[ /]", "", match.group(0)))
 
 
+# Texts up to this long are remembered masked: a log line's short values repeat (channels,
+# event names, masked recipients, the digits of ids), and each is two regular expressions.
+_REMEMBER_UP_TO = 200
+# The processors' own values, never text from outside (TimeStamper's ISO time).
+_OWN_KEYS = frozenset({"timestamp"})
+
+
 def mask_text(text: str, *, identifiers: bool = False) -> str:
     """Contacts in a text masked; with `identifiers`, bare digit runs are left alone."""
-    text = _EMAIL.sub(_mask_address, text)
+    if len(text) <= _REMEMBER_UP_TO:
+        return _masked(text, identifiers)
+    return _mask(text, identifiers)
+
+
+def _mask(text: str, identifiers: bool) -> str:
+    text = _EMAIL.sub(_mask_address, text) if "@" in text else text
     return (_E164 if identifiers else _PHONE).sub(_mask_number, text)
+
+
+_masked = functools.lru_cache(maxsize=4096)(_mask)
 
 
 def mask_value(value: Any, *, identifiers: bool = False, depth: int = 0) -> Any:
@@ -82,7 +99,8 @@ def mask_value(value: Any, *, identifiers: bool = False, depth: int = 0) -> Any:
 
 def mask_contacts(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
     for key, value in list(event.items()):
-        if key.startswith("_"):  # structlog's own bookkeeping (the stdlib record, ...)
+        # structlog's own bookkeeping (the stdlib record, ...) and the processors' values
+        if key.startswith("_") or key in _OWN_KEYS:
             continue
         event[key] = mask_value(value, identifiers=bool(_ID_KEY.search(key)))
     return event

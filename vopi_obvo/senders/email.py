@@ -16,6 +16,7 @@ import re
 import smtplib
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -87,6 +88,7 @@ class EmailBuilder:
         self.domain = settings.message_id_domain or sender_domain(settings.sender)
         self.organisation = settings.organisation or parseaddr(settings.sender)[0]
         self.envelope_from = parseaddr(settings.sender)[1]
+        self._date_cache = (0, "")
         self._fixed_ascii = all(
             parseaddr(a)[1].isascii() for a in (settings.sender, settings.reply_to)
         )
@@ -102,6 +104,16 @@ class EmailBuilder:
         except TemplateError as exc:
             where = settings.html_layout or html_templates.DEFAULT_LAYOUT
             raise ConfigError(f"[email] html_layout {where}: {exc}") from exc
+
+    def _date(self) -> str:
+        """The Date header's value, made once per second (the sending threads share it: a
+        tuple is read and replaced whole)."""
+        now = int(time.time())
+        second, text = self._date_cache
+        if second != now:
+            text = formatdate(now, localtime=True)
+            self._date_cache = (now, text)
+        return text
 
     def _html(self, subject: str, content: Markup, unsubscribe_url: str | None, lang: str) -> str:
         return html_templates.render_layout(
@@ -138,7 +150,7 @@ class EmailBuilder:
             self._from,
             f"To: {message.recipient}",
             mime.header("Subject", message.subject or ""),
-            f"Date: {formatdate(localtime=True)}",
+            f"Date: {self._date()}",
             f"Message-ID: {mid}",
             "Auto-Submitted: auto-generated",
             # Outlook/Exchange honour this instead of Auto-Submitted: no out-of-office replies.

@@ -195,6 +195,12 @@ def test_custom_layout_is_used(tmp_path: Path) -> None:
 def test_text_to_html_keeps_line_breaks_and_drops_empty_paragraphs() -> None:
     assert html_templates.text_to_html("a\nb\n\n\n  \nc") == Markup("<p>a<br>\nb</p>\n<p>c</p>")
     assert html_templates.text_to_html("") == Markup("")
+    # Several addresses on the lines of one paragraph, quotes, markup characters, č.
+    text = 'Vloga "č" <x>\nhttps://a.si/x\'y & https://b.si/z.\n\n\nkonec'
+    assert html_templates.text_to_html(text) == Markup(
+        '<p>Vloga &#34;č&#34; &lt;x&gt;<br>\n<a href="https://a.si/x">https://a.si/x</a>&#39;y'
+        ' &amp; <a href="https://b.si/z">https://b.si/z</a>.</p>\n<p>konec</p>'
+    )
 
 
 # ---- email_html templates in the rules ----
