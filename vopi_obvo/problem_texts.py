@@ -122,8 +122,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     },
     "time.invalid": {
         "en": "{field}: {value!r} is not a time; use 2026-03-01, 2026-03-01 14:30, an ISO 8601 time with zone, or 30m / 2h / 7d / 1w before now",
-        "sl": "{field}: »{value}« ni čas; vpišite npr. 2026-03-01, 2026-03-01 14:30, čas ISO 8601 s časovnim pasom ali 30m / 2h / 7d / 1w pred zdajšnjim trenutkom",
-        "it": "{field}: «{value}» non è un'ora; scrivete ad es. 2026-03-01, 2026-03-01 14:30, un'ora ISO 8601 con fuso orario oppure 30m / 2h / 7d / 1w fa",
+        "sl": "{field}: »{value}« ni veljaven čas; vpišite npr. 2026-03-01, 2026-03-01 14:30, čas ISO 8601 s časovnim pasom ali 30m / 2h / 7d / 1w pred zdajšnjim trenutkom",
+        "it": "{field}: «{value}» non è un'ora valida; scrivete ad es. 2026-03-01, 2026-03-01 14:30, un'ora ISO 8601 con fuso orario oppure 30m / 2h / 7d / 1w fa",
     },
     "time.future": {
         "en": "{field}: {value!r} is in the future",
@@ -132,8 +132,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     },
     "time.range_empty": {
         "en": "{until} must be later than {since}: nothing is in between",
-        "sl": "{until}: mora biti pozneje kot {since}, sicer vmes ni ničesar",
-        "it": "{until}: deve essere più tardi di {since}, altrimenti non c'è nulla in mezzo",
+        "sl": "»{until}« mora biti pozneje kot »{since}«, sicer vmes ni ničesar",
+        "it": "«{until}» deve essere più tardi di «{since}», altrimenti non c'è nulla in mezzo",
     },
     # ---- a subscription as a whole ----
     "subscriber.no_channel": {
