@@ -24,7 +24,7 @@ from vopi_obvo.console.pages import (
 )
 from vopi_obvo.console.views import Views
 from vopi_obvo.web.certificates import NoCertificateHeader
-from vopi_obvo.web.responses import add_health_route, add_response_middleware, route_of
+from vopi_obvo.web.responses import route_of
 
 log = structlog.get_logger("vopi_obvo.console")
 
@@ -77,13 +77,6 @@ def create_app(console: Console) -> FastAPI:
         log.error("console.error", error=type(exc).__name__, route=route_of(request))
         return views.message(request, 500, "error_title", "error_text")
 
-    add_health_route(app, console.engine)
-    add_response_middleware(
-        app,
-        cookie_name=console.cookie_name,
-        https=console.config.https,
-        log=log,
-        event="console.request",
-    )
+    console.equip(app)
 
     return app

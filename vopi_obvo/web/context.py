@@ -18,6 +18,7 @@ from typing import ClassVar, Generic, NoReturn, TypeVar
 
 import sqlalchemy as sa
 import structlog
+from starlette.applications import Starlette
 from starlette.requests import Request
 
 from vopi_obvo import db
@@ -31,7 +32,11 @@ from vopi_obvo.web.certificates import (
 )
 from vopi_obvo.web.pages import page_environment, request_language
 from vopi_obvo.web.ratelimit import SlidingWindow
-from vopi_obvo.web.responses import session_cookie_name
+from vopi_obvo.web.responses import (
+    add_health_route,
+    add_response_middleware,
+    session_cookie_name,
+)
 from vopi_obvo.web.settings import WebAppConfig
 
 ConfigT = TypeVar("ConfigT", bound=WebAppConfig)
@@ -93,6 +98,19 @@ class WebApp(Generic[ConfigT]):
         if self.config.crl_fetcher is not None:
             self.config.crl_fetcher.stop()
         self.engine.dispose()
+
+    def equip(self, app: Starlette, *, form_targets: tuple[str, ...] = ()) -> None:
+        """What every app of this state serves and carries: `/healthz`, and on every response
+        the session and language cookies, the security headers, a `<name>.request` line."""
+        add_health_route(app, self.engine)
+        add_response_middleware(
+            app,
+            cookie_name=self.cookie_name,
+            https=self.config.https,
+            log=self.log,
+            event=f"{self.name}.request",
+            form_targets=form_targets,
+        )
 
     def _log_crl_fetch(self, url: str, problem: str | None) -> None:
         if problem is None:
