@@ -4,7 +4,8 @@ with smpplib, so the client is checked against an independent reading of the pro
 It speaks: bind_transceiver (checking the password), submit_sm → submit_sm_resp with a
 message id, enquire_link → enquire_link_resp, unbind → unbind_resp, and it sends deliver_sm
 delivery receipts (text and TLVs) per part, answered by deliver_sm_resp. Tests choose each
-destination's outcome, refuse submits, delay or withhold receipts, and cut connections.
+destination's outcome, refuse submits, throttle the next ones (ESME_RTHROTTLED), delay or
+withhold receipts, and cut connections.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ ENQUIRE_LINK, ENQUIRE_LINK_RESP = 0x00000015, 0x80000015
 UNBIND, UNBIND_RESP = 0x00000006, 0x80000006
 GENERIC_NACK = 0x80000000
 ESME_RINVPASWD = 0x0000000E
+ESME_RTHROTTLED = 0x00000058
 STATE_CODES = {"DELIVRD": 2, "EXPIRED": 3, "UNDELIV": 5, "REJECTD": 8}
 
 
@@ -82,6 +84,10 @@ class SmppServer:
         self.receipts_acknowledged: list[tuple[str, int]] = []  # (message id, resp status)
         self.outcomes: dict[str, Outcome] = {}  # destination → receipt outcome
         self.refuse: dict[str, int] = {}  # destination → submit_sm_resp error status
+        # The next `throttle` submit_sm are answered ESME_RTHROTTLED, as an SMSC over its
+        # agreed rate does; every submit_sm's answer is in `answers`.
+        self.throttle = 0
+        self.answers: list[tuple[float, int]] = []  # (time.monotonic(), status) per submit_sm
         self.send_receipts = True
         self.answer_submits = True
         self.lock = threading.Lock()
@@ -209,7 +215,12 @@ class SmppServer:
         _validity, pos = _cstr(body, pos)
         registered_delivery, _replace, data_coding, _default_id, sm_length = body[pos : pos + 5]
         short_message = body[pos + 5 : pos + 5 + sm_length]
-        refusal = self.refuse.get(destination)
+        with self.lock:
+            refusal = self.refuse.get(destination, 0)
+            if self.throttle > 0:
+                self.throttle -= 1
+                refusal = ESME_RTHROTTLED
+            self.answers.append((time.monotonic(), refusal))
         if refusal:
             self._write(conn, _pdu(SUBMIT_SM_RESP, refusal, sequence))
             return

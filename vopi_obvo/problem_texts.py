@@ -122,8 +122,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     },
     "time.invalid": {
         "en": "{field}: {value!r} is not a time; use 2026-03-01, 2026-03-01 14:30, an ISO 8601 time with zone, or 30m / 2h / 7d / 1w before now",
-        "sl": "{field}: »{value}« ni čas; vpišite npr. 2026-03-01, 2026-03-01 14:30, čas ISO 8601 s časovnim pasom ali 30m / 2h / 7d / 1w pred zdajšnjim trenutkom",
-        "it": "{field}: «{value}» non è un'ora; scrivete ad es. 2026-03-01, 2026-03-01 14:30, un'ora ISO 8601 con fuso orario oppure 30m / 2h / 7d / 1w fa",
+        "sl": "{field}: »{value}« ni veljaven čas; vpišite npr. 2026-03-01, 2026-03-01 14:30, čas ISO 8601 s časovnim pasom ali 30m / 2h / 7d / 1w pred zdajšnjim trenutkom",
+        "it": "{field}: «{value}» non è un'ora valida; scrivete ad es. 2026-03-01, 2026-03-01 14:30, un'ora ISO 8601 con fuso orario oppure 30m / 2h / 7d / 1w fa",
     },
     "time.future": {
         "en": "{field}: {value!r} is in the future",
@@ -132,8 +132,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     },
     "time.range_empty": {
         "en": "{until} must be later than {since}: nothing is in between",
-        "sl": "{until}: mora biti pozneje kot {since}, sicer vmes ni ničesar",
-        "it": "{until}: deve essere più tardi di {since}, altrimenti non c'è nulla in mezzo",
+        "sl": "»{until}« mora biti pozneje kot »{since}«, sicer vmes ni ničesar",
+        "it": "«{until}» deve essere più tardi di «{since}», altrimenti non c'è nulla in mezzo",
     },
     # ---- a subscription as a whole ----
     "subscriber.no_channel": {
@@ -560,6 +560,37 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "en": "VOPI's catalogue could not be read: {detail}",
         "sl": "kataloga vrst dogodkov VOPI ni bilo mogoče prebrati ({detail})",
         "it": "non è stato possibile leggere il catalogo dei tipi di evento di VOPI ({detail})",
+    },
+    # ---- the health verdict (`obvo status`, the console's overview) ----
+    "health.vopi_unreadable": {
+        "en": "VOPI cannot be read, so the lag is unknown: {error}",
+        "sl": "VOPI ni mogoče brati, zato zaostanek ni znan ({error})",
+        "it": "VOPI non può essere letto, quindi il ritardo non è noto ({error})",
+    },
+    "health.lag": {
+        "en": "lag {seconds} s ({events} event(s) not read) is over [health] max_lag_seconds = {max}",
+        "sl": "zaostanek {seconds} s (neprebranih dogodkov: {events}) presega [health] max_lag_seconds = {max}",
+        "it": "il ritardo di {seconds} s (eventi non letti: {events}) supera [health] max_lag_seconds = {max}",
+    },
+    "health.failed": {
+        "en": "{count} notification(s) failed in the last {window} s, over [health] max_failed = {max} (see `obvo status`, the log's notification.failed lines)",
+        "sl": "neuspešnih obvestil v zadnjih {window} s: {count}, več kot [health] max_failed = {max} (glejte `obvo status` in vrstice notification.failed v dnevniku)",
+        "it": "notifiche non riuscite negli ultimi {window} s: {count}, più di [health] max_failed = {max} (vedete `obvo status` e le righe notification.failed del registro)",
+    },
+    "health.worker_config": {
+        "en": "worker {id} meets a configuration error (messages wait, none fails for it): {problem}",
+        "sl": "proces {id} je naletel na napako v nastavitvah (obvestila čakajo, nobeno zaradi nje ne spodleti): {problem}",
+        "it": "il processo {id} ha un errore di configurazione (le notifiche attendono, nessuna fallisce per questo): {problem}",
+    },
+    "health.no_daemon": {
+        "en": "no obvo daemon is running (no worker has registered a heartbeat)",
+        "sl": "noben proces obvo ne teče (noben se ni javil s srčnim utripom)",
+        "it": "nessun processo obvo è in esecuzione (nessuno ha registrato un battito)",
+    },
+    "health.stale": {
+        "en": "no live obvo daemon: the newest heartbeat is {age} s old, over [health] max_heartbeat_age = {max}",
+        "sl": "noben proces obvo ni živ: zadnji srčni utrip je star {age} s, več kot [health] max_heartbeat_age = {max}",
+        "it": "nessun processo obvo attivo: il battito più recente risale a {age} s fa, più di [health] max_heartbeat_age = {max}",
     },
     # ---- templates ----
     "template.syntax": {

@@ -35,6 +35,9 @@ class Problem:
     def __str__(self) -> str:
         return render(self, ENGLISH)
 
+    def __hash__(self) -> int:  # params is a mapping: hashed by its items, as it compares
+        return hash((self.code, tuple(sorted(self.params.items()))))
+
 
 def render(problem: Problem, language: str) -> str:
     """The problem worded in `language` (Slovenian for a language the catalogue lacks)."""

@@ -177,6 +177,15 @@ def test_listed_problems_join_as_clauses_and_values_as_a_list() -> None:
     assert at("--party", Problem("rules.twice")).params["where"] == "--party"
 
 
+def test_problems_compare_and_hash_by_code_and_parameters() -> None:
+    one = at(Problem("csv.column", {"column": "email"}), Problem("contact.email_empty"))
+    same = at(Problem("csv.column", {"column": "email"}), Problem("contact.email_empty"))
+    other = at(Problem("csv.column", {"column": "phone"}), Problem("contact.email_empty"))
+    assert one == same and hash(one) == hash(same)
+    assert one != other
+    assert len({one, same, other}) == 2
+
+
 def test_the_consoles_field_labels_are_its_forms_labels() -> None:
     """A message names a field as the form beside it does."""
     form_label = {

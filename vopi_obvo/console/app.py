@@ -24,7 +24,7 @@ from vopi_obvo.console.pages import (
 )
 from vopi_obvo.console.views import Views
 from vopi_obvo.web.certificates import NoCertificateHeader
-from vopi_obvo.web.responses import add_response_middleware, route_of
+from vopi_obvo.web.responses import route_of
 
 log = structlog.get_logger("vopi_obvo.console")
 
@@ -49,12 +49,6 @@ def create_app(console: Console) -> FastAPI:
             raise StarletteHTTPException(404)
         data, media = console.config.logo
         return Response(data, media_type=media)
-
-    @app.get("/healthz", include_in_schema=False)
-    def health() -> Response:
-        with console.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        return Response('{"status": "ok"}', media_type="application/json")
 
     @app.exception_handler(PageRefusal)
     async def refusal(request: Request, exc: PageRefusal) -> Response:
@@ -83,12 +77,6 @@ def create_app(console: Console) -> FastAPI:
         log.error("console.error", error=type(exc).__name__, route=route_of(request))
         return views.message(request, 500, "error_title", "error_text")
 
-    add_response_middleware(
-        app,
-        cookie_name=console.cookie_name,
-        https=console.config.https,
-        log=log,
-        event="console.request",
-    )
+    console.equip(app)
 
     return app

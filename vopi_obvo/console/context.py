@@ -12,8 +12,6 @@ new session, and a revoked member's sessions end at once.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -24,7 +22,6 @@ from starlette.requests import Request
 
 from vopi_obvo.admin import audit
 from vopi_obvo.admin.common import vopi_source
-from vopi_obvo.config import Settings
 from vopi_obvo.console import staff
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.settings import ConsoleConfig
@@ -33,7 +30,7 @@ from vopi_obvo.queries import q
 from vopi_obvo.source.vopi import VopiSource
 from vopi_obvo.web import sessions
 from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
-from vopi_obvo.web.context import WebApp, utc_now
+from vopi_obvo.web.context import Site, WebApp
 from vopi_obvo.web.ratelimit import SlidingWindow
 
 log = structlog.get_logger("vopi_obvo.console")
@@ -78,23 +75,13 @@ class Signed:
 class Console(WebApp[ConsoleConfig]):
     """Everything a request handler needs; one per running app."""
 
-    name = "console"
-    cookie_base = "obvo_console"
-    session_purpose = "console-session"
-    template_dir = TEMPLATE_DIR
+    site = Site("console", "obvo_console", "console-session", TEMPLATE_DIR)
 
-    def __init__(
-        self,
-        settings: Settings,
-        config: ConsoleConfig,
-        *,
-        clock: Callable[[], dt.datetime] = utc_now,
-    ) -> None:
+    def open(self) -> None:
         # VOPI, read-only: the health verdict's lag, cases checked on registration, the
         # preview's newest real event. Connections are opened only when a page needs one.
-        self.vopi: VopiSource = vopi_source(settings)
-        self.change_limiter = SlidingWindow(settings.console.rate_limit, 60.0)
-        super().__init__(settings, config, settings.console, clock=clock)
+        self.vopi: VopiSource = vopi_source(self.settings)
+        self.change_limiter = SlidingWindow(self.settings.console.rate_limit, 60.0)
 
     def close(self) -> None:
         super().close()

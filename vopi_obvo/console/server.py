@@ -1,11 +1,15 @@
-"""`obvo console` serves the console; `obvo console grant|revoke|list` manage its staff."""
+"""`obvo console` serves the console; `obvo console grant|revoke|list` manage its staff.
+
+Only `register` runs for every `obvo` command (the daemon's too): the staff table and the
+certificate code (cryptography's X.509) are imported by the commands that use them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vopi_obvo.admin.common import (
     Commands,
@@ -17,11 +21,11 @@ from vopi_obvo.admin.common import (
     settings_of,
 )
 from vopi_obvo.admin.timespec import show_time
-from vopi_obvo.console import staff
 from vopi_obvo.console.roles import ROLES, parse_role, staff_name
-from vopi_obvo.console.settings import console_issuers
 from vopi_obvo.errors import ExitCode, InvalidInput
-from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused
+
+if TYPE_CHECKING:
+    from vopi_obvo.web.certificates import CertificateIdentity
 
 
 def register(commands: Commands) -> None:
@@ -51,6 +55,9 @@ def register(commands: Commands) -> None:
 
 def read_certificate(path: Path, settings: Any) -> CertificateIdentity:
     """The identity in a PEM file, verified against [console] ca_files as at sign-in."""
+    from vopi_obvo.console.settings import console_issuers  # noqa: PLC0415 - see the top
+    from vopi_obvo.web.certificates import CertificateRefused  # noqa: PLC0415
+
     try:
         text = path.read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
@@ -68,6 +75,8 @@ def read_certificate(path: Path, settings: Any) -> CertificateIdentity:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
+    from vopi_obvo.console import staff  # noqa: PLC0415 - see the module's docstring
+
     role = parse_role(args.role, "--role")
     name = staff_name(args.name, "--name")
     settings = settings_of(args)
@@ -81,6 +90,8 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
+    from vopi_obvo.console import staff  # noqa: PLC0415 - see the module's docstring
+
     if (args.staff is None) == (args.certificate is None):
         raise InvalidInput("name the staff member by ID or by --certificate (one of them)")
     settings = settings_of(args)
@@ -103,6 +114,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from vopi_obvo.console import staff  # noqa: PLC0415 - see the module's docstring
+
     settings = settings_of(args)
     with obvo_engine(settings).connect() as conn:
         members = staff.find(conn)

@@ -72,9 +72,24 @@ class _Sending:
     """A message handed to a sending thread."""
 
     item: store.ClaimedNotification
-    bound: structlog.typing.FilteringBoundLogger
     started_at: dt.datetime
     started: float  # time.monotonic()
+
+    @functools.cached_property
+    def bound(self) -> structlog.typing.FilteringBoundLogger:
+        """The logger naming this message, made when its outcome is logged."""
+        return bound_logger(self.item)
+
+
+def bound_logger(item: store.ClaimedNotification) -> structlog.typing.FilteringBoundLogger:
+    bound: structlog.typing.FilteringBoundLogger = log.bind(
+        notification_id=item.id,
+        channel=item.channel,
+        event_id=item.source_event_id,
+        attempt=item.attempts,
+        to=mask_recipient(item.recipient),
+    )
+    return bound
 
 
 @dataclass
@@ -272,6 +287,7 @@ class Dispatcher:
         handed_over = 0
         last_beat = time.monotonic()
         while waiting or sending:
+            ready = self.ready_channels()  # a channel rests only after an outcome, below
             while waiting and self.pool.free > 0:
                 reason = self._reason_to_stop(batch)
                 if reason is not None:
@@ -281,7 +297,7 @@ class Dispatcher:
                         log.info("dispatch.batch_cut", reason=reason, released=result.released)
                     break
                 item = waiting.popleft()
-                if item.channel not in self.ready_channels():
+                if item.channel not in ready:
                     self._release([item.id], result, batch)
                     continue
                 started = self._start(item, result, batch)
@@ -310,15 +326,9 @@ class Dispatcher:
     def _start(
         self, item: store.ClaimedNotification, result: DispatchResult, batch: _Batch
     ) -> _Sending | None:
-        bound = log.bind(
-            notification_id=item.id,
-            channel=item.channel,
-            event_id=item.source_event_id,
-            attempt=item.attempts,
-            to=mask_recipient(item.recipient),
-        )
         started_at = dt.datetime.now(dt.UTC)
         if not item.recipient or item.body is None:
+            bound = bound_logger(item)
             self._settle_failed(item, "no recipient or text to send", result, bound, started_at)
             batch.settle(item.id)
             return None
@@ -334,7 +344,7 @@ class Dispatcher:
         )
         batch.start(item.id)
         self._senders_open = True
-        sending = _Sending(item, bound, started_at, time.monotonic())
+        sending = _Sending(item, started_at, time.monotonic())
         self.pool.submit(item.id, functools.partial(self.senders[item.channel].send, message))
         return sending
 

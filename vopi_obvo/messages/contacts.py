@@ -1,22 +1,35 @@
-"""Citizens' e-mail addresses and mobile numbers: validated and normalised before storing."""
+"""Citizens' e-mail addresses and mobile numbers: validated and normalised before storing.
+
+The validating libraries are imported where addresses are checked (the CLI, the portal, the
+console): the daemon only masks contacts for its log lines, and starts without them.
+"""
 
 from __future__ import annotations
 
-import email_validator
-import phonenumbers
+from typing import TYPE_CHECKING
 
 from vopi_obvo.errors import InvalidInput
 from vopi_obvo.problems import Problem
 
+if TYPE_CHECKING:
+    import phonenumbers
+
 DEFAULT_REGION = "SI"
-_SMS_CAPABLE = {
-    phonenumbers.PhoneNumberType.MOBILE,
-    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-}
+
+
+def _sms_capable(parsed: phonenumbers.PhoneNumber) -> bool:
+    import phonenumbers  # noqa: PLC0415 - see the module's docstring
+
+    return phonenumbers.number_type(parsed) in {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    }
 
 
 def normalise_email(address: str) -> str:
     """A syntactically valid address (no DNS look-up: the daemon must not depend on it)."""
+    import email_validator  # noqa: PLC0415 - see the module's docstring
+
     candidate = address.strip()
     if not candidate:
         raise InvalidInput(Problem("contact.email_empty"))
@@ -31,6 +44,8 @@ def normalise_email(address: str) -> str:
 
 def normalise_phone(number: str, region: str = DEFAULT_REGION) -> str:
     """E.164 form of a mobile number; Slovenian national forms (`041 123 456`) are accepted."""
+    import phonenumbers  # noqa: PLC0415 - see the module's docstring
+
     candidate = number.strip()
     if not candidate:
         raise InvalidInput(Problem("contact.phone_empty"))
@@ -47,7 +62,7 @@ def normalise_phone(number: str, region: str = DEFAULT_REGION) -> str:
         ) from None
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidInput(Problem("contact.phone_invalid", {"value": number}))
-    if phonenumbers.number_type(parsed) not in _SMS_CAPABLE:
+    if not _sms_capable(parsed):
         raise InvalidInput(Problem("contact.phone_not_mobile", {"value": number}))
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from vopi_obvo.config import HealthSettings
+from vopi_obvo.problems import Param, Problem
 from vopi_obvo.queries import q
 from vopi_obvo.source.vopi import VopiSource
 
@@ -55,39 +56,44 @@ def counts(conn: sa.Connection, source_name: str, failed_window: float) -> Count
 
 
 def assess(report: Mapping[str, Any], health: HealthSettings) -> list[str]:
-    """Why OBVO is unhealthy, one reason per line; empty when healthy. `report` is what
-    `status.gather_status` returns (plain JSON values)."""
-    problems: list[str] = []
+    """Why OBVO is unhealthy, one reason per line (in English, as `obvo status` prints them);
+    empty when healthy. `report` is what `status.gather_status` returns (plain JSON values)."""
+    return [str(p) for p in verdict(report, health)]
+
+
+def verdict(report: Mapping[str, Any], health: HealthSettings) -> list[Problem]:
+    """The reasons of `assess` as problems, for the console to word in its language."""
+    problems: list[Problem] = []
     lag = report.get("lag") or {}
     if lag.get("error"):
-        problems.append(f"VOPI cannot be read, so the lag is unknown: {lag['error']}")
+        problems.append(Problem("health.vopi_unreadable", {"error": str(lag["error"])}))
     elif health.max_lag_seconds and (lag.get("seconds") or 0.0) > health.max_lag_seconds:
-        problems.append(
-            f"lag {lag['seconds']:.0f} s ({lag.get('events_behind')} event(s) not read) is over "
-            f"[health] max_lag_seconds = {health.max_lag_seconds:g}"
-        )
+        behind: dict[str, Param] = {
+            "seconds": f"{lag['seconds']:.0f}",
+            "events": str(lag.get("events_behind")),
+            "max": f"{health.max_lag_seconds:g}",
+        }
+        problems.append(Problem("health.lag", behind))
     failed = report.get("failed_recent") or {}
     if int(failed.get("count", 0)) > health.max_failed:
-        problems.append(
-            f"{failed['count']} notification(s) failed in the last {health.failed_window:g} s, "
-            f"over [health] max_failed = {health.max_failed} (see `obvo status`, the log's "
-            "notification.failed lines)"
-        )
+        failures: dict[str, Param] = {
+            "count": int(failed["count"]),
+            "window": f"{health.failed_window:g}",
+            "max": health.max_failed,
+        }
+        problems.append(Problem("health.failed", failures))
     problems.extend(
-        f"worker {w['id']} meets a configuration error (messages wait, none fails for it): "
-        f"{w['problem']}"
+        Problem("health.worker_config", {"id": str(w["id"]), "problem": str(w["problem"])})
         for w in report.get("workers") or ()
         if w.get("problem")
     )
     if health.max_heartbeat_age:
         ages = [float(w["heartbeat_age_seconds"]) for w in report.get("workers") or ()]
         if not ages:
-            problems.append("no obvo daemon is running (no worker has registered a heartbeat)")
+            problems.append(Problem("health.no_daemon"))
         elif min(ages) > health.max_heartbeat_age:
-            problems.append(
-                f"no live obvo daemon: the newest heartbeat is {min(ages):.0f} s old, over "
-                f"[health] max_heartbeat_age = {health.max_heartbeat_age:g}"
-            )
+            stale = {"age": f"{min(ages):.0f}", "max": f"{health.max_heartbeat_age:g}"}
+            problems.append(Problem("health.stale", stale))
     return problems
 
 

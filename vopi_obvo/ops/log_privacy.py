@@ -11,6 +11,7 @@ masked, so a citizen's contact never reaches journald in clear.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -49,10 +50,32 @@ def _mask_number(match: re.Match[str]) -> str:
     return mask_phone(re.sub(r"[ /]", "", match.group(0)))
 
 
+# Texts up to this long are remembered masked: a log line's short values repeat (channels,
+# event names, masked recipients, the digits of ids), and each is two regular expressions.
+_REMEMBER_UP_TO = 200
+# The processors' own values, never text from outside (TimeStamper's ISO time).
+_OWN_KEYS = frozenset({"timestamp"})
+
+
 def mask_text(text: str, *, identifiers: bool = False) -> str:
     """Contacts in a text masked; with `identifiers`, bare digit runs are left alone."""
-    text = _EMAIL.sub(_mask_address, text)
+    if len(text) <= _REMEMBER_UP_TO:
+        return _masked(text, identifiers)
+    return _mask(text, identifiers)
+
+
+def _mask(text: str, identifiers: bool) -> str:
+    text = _EMAIL.sub(_mask_address, text) if "@" in text else text
     return (_E164 if identifiers else _PHONE).sub(_mask_number, text)
+
+
+_masked = functools.lru_cache(maxsize=4096)(_mask)
+
+
+@functools.lru_cache(maxsize=512)
+def _identifier_key(key: str) -> bool:
+    """Values under this key are OBVO's own identifiers (a line's keys repeat: remembered)."""
+    return bool(_ID_KEY.search(key))
 
 
 def mask_value(value: Any, *, identifiers: bool = False, depth: int = 0) -> Any:
@@ -69,7 +92,7 @@ def mask_value(value: Any, *, identifiers: bool = False, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         return {
             mask_value(k, depth=depth + 1): mask_value(
-                v, identifiers=isinstance(k, str) and bool(_ID_KEY.search(k)), depth=depth + 1
+                v, identifiers=isinstance(k, str) and _identifier_key(k), depth=depth + 1
             )
             for k, v in value.items()
         }
@@ -82,7 +105,8 @@ def mask_value(value: Any, *, identifiers: bool = False, depth: int = 0) -> Any:
 
 def mask_contacts(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
     for key, value in list(event.items()):
-        if key.startswith("_"):  # structlog's own bookkeeping (the stdlib record, ...)
+        # structlog's own bookkeeping (the stdlib record, ...) and the processors' values
+        if key.startswith("_") or key in _OWN_KEYS:
             continue
-        event[key] = mask_value(value, identifiers=bool(_ID_KEY.search(key)))
+        event[key] = mask_value(value, identifiers=_identifier_key(key))
     return event

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vopi_obvo import __version__
 from vopi_obvo.portal import api, pages, webhook
 from vopi_obvo.portal.context import NoCertificate, PageRedirect, PageRefusal, Portal
-from vopi_obvo.web.responses import add_response_middleware, route_of
+from vopi_obvo.web.responses import route_of
 
 log = structlog.get_logger("vopi_obvo.portal")
 
@@ -105,20 +105,9 @@ def create_app(portal: Portal) -> FastAPI:
             return JSONResponse({"error": "internal error"}, status_code=500)
         return message_page(request, 500, "error_title", "error_text")
 
-    @app.get("/healthz", include_in_schema=False)
-    def health() -> JSONResponse:
-        with portal.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        return JSONResponse({"status": "ok"})
-
-    add_response_middleware(
-        app,
-        cookie_name=portal.cookie_name,
-        https=portal.config.https,
-        log=log,
-        event="portal.request",
-        # Signing in and out through SI-PASS ends in a redirect to it from a form.
-        form_targets=(portal.config.sipass.idp_origin,) if portal.config.sipass else (),
+    # Signing in and out through SI-PASS ends in a redirect to it from a form.
+    portal.equip(
+        app, form_targets=(portal.config.sipass.idp_origin,) if portal.config.sipass else ()
     )
 
     return app

@@ -10,8 +10,7 @@ identity, so another certificate in the same browser starts a new session.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -21,12 +20,11 @@ import structlog
 from starlette.requests import Request
 
 from vopi_obvo import db
-from vopi_obvo.config import Settings
 from vopi_obvo.portal import store
 from vopi_obvo.portal.settings import PortalConfig
 from vopi_obvo.web import sessions
 from vopi_obvo.web.certificates import CertificateIdentity, CertificateRefused, NoCertificateHeader
-from vopi_obvo.web.context import WebApp, utc_now
+from vopi_obvo.web.context import Site, WebApp
 from vopi_obvo.web.ratelimit import SlidingWindow
 
 log = structlog.get_logger("vopi_obvo.portal")
@@ -79,27 +77,19 @@ class Citizen:
 class Portal(WebApp[PortalConfig]):
     """Everything a request handler needs; one per running app."""
 
-    name = "portal"
-    cookie_base = "obvo_session"
-    session_purpose = "session"
-    template_dir = TEMPLATE_DIR
+    site = Site("portal", "obvo_session", "session", TEMPLATE_DIR)
 
-    def __init__(
-        self,
-        settings: Settings,
-        config: PortalConfig,
-        *,
-        clock: Callable[[], dt.datetime] = utc_now,
-    ) -> None:
-        p = settings.portal
+    def open(self) -> None:
+        p = self.settings.portal
         self.tax_number_oid = p.tax_number_oid
         self.vopi: sa.Engine | None = None
-        if settings.source.party_by_tax_number_query.strip():
-            self.vopi = db.source_engine(settings.source_url, settings.source.statement_timeout)
+        if self.settings.source.party_by_tax_number_query.strip():
+            self.vopi = db.source_engine(
+                self.settings.source_url, self.settings.source.statement_timeout
+            )
         self.refusal_limiter = SlidingWindow(p.rate_limit, 60.0)
         self.suppressed_refusals: dict[str, int] = {}
         self.code_limiter = SlidingWindow(p.rate_limit, 60.0)
-        super().__init__(settings, config, p, clock=clock)
 
     def close(self) -> None:
         super().close()

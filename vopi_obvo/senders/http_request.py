@@ -91,6 +91,21 @@ def parse_headers(lines: tuple[str, ...], token: str) -> dict[str, str]:
     return headers
 
 
+def request_headers(header_lines: tuple[str, ...], token: str) -> dict[str, str]:
+    """The headers of every request to the gateway (the same for all messages)."""
+    headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+    configured = parse_headers(header_lines, token)
+    lower = {k.lower() for k in configured}
+    if token and "authorization" not in lower:
+        headers["Authorization"] = f"Bearer {token}"
+    return {k: v for k, v in headers.items() if k.lower() not in lower} | configured
+
+
+def request_body(body_template: str, values: dict[str, Any]) -> bytes:
+    """One message's request body: the configured template, or OBVO's own JSON."""
+    return render_body(body_template, values) if body_template else default_body(values)
+
+
 def build_request(
     *,
     method: str,
@@ -99,14 +114,11 @@ def build_request(
     token: str,
     values: dict[str, Any],
 ) -> GatewayRequest:
-    headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
-    configured = parse_headers(header_lines, token)
-    lower = {k.lower() for k in configured}
-    if token and "authorization" not in lower:
-        headers["Authorization"] = f"Bearer {token}"
-    headers = {k: v for k, v in headers.items() if k.lower() not in lower} | configured
-    body = render_body(body_template, values) if body_template else default_body(values)
-    return GatewayRequest(method=method, headers=headers, body=body)
+    return GatewayRequest(
+        method=method,
+        headers=request_headers(header_lines, token),
+        body=request_body(body_template, values),
+    )
 
 
 def check_id_path(path: str) -> None:

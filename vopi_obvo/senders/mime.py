@@ -36,13 +36,25 @@ def _q_char(char: str) -> str:
     return "".join(f"={byte:02X}" for byte in data)
 
 
+# Each character's Q form, remembered (the texts of one municipality use few characters);
+# bounded, since any character may come. Shared by the sending threads: a dict's get and set
+# are atomic, and a race only computes a value twice.
+_Q_CACHE: dict[str, str] = {}
+_Q_CACHE_MAX = 4096
+
+
 def encoded_words(text: str) -> list[str]:
     """`text` as Q encoded-words of at most 75 characters, split between characters (a
     decoder joins adjacent encoded-words without the whitespace between them)."""
     words: list[str] = []
     current = ""
+    cache = _Q_CACHE
     for char in text:
-        encoded = _q_char(char)
+        encoded = cache.get(char)
+        if encoded is None:
+            encoded = _q_char(char)
+            if len(cache) < _Q_CACHE_MAX:
+                cache[char] = encoded
         if len(current) + len(encoded) > _WORD_TEXT:
             words.append(_WORD_START + current + _WORD_END)
             current = ""
@@ -116,7 +128,7 @@ def text_part(text: str, subtype: str) -> bytes:
     """One text/<subtype> part, UTF-8: 7bit or 8bit when every line fits, else
     quoted-printable (what Python's `email` chooses for such text)."""
     lines = text.encode("utf-8").splitlines()
-    if max((len(line) for line in lines), default=0) <= MAX_LINE:
+    if max(map(len, lines), default=0) <= MAX_LINE:
         body = b"\r\n".join(lines) + b"\r\n"
         cte = "7bit" if body.isascii() else "8bit"
     else:

@@ -29,8 +29,9 @@ from vopi_obvo.senders import (
 from vopi_obvo.senders.http_request import (
     DEFAULT_ID_PATH,
     RequestTemplateError,
-    build_request,
     find_id,
+    request_body,
+    request_headers,
 )
 
 log = structlog.get_logger("vopi_obvo.sms")
@@ -48,6 +49,21 @@ class HttpSmsSender:
         self.name = gateway.url
         self._warned_no_id = False
         self._pool = connection_pool(gateway.url, gateway.timeout, connections)
+        # Without a proxy, the gateway's own connection pool, asked directly with the URL's
+        # path: the manager would parse the URL and look the pool up again for every message.
+        self._direct: urllib3.HTTPConnectionPool | None = None
+        self._target = gateway.url
+        if not isinstance(self._pool, urllib3.ProxyManager):
+            self._direct = self._pool.connection_from_url(gateway.url)
+            self._target = urllib3.util.parse_url(gateway.url).request_uri
+        # The same for every message; checked at start ([sms] headers), so an error here
+        # fails each message with its reason rather than the start.
+        self._headers: dict[str, str] | None = None
+        self._headers_error = ""
+        try:
+            self._headers = request_headers(gateway.headers, gateway.token)
+        except RequestTemplateError as exc:
+            self._headers_error = str(exc)
 
     def send(self, message: OutgoingMessage) -> str | None:
         info = sms_encoding.analyse(message.body)
@@ -61,25 +77,23 @@ class HttpSmsSender:
             "segments": info.segments,
         }
         g = self.gateway
+        if self._headers is None:
+            raise PermanentFailure(f"SMS gateway request: {self._headers_error}")
         try:
-            prepared = build_request(
-                method=g.method,
-                header_lines=g.headers,
-                body_template=g.body,
-                token=g.token,
-                values=values,
-            )
+            body = request_body(g.body, values)
         except RequestTemplateError as exc:
             # Checked with sample values at start; a real text that still breaks it is ours.
             raise PermanentFailure(f"SMS gateway request: {exc}") from None
         try:
-            response = self._pool.request(
-                prepared.method,
-                g.url,
-                body=prepared.body,
-                headers=prepared.headers,
-                redirect=False,
-            )
+            direct = self._direct
+            if direct is not None:
+                response = direct.urlopen(
+                    g.method, self._target, body=body, headers=self._headers, redirect=False
+                )
+            else:
+                response = self._pool.request(
+                    g.method, g.url, body=body, headers=self._headers, redirect=False
+                )
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
             raise TemporaryFailure(f"SMS gateway unreachable: {reason}") from None
@@ -108,6 +122,7 @@ class HttpSmsSender:
         """The kept-alive connections stay open between batches."""
 
     def shutdown(self) -> None:
+        self._direct = None
         self._pool.clear()
 
 

@@ -3,19 +3,22 @@ templates, the sign-in rate limit, the CRL fetcher's life (first fetch before th
 sign-in, then on schedule, stopped on close), and who is asking: the TCP peer, the client's
 address, the language, the verified certificate, the session cookie and its keyed hash.
 
-Each app names its section, cookie and templates, and says how a refused certificate is
-audited and how a session row is deleted (`Portal`, `Console` extend `WebApp`).
+Each app names its section, cookie and templates (`Site`), opens its own resources, and says
+how a refused certificate is audited and how a session row is deleted (`Portal`, `Console`
+extend `WebApp`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Generic, NoReturn, TypeVar
 
 import sqlalchemy as sa
 import structlog
+from starlette.applications import Starlette
 from starlette.requests import Request
 
 from vopi_obvo import db
@@ -29,7 +32,11 @@ from vopi_obvo.web.certificates import (
 )
 from vopi_obvo.web.pages import page_environment, request_language
 from vopi_obvo.web.ratelimit import SlidingWindow
-from vopi_obvo.web.responses import session_cookie_name
+from vopi_obvo.web.responses import (
+    add_health_route,
+    add_response_middleware,
+    session_cookie_name,
+)
 from vopi_obvo.web.settings import WebAppConfig
 
 ConfigT = TypeVar("ConfigT", bound=WebAppConfig)
@@ -39,41 +46,71 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass(frozen=True)
+class Site:
+    """What tells the apps apart in the shared part."""
+
+    name: str  # "portal" or "console": its settings section, and the log's prefix
+    cookie: str  # the session cookie's name (with __Host- under https)
+    session_purpose: str  # keys the session hashes apart from other hashes
+    template_dir: Path
+
+
 class WebApp(Generic[ConfigT]):
     """Everything a request handler of either app needs from the shared part; one per app."""
 
-    name: ClassVar[str]  # "portal" or "console": the log's prefix
-    cookie_base: ClassVar[str]  # the session cookie's name (with __Host- under https)
-    session_purpose: ClassVar[str]  # keys the session hashes apart from other hashes
-    template_dir: ClassVar[Path]
+    site: ClassVar[Site]
     tax_number_oid = ""  # the subject attribute read as the tax number (the portal's)
 
     def __init__(
         self,
         settings: Settings,
         config: ConfigT,
-        section: WebAppSettings,
         *,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
+        section = getattr(settings, self.site.name)
+        if not isinstance(section, WebAppSettings):
+            raise TypeError(f"[{self.site.name}] is not a web app's section")
         self.settings = settings
         self.config = config
         self.section = section
         self.clock = clock
-        self.log = structlog.get_logger(f"vopi_obvo.{self.name}")
+        self.log = structlog.get_logger(f"vopi_obvo.{self.site.name}")
         self.engine = db.obvo_engine(settings.database.url, settings.database.schema, pool_size=5)
         self.signin_limiter = SlidingWindow(section.rate_limit, 60.0)
-        self.templates = page_environment(self.template_dir)
+        self.templates = page_environment(self.site.template_dir)
+        self.open()
         fetcher = config.crl_fetcher
         if fetcher is not None:
             fetcher.on_result = self._log_crl_fetch
             fetcher.fetch_all()  # before the first sign-in; then on schedule
             fetcher.start()
 
+    def open(self) -> None:
+        """The app's own resources and limits, made before the first CRL fetch."""
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
     def close(self) -> None:
         if self.config.crl_fetcher is not None:
             self.config.crl_fetcher.stop()
         self.engine.dispose()
+
+    def equip(self, app: Starlette, *, form_targets: tuple[str, ...] = ()) -> None:
+        """What every app of this state serves and carries: `/healthz`, and on every response
+        the session and language cookies, the security headers, a `<name>.request` line."""
+        add_health_route(app, self.engine)
+        add_response_middleware(
+            app,
+            cookie_name=self.cookie_name,
+            https=self.config.https,
+            log=self.log,
+            event=f"{self.name}.request",
+            form_targets=form_targets,
+        )
 
     def _log_crl_fetch(self, url: str, problem: str | None) -> None:
         if problem is None:
@@ -83,7 +120,7 @@ class WebApp(Generic[ConfigT]):
 
     @property
     def cookie_name(self) -> str:
-        return session_cookie_name(self.cookie_base, self.config.https)
+        return session_cookie_name(self.site.cookie, self.config.https)
 
     # ---- who is asking ----
 
@@ -123,7 +160,7 @@ class WebApp(Generic[ConfigT]):
     # ---- the session ----
 
     def session_hash(self, token: str) -> str:
-        return sessions.keyed_hash(self.section.session_secret, self.session_purpose, token)
+        return sessions.keyed_hash(self.section.session_secret, self.site.session_purpose, token)
 
     def end_session(self, request: Request) -> None:
         token = request.cookies.get(self.cookie_name, "")

@@ -12,10 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from vopi_obvo.web.language import LANG_COOKIE, LANGUAGES
 
@@ -89,6 +90,18 @@ def route_of(request: Request) -> str:
     """The route pattern for logs: never the path itself (it may hold a token or an id)."""
     route = request.scope.get("route")
     return str(getattr(route, "path", "(no route)"))
+
+
+def add_health_route(app: Starlette, engine: sa.Engine) -> None:
+    """`GET /healthz`: 200 while OBVO's database answers (for the proxy, systemd, monitoring);
+    a database that does not answer is the app's 500."""
+
+    def health(request: Request) -> Response:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return JSONResponse({"status": "ok"})
+
+    app.add_route("/healthz", health, methods=["GET"], include_in_schema=False)
 
 
 def add_response_middleware(

@@ -279,6 +279,14 @@ def test_a_broken_template_is_refused_with_the_clis_message_and_nothing_written(
     assert render(problem, "it") in html.unescape(in_italian.text)
     assert rules_rows(console_settings) == before
     assert audit_rows(console_settings, "rules.apply") == []
+    # A confirmation whose rules text was altered is validated again and refused.
+    altered = {"rules_text": "[[event_types]\n", "source": "console: event type VLOZ",
+               "fingerprint": "x", "back": "/dogodki/vrsta/VLOZ"}  # fmt: skip
+    tampered = admin.post("/dogodki/potrdi", altered, token_from="/dogodki")
+    assert tampered.status_code == 400
+    assert "console: event type VLOZ: TOML non valido" in html.unescape(tampered.text)
+    assert rules_rows(console_settings) == before
+    assert audit_rows(console_settings, "rules.apply") == []
 
 
 def test_viewer_and_clerk_may_read_but_not_change(

@@ -149,11 +149,11 @@ def test_the_outbox_filters_and_refuses_bad_ones(
     bad = clerk.get("/obvestila?status=lost&since=yesterday")
     assert bad.status_code == 400
     assert "Stanje: mora biti ena od vrednosti pending, " in bad.text
-    assert "Od: »yesterday« ni čas" in bad.text
+    assert "Od: »yesterday« ni veljaven čas" in bad.text
     assert clerk.get("/obvestila?lang=it").status_code == 200
     italian = clerk.get("/obvestila?status=lost&since=yesterday")
     assert "Stato: deve essere uno tra pending, " in italian.text
-    assert "Dal: «yesterday» non è un&#39;ora" in italian.text
+    assert "Dal: «yesterday» non è un&#39;ora valida" in italian.text
     viewer = StaffBrowser(console, certs.viewer)
     assert viewer.get("/obvestila?subscriber=1").status_code == 400  # a clerk's view
     assert len(applications) == 3
@@ -209,5 +209,5 @@ def test_the_audit_trail_takes_since_and_until_on_the_page_and_in_its_csv(
     assert [r["action"] for r in csv.DictReader(io.StringIO(morning.text))] == ["rules.apply"]
     backwards = viewer.get("/revizija?since=2026-03-02T00%3A00&until=2026-03-01T00%3A00")
     assert backwards.status_code == 400
-    assert "Do: mora biti pozneje kot Od, sicer vmes ni ničesar" in backwards.text
+    assert "»Do« mora biti pozneje kot »Od«, sicer vmes ni ničesar" in backwards.text
     assert viewer.get("/revizija.csv?until=jutri").status_code == 400

@@ -46,7 +46,10 @@ def test_the_overview_shows_the_verdict_counts_and_charts(
     text = page.text
     # No daemon runs in this test: the verdict says so, as `obvo status` would.
     assert "Sistem potrebuje pozornost" in text
-    assert "no obvo daemon is running" in text
+    assert "noben proces obvo ne teče" in text  # the verdict in the page's language
+    assert "no obvo daemon" not in text
+    italian = StaffBrowser(console, certs.viewer).get("/?lang=it").text
+    assert "nessun processo obvo è in esecuzione" in italian
     assert text.count('<svg class="chart"') == 3
     assert "Deli SMS na mesec po vrsti dogodka" in text
     assert "<title>" in text  # every bar names its figure

@@ -4,6 +4,8 @@ binds, encodings, long messages with UDH, receipts to delivered/undelivered, rec
 from __future__ import annotations
 
 import copy
+import itertools
+import threading
 import tomllib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,10 +16,11 @@ import sqlalchemy as sa
 
 from tests.integration.test_pipeline import apply_rules, subscribe
 from tests.support import EXAMPLE_RULES, Vopi, wait_for
-from tests.support_smpp import Outcome, SmppServer
+from tests.support_smpp import ESME_RTHROTTLED, Outcome, SmppServer
 from vopi_obvo.config import Settings as ObvoSettings
 from vopi_obvo.config import SmsGatewaySettings
 from vopi_obvo.daemon import Service
+from vopi_obvo.delivery.pacing import DEFAULT_PAUSE
 from vopi_obvo.senders import OutgoingMessage, PermanentFailure, TemporaryFailure
 from vopi_obvo.senders import smpp as smpp_module
 from vopi_obvo.senders.smpp import SmppSession
@@ -185,6 +188,46 @@ def test_refused_destination_fails_and_throttling_is_retried(
     session = services[0].dispatcher.senders["sms"]
     with pytest.raises(TemporaryFailure, match="status 0x58"):
         session.send(OutgoingMessage(999_999, PHONE, None, "x", key_event=True))
+
+
+def test_throttling_slows_the_channel_down_and_fails_nothing(
+    vopi: Vopi,
+    smsc: SmppServer,
+    smpp_settings: Callable[..., ObvoSettings],
+    services: list[Service],
+) -> None:
+    """ESME_RTHROTTLED is the SMSC's "too fast": the message is not at fault. It goes again,
+    its try not counted (max_attempts 1: a counted try would fail it), after the channel
+    rested (SMPP has no Retry-After: DEFAULT_PAUSE, then a halved pace, delivery/pacing.py)."""
+    settings = smpp_settings(delivery__concurrency=1, delivery__max_attempts=1)
+    apply_rules(settings)
+    party = vopi.party()
+    subscribe(settings, party, phone=PHONE)
+    vopi.events("KLAS", vopi.application(party), 5)
+    smsc.throttle = 3
+    service = Service(settings)
+    services.append(service)
+    worker = threading.Thread(target=service.run, daemon=True)
+    worker.start()
+    try:
+        wait_for(lambda: len(smsc.submitted) >= 5, timeout=30)
+        wait_for(lambda: {r["status"] for r in sms_rows(settings)} <= {"sent", "delivered"}, 30)
+    finally:
+        service.stop_event.set()
+        worker.join(timeout=30)
+    rows = sms_rows(settings)
+    assert len(rows) == 5
+    assert {r["attempts"] for r in rows} == {1}  # the throttled tries were not attempts
+    assert [status for _, status in smsc.answers] == [ESME_RTHROTTLED] * 3 + [0] * 5
+    # Slower: after each "throttled" the channel rested before the next submit_sm.
+    for (answered, _), (following, _) in itertools.pairwise(smsc.answers[:4]):
+        assert following - answered >= DEFAULT_PAUSE * 0.9
+    with psycopg.connect(settings.database.url) as conn:
+        retries = conn.execute(
+            "SELECT error FROM obvo.notification_attempts WHERE outcome = 'retry'"
+        ).fetchall()
+    assert len(retries) == 3
+    assert all("0x58" in str(error) for (error,) in retries)
 
 
 def test_wrong_password_is_a_temporary_failure(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import smtplib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from markupsafe import Markup
@@ -24,6 +25,7 @@ from vopi_obvo.rules import (
     rules_to_document,
 )
 from vopi_obvo.senders import OutgoingMessage
+from vopi_obvo.senders import email as email_sender
 from vopi_obvo.senders.email import EmailBuilder, build_email, unsubscribe_link
 
 SECRET = "0123456789abcdef0123456789abcdef"
@@ -195,6 +197,12 @@ def test_custom_layout_is_used(tmp_path: Path) -> None:
 def test_text_to_html_keeps_line_breaks_and_drops_empty_paragraphs() -> None:
     assert html_templates.text_to_html("a\nb\n\n\n  \nc") == Markup("<p>a<br>\nb</p>\n<p>c</p>")
     assert html_templates.text_to_html("") == Markup("")
+    # Several addresses on the lines of one paragraph, quotes, markup characters, č.
+    text = 'Vloga "č" <x>\nhttps://a.si/x\'y & https://b.si/z.\n\n\nkonec'
+    assert html_templates.text_to_html(text) == Markup(
+        '<p>Vloga &#34;č&#34; &lt;x&gt;<br>\n<a href="https://a.si/x">https://a.si/x</a>&#39;y'
+        ' &amp; <a href="https://b.si/z">https://b.si/z</a>.</p>\n<p>konec</p>'
+    )
 
 
 # ---- email_html templates in the rules ----
@@ -314,3 +322,48 @@ def test_secret_from_the_environment(tmp_path: Path) -> None:
     )
     assert s.email.unsubscribe_secret == SECRET
     assert s.email.ca_file == str(ca)
+
+
+# ---- the envelope: MAIL FROM / RCPT TO ----
+
+
+class _Commands:
+    """Stands in for smtplib's session: records the commands, accepts each."""
+
+    does_esmtp = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def putcmd(self, cmd: str, args: str = "") -> None:
+        self.sent.append((cmd, args))
+
+    def getreply(self) -> tuple[int, bytes]:
+        return 250, b"OK"
+
+
+@pytest.mark.parametrize("address", ["ana.kos@koper.si", "a+obvestila@x.example", "o'neil@x.si"])
+def test_plain_envelope_addresses_are_written_as_smtplib_writes_them(address: str) -> None:
+    commands = _Commands()
+    smtp = cast(smtplib.SMTP, commands)
+    assert email_sender._quick_command(smtp, "rcpt", "TO", address, ["NOTIFY=NEVER"]) == (
+        250,
+        b"OK",
+    )
+    assert commands.sent == [("rcpt", f"TO:{smtplib.quoteaddr(address)} NOTIFY=NEVER")]
+
+
+@pytest.mark.parametrize(
+    ("address", "options"),
+    [
+        ('"ana kos"@koper.si', []),
+        ("Ana <ana@koper.si>", []),
+        ("žan@koper.si", []),
+        ("ana@koper.si", ["SMTPUTF8"]),
+    ],
+)
+def test_other_envelope_addresses_are_left_to_smtplib(address: str, options: list[str]) -> None:
+    commands = _Commands()
+    smtp = cast(smtplib.SMTP, commands)
+    assert email_sender._quick_command(smtp, "mail", "FROM", address, options) is None
+    assert commands.sent == []

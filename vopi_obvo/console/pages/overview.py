@@ -15,6 +15,7 @@ from vopi_obvo.console.context import Console
 from vopi_obvo.console.roles import Role
 from vopi_obvo.console.texts import Translator
 from vopi_obvo.console.views import Views, local_date
+from vopi_obvo.ops import health
 from vopi_obvo.ops.status import gather_status
 from vopi_obvo.queries import q
 
@@ -65,6 +66,8 @@ def make_router(console: Console, views: Views) -> APIRouter:
             signed=signed,
             active="/",
             report=report,
+            # The verdict of `obvo status`, worded in the page's language.
+            health_problems=health.verdict(report, console.settings.health),
             periods=[("period_today", today), ("period_week", week)],
             channels=figures.CHANNELS,
             days=days,

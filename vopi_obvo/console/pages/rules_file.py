@@ -64,7 +64,10 @@ def make_router(console: Console, views: Views) -> APIRouter:
         if not back.startswith("/dogodki"):
             back = "/dogodki"
         # The text the diff was made of, validated again: a form's content is not trusted.
-        new_rules = rules_ops.parse_rules_text(unix_newlines(rules_text), source)
+        try:
+            new_rules = rules_ops.parse_rules_text(unix_newlines(rules_text), source)
+        except RulesError as exc:  # a confirmation form that was altered: nothing is written
+            return pages.list_page(request, signed, errors=exc.problems, status=400)
         with console.engine.begin() as conn:
             stale = store.rules_fingerprint(conn) != fingerprint
             if not stale:
