@@ -7,3 +7,4 @@ from tests.console_support import (  # noqa: F401 - fixtures, found by name
     console_settings,
     pki,
 )
+from tests.support_saml import sipass_idp  # noqa: F401 - a fixture

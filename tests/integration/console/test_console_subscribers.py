@@ -6,11 +6,23 @@ validation and audit rows as `obvo subscribers …`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 
-from tests.console_support import ConsoleServer, StaffBrowser, StaffCertificates, audit_rows
+from tests.console_support import (
+    ConsoleServer,
+    StaffBrowser,
+    StaffCertificates,
+    audit_rows,
+    console_overrides,
+    grant_staff,
+    running_console,
+)
+from tests.portal_support import Pki
 from tests.support import Vopi
+from tests.support_saml import SipassIdp, sipass_overrides
 from vopi_obvo.config import Settings
 
 FORM = {
@@ -197,3 +209,31 @@ def test_a_csv_imports_bad_line_is_reported_in_the_pages_language_and_not_writte
     assert "colonna email: «a@» non è un indirizzo e-mail valido" in italian.text
     assert subscribers(console_settings) == []
     assert audit_rows(console_settings, "subscriber.") == []
+
+
+def test_the_confirmation_tells_the_citizen_how_to_change_it_on_the_portal(
+    make_settings: Callable[..., Settings],
+    pki: Pki,
+    certs: StaffCertificates,
+    vopi: Vopi,
+    sipass_idp: SipassIdp,
+    tmp_path: Path,
+) -> None:
+    portal = "https://obvestila.koper.si"
+    only_certificates = make_settings(**console_overrides(pki, portal__public_url=portal))
+    with_sipass = make_settings(
+        **console_overrides(pki, **sipass_overrides(sipass_idp, tmp_path, portal))
+    )
+    grant_staff(only_certificates, certs)  # one database: the staff serve both consoles
+    for settings, sentence in (
+        (only_certificates, f"Ali sami na portalu {portal} z digitalnim potrdilom."),
+        (with_sipass, f"Ali sami na portalu {portal} z digitalnim potrdilom ali prek SI-PASS."),
+    ):
+        with running_console(settings) as server:
+            clerk = StaffBrowser(server, certs.clerk)
+            new = "/narocniki/nov"
+            form = {**FORM, "party": str(vopi.party("Ana Kos")), "email": "ana@example.si"}
+            confirmation = clerk.follow(
+                clerk.post(new, form, token_from=new), "Naročnina je shranjena."
+            )
+            assert sentence in confirmation.text

@@ -305,9 +305,11 @@ def make_router(console: Console, views: Views) -> APIRouter:  # noqa: PLR0915 -
         signed = console.signed(request, Role.CLERK)
         with console.engine.connect() as conn:
             record = record_of(conn, subscriber_id)
+        portal = console.settings.portal  # how the citizen changes it alone, when it runs
         return views.render(
             request, "confirmation.html", "confirmation_title", signed=signed, active="/narocniki",
-            s=record, portal_url=console.settings.portal.public_url, printed=console.clock(),
+            s=record, portal_url=portal.public_url, sipass=portal.sipass.enabled,
+            printed=console.clock(),
         )  # fmt: skip
 
     # ---- CSV import ----
