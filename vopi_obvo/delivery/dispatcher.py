@@ -58,6 +58,11 @@ MAX_CHANNEL_PAUSE = 60.0
 # a second process gets its share.
 CLAIMS_PER_THREAD = 4
 MIN_CLAIM = 25
+# A batch claims again while its last claim is being sent (fewer waiting than threads), so
+# the threads never stand idle for a claim round; it stops claiming after this many seconds
+# (at most a quarter of claim_timeout), and the daemon's loop gets its turn: the poll, the
+# reload, the watchdog.
+DEFAULT_REFILL_FOR = 1.0
 # While sends are in flight the dispatcher wakes at least this often (heartbeat, watchdog).
 COLLECT_TIMEOUT = 0.5
 # `sent` marks wait at most this long (or for `concurrency` of them) to be written together.
@@ -117,7 +122,8 @@ class _Batch:
     """What this dispatch claimed and has not settled yet; `started`: handed to a sender."""
 
     open: dict[int, bool]
-    claimed_at: float  # time.monotonic()
+    claimed_at: float  # time.monotonic() of its first claim
+    more: bool = False  # the last claim was full: the outbox may have more now
 
     def start(self, notification_id: int) -> None:
         self.open[notification_id] = True
@@ -133,10 +139,12 @@ class _Batch:
 
 
 def dispatch_options(settings: Settings) -> dict[str, Any]:
-    """The keyword arguments of Dispatcher that come from [sms] (quiet hours, text policy)."""
+    """The keyword arguments of Dispatcher that come from other sections: [sms] (quiet hours,
+    text policy), [source] poll_interval (how long one batch may go on claiming)."""
     return {
         "quiet_hours": QuietHours.parse(settings.sms.quiet_hours, settings.sms.quiet_hours_key),
         "sms_policy": SmsPolicy(settings.sms.transliterate, settings.sms.max_segments),
+        "refill_for": settings.source.poll_interval,
     }
 
 
@@ -165,6 +173,7 @@ class Dispatcher:
         quiet_hours: QuietHours | None = None,
         sms_policy: SmsPolicy | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
+        refill_for: float = DEFAULT_REFILL_FOR,
     ) -> None:
         self.settings = settings
         self.obvo = obvo
@@ -177,6 +186,7 @@ class Dispatcher:
         self.quiet_hours = quiet_hours or QuietHours()
         self.sms_policy = sms_policy or SmsPolicy()
         self.clock = clock
+        self.refill_for = min(refill_for, settings.claim_timeout / 4)
         self.pace = claims.SendPace()
         # Channel → the configuration error it meets (shown by `obvo status`), until it works.
         self.problems: dict[str, str] = {}
@@ -238,23 +248,19 @@ class Dispatcher:
         channels = self.ready_channels()
         if not channels:
             return result
+        limit = self.claim_limit()
         with self.obvo.begin() as conn:
             taken = self.take_back(conn)
             result.taken_back = len(taken.pending) + len(taken.failed)
-            if "sms" in channels:
-                self._defer_quiet_sms(conn)
-            claimed = store.claim_due(conn, self.worker_id, self.claim_limit(), channels)
+            claimed = self._claim(conn, channels, limit)
         result.claimed = len(claimed)
         if not claimed:
             self._close_senders()  # the outbox is drained: QUIT what stays open
             return result
-        batch = _Batch({c.id: False for c in claimed}, time.monotonic())
+        batch = _Batch({c.id: False for c in claimed}, time.monotonic(), len(claimed) == limit)
         handed_over = 0
         try:
-            to_send = self._prepare_claimed(claimed, result)
-            for c in claimed:
-                if c.id not in {t.id for t in to_send}:
-                    batch.settle(c.id)  # deferred, or travelling in another's message
+            to_send = self._to_send(claimed, batch, result)
             self._batch_conn = self._open_batch_connection()
             handed_over = self._send_all(to_send, batch, result)
         except Exception as exc:
@@ -266,6 +272,43 @@ class Dispatcher:
         if handed_over:
             self.pace.record(handed_over, time.monotonic() - batch.claimed_at)
         return result
+
+    def _claim(
+        self, conn: sa.Connection, channels: list[str], limit: int
+    ) -> list[store.ClaimedNotification]:
+        if "sms" in channels:
+            self._defer_quiet_sms(conn)
+        return store.claim_due(conn, self.worker_id, limit, channels)
+
+    def _to_send(
+        self, claimed: list[store.ClaimedNotification], batch: _Batch, result: DispatchResult
+    ) -> list[store.ClaimedNotification]:
+        """The claimed notifications that go now; the others (deferred, or travelling in
+        another's message) are settled already."""
+        to_send = self._prepare_claimed(claimed, result)
+        going = {t.id for t in to_send}
+        for c in claimed:
+            if c.id not in going:
+                batch.settle(c.id)
+        return to_send
+
+    def _refill(self, batch: _Batch, result: DispatchResult) -> list[store.ClaimedNotification]:
+        """The next claim of a batch whose threads are about to run out of work, while the
+        outbox has more and the batch is young: no take-back here (what this worker holds is
+        the batch's own), the same quiet-hours deferral and coalescing as the first claim."""
+        if not batch.more or time.monotonic() - batch.claimed_at >= self.refill_for:
+            return []
+        channels = self.ready_channels()
+        if not channels or self._reason_to_stop(batch) is not None:
+            return []
+        limit = self.claim_limit()
+        with self.obvo.begin() as conn:
+            claimed = self._claim(conn, channels, limit)
+        batch.more = len(claimed) == limit
+        for c in claimed:
+            batch.open[c.id] = False
+        result.claimed += len(claimed)
+        return self._to_send(claimed, batch, result)
 
     def _close_senders(self) -> None:
         """Connections stay open from batch to batch while there is work, and are closed
@@ -287,6 +330,8 @@ class Dispatcher:
         handed_over = 0
         last_beat = time.monotonic()
         while waiting or sending:
+            if len(waiting) < self.pool.size:
+                waiting.extend(self._refill(batch, result))
             ready = self.ready_channels()  # a channel rests only after an outcome, below
             while waiting and self.pool.free > 0:
                 reason = self._reason_to_stop(batch)

@@ -343,3 +343,53 @@ def test_sent_marks_written_twice_count_one_attempt(
     rows = notifications(settings)
     assert {r["status"] for r in rows} == {"sent"}
     assert all([a[1] for a in attempts(settings, r["id"])] == ["sent"] for r in rows)
+
+
+class CountingHeld:
+    """A real sender that, at every send, counts the claims its worker holds unsent."""
+
+    def __init__(self, inner: Sender, settings: Settings) -> None:
+        self.inner = inner
+        self.channel = inner.channel
+        self.settings = settings
+        self.worker_id = ""  # the service's, once it is made
+        self.held: list[int] = []
+
+    def send(self, message: OutgoingMessage) -> str | None:
+        [(count,)] = sql(
+            self.settings,
+            "SELECT count(*) FROM obvo.notifications WHERE status = 'sending' AND claimed_by = %s",
+            (self.worker_id,),
+        )
+        self.held.append(int(count))
+        return self.inner.send(message)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_batch_claims_again_before_its_threads_run_dry_and_holds_few_claims(
+    vopi: Vopi, make_settings: Callable[..., Settings], smtp_server: SmtpServer
+) -> None:
+    # poll_interval bounds how long one batch goes on claiming: long here, so the whole backlog
+    # is one dispatch however slow the machine.
+    settings = make_settings(delivery__concurrency=2, source__poll_interval=60.0)
+    events = stream_of(vopi, settings, 120)
+    real = build_senders(settings)
+    counting = CountingHeld(real["email"], settings)
+    service = Service(settings, senders={"email": counting, "sms": real["sms"]})
+    counting.worker_id = service.worker_id
+    try:
+        service.heartbeat()
+        poll_all(service)
+        limit = service.dispatcher.claim_limit()
+        assert limit < len(events)
+        result = service.dispatcher.dispatch_once()
+        service.run(once=True)  # whatever one dispatch left (it ends when a claim is short)
+    finally:
+        service.close()
+    assert limit < result.claimed == result.sent  # claimed again while sending
+    assert len(delivered_ids(smtp_server)) == len(events)
+    # Claimed a little at a time: one claim at most, beside fewer than `concurrency` each of
+    # those still waiting, those in flight and those sent whose marks are not yet written.
+    assert 0 < max(counting.held) <= limit + 3 * settings.delivery.concurrency
