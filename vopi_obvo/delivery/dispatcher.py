@@ -294,17 +294,19 @@ class Dispatcher:
 
     def _refill(self, batch: _Batch, result: DispatchResult) -> list[store.ClaimedNotification]:
         """The next claim of a batch whose threads are about to run out of work, while the
-        outbox has more and the batch is young: no take-back here (what this worker holds is
-        the batch's own), the same quiet-hours deferral and coalescing as the first claim."""
+        outbox has more and the batch is young: topped up to the claim limit, so the worker
+        never holds more than one claim's worth (waiting, in flight, or sent with the mark
+        unwritten), as without refills; no take-back here (what this worker holds is the
+        batch's own), the same quiet-hours deferral and coalescing as the first claim."""
         if not batch.more or time.monotonic() - batch.claimed_at >= self.refill_for:
             return []
+        room = self.claim_limit() - len(batch.open)
         channels = self.ready_channels()
-        if not channels or self._reason_to_stop(batch) is not None:
+        if room <= 0 or not channels or self._reason_to_stop(batch) is not None:
             return []
-        limit = self.claim_limit()
         with self.obvo.begin() as conn:
-            claimed = self._claim(conn, channels, limit)
-        batch.more = len(claimed) == limit
+            claimed = self._claim(conn, channels, room)
+        batch.more = len(claimed) == room
         for c in claimed:
             batch.open[c.id] = False
         result.claimed += len(claimed)

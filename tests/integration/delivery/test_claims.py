@@ -390,6 +390,6 @@ def test_a_batch_claims_again_before_its_threads_run_dry_and_holds_few_claims(
         service.close()
     assert limit < result.claimed == result.sent  # claimed again while sending
     assert len(delivered_ids(smtp_server)) == len(events)
-    # Claimed a little at a time: one claim at most, beside fewer than `concurrency` each of
-    # those still waiting, those in flight and those sent whose marks are not yet written.
-    assert 0 < max(counting.held) <= limit + 3 * settings.delivery.concurrency
+    # Claimed a little at a time: never more than one claim's worth held (waiting, in flight,
+    # or sent with the mark not yet written), as a crash may hold.
+    assert 0 < max(counting.held) <= limit
