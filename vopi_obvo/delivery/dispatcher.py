@@ -125,6 +125,9 @@ class _Batch:
     claimed_at: float  # time.monotonic() of its first claim
     more: bool = False  # the last claim was full: the outbox may have more now
 
+    def add(self, claimed: Sequence[store.ClaimedNotification]) -> None:
+        self.open.update((c.id, False) for c in claimed)
+
     def start(self, notification_id: int) -> None:
         self.open[notification_id] = True
 
@@ -301,14 +304,15 @@ class Dispatcher:
         if not batch.more or time.monotonic() - batch.claimed_at >= self.refill_for:
             return []
         room = self.claim_limit() - len(batch.open)
+        if room <= 0:
+            return []
         channels = self.ready_channels()
-        if room <= 0 or not channels or self._reason_to_stop(batch) is not None:
+        if not channels or self._reason_to_stop(batch) is not None:
             return []
         with self.obvo.begin() as conn:
             claimed = self._claim(conn, channels, room)
         batch.more = len(claimed) == room
-        for c in claimed:
-            batch.open[c.id] = False
+        batch.add(claimed)
         result.claimed += len(claimed)
         return self._to_send(claimed, batch, result)
 
