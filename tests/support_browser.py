@@ -28,3 +28,23 @@ def screenshot(driver: Any, test: str, step: str) -> Path:
     driver.set_window_size(width, max(int(height), 600))
     driver.save_screenshot(str(path))
     return path
+
+
+def is_gone(element: Any) -> bool:
+    """The element has left the document (the browser went to the next page). Besides the
+    stale reference Selenium's `staleness_of` expects, chromedriver may answer mid-navigation
+    with an inspector error saying just that, which `staleness_of` lets through."""
+    from selenium.common.exceptions import (  # noqa: PLC0415
+        StaleElementReferenceException,
+        WebDriverException,
+    )
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False

@@ -18,7 +18,7 @@ from tests.console_support import StaffCertificates
 from tests.integration.test_pipeline import subscribe
 from tests.portal_support import Pki
 from tests.support import SmsGateway, Vopi, wait_for
-from tests.support_browser import screenshot
+from tests.support_browser import is_gone, screenshot
 from vopi_obvo.config import Settings
 from vopi_obvo.daemon import Service
 
@@ -35,12 +35,11 @@ def submit(driver: Any, selector: str) -> None:
     """Click a submit button and wait for the next page (the old one must be gone first:
     both may show the same figures)."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support import expected_conditions  # noqa: PLC0415
     from selenium.webdriver.support.wait import WebDriverWait  # noqa: PLC0415
 
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(lambda _: is_gone(page))
 
 
 def parts_shown(driver: Any) -> str:
